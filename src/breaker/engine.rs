@@ -1,0 +1,521 @@
+//! The engine behind a breaker handle: admission, outcome recording and transitions.
+//! No lock and no allocation on the call path; transitions (rare) may allocate.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use crossbeam_utils::CachePadded;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::BreakerOpen;
+use crate::event::{Event, Listeners, Outcome, Transition};
+use crate::observe::Observer;
+use crate::state::{Reason, State, StateCell, Word};
+use crate::window::{Window, WindowCounts};
+
+/// A config with the window it shapes.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub(crate) config: Config,
+    pub(crate) window: Arc<Window>,
+    pub(crate) slow_nanos: u64,
+}
+
+impl Settings {
+    pub(crate) fn new(config: Config, window: Arc<Window>) -> Settings {
+        let slow_nanos = nanos(config.slow_call_duration());
+        Settings {
+            config,
+            window,
+            slow_nanos,
+        }
+    }
+}
+
+pub(crate) fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// A time stamped with the low 16 bits of the epoch it belongs to, so a reader can tell
+/// a value of the current epoch from one the transition winner has not yet replaced.
+/// Times are microseconds (48 bits: 8.9 years from the clock's origin).
+const NO_TIME: u64 = (1 << 48) - 1;
+
+fn stamp(epoch: u64, time_nanos: Option<u64>) -> u64 {
+    let micros = time_nanos.map_or(NO_TIME, |n| (n / 1_000).min(NO_TIME - 1));
+    ((epoch & 0xFFFF) << 48) | micros
+}
+
+/// `Err(())` when the stamp belongs to another epoch; `Ok(None)` for "no time".
+fn unstamp(word: u64, epoch: u64) -> Result<Option<u64>, ()> {
+    if word >> 48 != epoch & 0xFFFF {
+        return Err(());
+    }
+    let micros = word & NO_TIME;
+    Ok((micros != NO_TIME).then(|| micros * 1_000))
+}
+
+/// Lifetime outcome counters.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) success: CachePadded<AtomicU64>,
+    pub(crate) failure: CachePadded<AtomicU64>,
+    pub(crate) ignored: CachePadded<AtomicU64>,
+    pub(crate) rejected: CachePadded<AtomicU64>,
+    pub(crate) slow: CachePadded<AtomicU64>,
+}
+
+/// What a permit remembers about its admission.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Admission {
+    pub(crate) epoch: u64,
+    pub(crate) state: State,
+    pub(crate) trial: bool,
+    pub(crate) start: u64,
+}
+
+pub(crate) struct Inner {
+    pub(crate) name: Arc<str>,
+    pub(crate) state: StateCell,
+    pub(crate) settings: ArcSwap<Settings>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) consecutive: CachePadded<AtomicU32>,
+    pub(crate) counters: Counters,
+    /// Deadline of Open / ForcedOpen, stamped with its epoch.
+    deadline: AtomicU64,
+    /// When the current state began, stamped with its epoch.
+    since: AtomicU64,
+    /// Last completion of a half-open trial (nanoseconds).
+    last_trial_done: AtomicU64,
+    /// Consecutive trips without recovery, for the backoff.
+    trips: AtomicU32,
+    rng: AtomicU64,
+    pub(crate) last_transition: ArcSwapOption<Transition>,
+    pub(crate) listeners: Arc<Listeners>,
+    pub(crate) observer: Observer,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CircuitBreaker")
+            .field("name", &self.name)
+            .field("state", &self.state.load().state())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Inner {
+    pub(crate) fn new(
+        name: Arc<str>,
+        config: Config,
+        initial: State,
+        clock: Arc<dyn Clock>,
+        listeners: Arc<Listeners>,
+    ) -> Inner {
+        let window = Arc::new(Window::new(config.window(), config.window_buckets()));
+        let now = clock.now();
+        let since_unix = unix_seconds(clock.system_time(now));
+        let observer = Observer::new(&name, &config, initial, since_unix);
+        let seed = now ^ (Arc::as_ptr(&window) as u64).rotate_left(32) ^ 0x9E37_79B9_7F4A_7C15;
+        Inner {
+            name,
+            state: StateCell::new(initial),
+            settings: ArcSwap::from_pointee(Settings::new(config, window)),
+            clock,
+            consecutive: CachePadded::new(AtomicU32::new(0)),
+            counters: Counters::default(),
+            deadline: AtomicU64::new(stamp(0, None)),
+            since: AtomicU64::new(stamp(0, Some(now))),
+            last_trial_done: AtomicU64::new(0),
+            trips: AtomicU32::new(0),
+            rng: AtomicU64::new(seed | 1),
+            last_transition: ArcSwapOption::empty(),
+            listeners,
+            observer,
+        }
+    }
+
+    /// Admits a call or says why not.
+    pub(crate) fn acquire(&self) -> Result<Admission, BreakerOpen> {
+        loop {
+            let w = self.state.load();
+            match w.state() {
+                State::Closed | State::Disabled | State::MetricsOnly => {
+                    return Ok(self.admit(w, false));
+                }
+                State::Open | State::ForcedOpen => {
+                    let now = self.clock.recent();
+                    match unstamp(self.deadline.load(Ordering::Acquire), w.epoch()) {
+                        Ok(Some(deadline)) if now >= deadline => {
+                            let _ = self.transition(w, State::HalfOpen, Reason::TimeoutElapsed);
+                        }
+                        Ok(Some(deadline)) => {
+                            return Err(self.reject(w, Some(deadline - now)));
+                        }
+                        Ok(None) => return Err(self.reject(w, None)),
+                        Err(()) => {
+                            let wait = nanos(self.settings.load().config.reset_timeout());
+                            let wait = (w.state() == State::Open).then_some(wait);
+                            return Err(self.reject(w, wait));
+                        }
+                    }
+                }
+                State::HalfOpen => {
+                    let max = self.settings.load().config.half_open_max_calls();
+                    match self.state.try_take_trial(max) {
+                        Ok(taken) => return Ok(self.admit(taken, true)),
+                        Err(found) if found.state() != State::HalfOpen => continue,
+                        Err(found) => {
+                            if !self.half_open_timed_out(found) {
+                                return Err(self.reject(found, None));
+                            }
+                            let _ = self.transition(found, State::Open, Reason::TimeoutElapsed);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn admit(&self, w: Word, trial: bool) -> Admission {
+        Admission {
+            epoch: w.epoch(),
+            state: w.state(),
+            trial,
+            start: self.clock.now(),
+        }
+    }
+
+    #[cold]
+    fn reject(&self, w: Word, retry_after: Option<u64>) -> BreakerOpen {
+        self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+        let retry_after = retry_after.map(Duration::from_nanos);
+        self.observer.rejected(w.state());
+        self.listeners.emit(&Event::Rejected {
+            breaker: &self.name,
+            state: w.state(),
+            retry_after,
+        });
+        BreakerOpen {
+            name: self.name.clone(),
+            state: w.state(),
+            retry_after,
+        }
+    }
+
+    fn half_open_timed_out(&self, w: Word) -> bool {
+        let Ok(Some(since)) = unstamp(self.since.load(Ordering::Acquire), w.epoch()) else {
+            return false;
+        };
+        let active = since.max(self.last_trial_done.load(Ordering::Relaxed));
+        let timeout = nanos(self.settings.load().config.half_open_timeout());
+        self.clock.now().saturating_sub(active) > timeout
+    }
+
+    /// Records the outcome of an admitted call. Counted exactly once, whatever the state.
+    pub(crate) fn complete(&self, adm: Admission, outcome: Outcome) {
+        let end = self.clock.now();
+        let elapsed = end.saturating_sub(adm.start);
+        let settings = self.settings.load();
+        let slow = elapsed > settings.slow_nanos;
+        let counter = match outcome {
+            Outcome::Success => &self.counters.success,
+            Outcome::Failure => &self.counters.failure,
+            Outcome::Ignore => &self.counters.ignored,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if slow {
+            self.counters.slow.fetch_add(1, Ordering::Relaxed);
+        }
+        let duration = Duration::from_nanos(elapsed);
+        self.observer.call(adm.state, outcome, duration, slow);
+        self.listeners.emit(&Event::Call {
+            breaker: &self.name,
+            state: adm.state,
+            outcome,
+            duration,
+            slow,
+        });
+        if adm.trial {
+            self.complete_trial(adm.epoch, outcome, slow, end, &settings);
+        } else if outcome != Outcome::Ignore {
+            self.complete_normal(adm.epoch, outcome == Outcome::Failure, slow, end, &settings);
+        }
+    }
+
+    #[inline]
+    fn complete_normal(&self, epoch: u64, failure: bool, slow: bool, now: u64, s: &Settings) {
+        let w = self.state.load();
+        if w.epoch() != epoch {
+            return; // admitted in an epoch that has ended: counted, but not evaluated
+        }
+        let state = w.state();
+        if !matches!(state, State::Closed | State::MetricsOnly | State::Disabled) {
+            return;
+        }
+        s.window.record(now, failure, slow);
+        let consecutive = if failure {
+            self.consecutive.fetch_add(1, Ordering::Relaxed) + 1
+        } else {
+            if self.consecutive.load(Ordering::Relaxed) != 0 {
+                self.consecutive.store(0, Ordering::Relaxed);
+            }
+            0
+        };
+        if state == State::Disabled {
+            return;
+        }
+        if let Some(reason) = self.trigger(consecutive, s.window.totals(), &s.config) {
+            let _ = self.transition(w, State::Open, reason);
+        }
+    }
+
+    /// The first trigger that fires, in reason order.
+    #[inline]
+    fn trigger(&self, consecutive: u32, c: WindowCounts, cfg: &Config) -> Option<Reason> {
+        if consecutive >= cfg.failure_threshold() {
+            return Some(Reason::ConsecutiveFailures);
+        }
+        if c.calls < u64::from(cfg.min_calls()) || (c.failures == 0 && c.slow_calls == 0) {
+            return None;
+        }
+        let calls = c.calls as f64;
+        if c.failures as f64 / calls >= cfg.failure_rate_threshold() {
+            return Some(Reason::FailureRate);
+        }
+        if c.slow_calls as f64 / calls >= cfg.slow_call_rate_threshold() {
+            return Some(Reason::SlowCallRate);
+        }
+        None
+    }
+
+    fn complete_trial(&self, epoch: u64, outcome: Outcome, slow: bool, now: u64, s: &Settings) {
+        self.last_trial_done.store(now, Ordering::Relaxed);
+        let reopen = match outcome {
+            Outcome::Failure => Some(Reason::HalfOpenFailure),
+            Outcome::Success if slow => Some(Reason::HalfOpenSlowCall),
+            _ => None,
+        };
+        if let Some(reason) = reopen {
+            let mut w = self.state.load();
+            while w.state() == State::HalfOpen && w.epoch() == epoch {
+                match self.transition(w, State::Open, reason) {
+                    Ok(_) => return,
+                    Err(found) => w = found,
+                }
+            }
+            return;
+        }
+        let Some(mut w) = self
+            .state
+            .release_trial(epoch, outcome == Outcome::Success)
+        else {
+            return;
+        };
+        while w.state() == State::HalfOpen
+            && w.epoch() == epoch
+            && w.successes() >= s.config.success_threshold()
+        {
+            match self.transition(w, State::Closed, Reason::HalfOpenSuccess) {
+                Ok(_) => return,
+                Err(found) => w = found,
+            }
+        }
+    }
+
+    /// Moves from `from` to `to` if the state word is still `from`. Only the winner of the
+    /// compare-and-swap does the bookkeeping and reports the transition.
+    pub(crate) fn transition(&self, from: Word, to: State, reason: Reason) -> Result<Word, Word> {
+        self.transition_with(from, to, reason, None)
+    }
+
+    pub(crate) fn transition_with(
+        &self,
+        from: Word,
+        to: State,
+        reason: Reason,
+        ttl: Option<Duration>,
+    ) -> Result<Word, Word> {
+        let dry_run = from.state() == State::MetricsOnly && to == State::Open;
+        let next = if dry_run {
+            from.next(State::MetricsOnly)
+        } else {
+            from.next(to)
+        };
+        self.state.cas(from, next)?;
+        self.after_transition(from, next, to, reason, ttl, dry_run);
+        Ok(next)
+    }
+
+    #[cold]
+    fn after_transition(
+        &self,
+        from: Word,
+        next: Word,
+        to: State,
+        reason: Reason,
+        ttl: Option<Duration>,
+        dry_run: bool,
+    ) {
+        let settings = self.settings.load();
+        let cfg = &settings.config;
+        let now = self.clock.now();
+        let counts = settings.window.counts(now);
+        let open_for = match to {
+            State::Open if !dry_run => Some(self.next_open_timeout(from.state(), cfg)),
+            State::ForcedOpen => ttl,
+            _ => None,
+        };
+        let t = Transition {
+            breaker: self.name.clone(),
+            from: from.state(),
+            to,
+            reason,
+            counts,
+            failure_rate: rate(counts.failures, counts.calls, cfg.min_calls()),
+            slow_call_rate: rate(counts.slow_calls, counts.calls, cfg.min_calls()),
+            consecutive_failures: self.consecutive.load(Ordering::Relaxed),
+            threshold: match reason {
+                Reason::ConsecutiveFailures => Some(f64::from(cfg.failure_threshold())),
+                Reason::FailureRate => Some(cfg.failure_rate_threshold()),
+                Reason::SlowCallRate => Some(cfg.slow_call_rate_threshold()),
+                _ => None,
+            },
+            open_for,
+            at: self.clock.system_time(now),
+        };
+        if matches!(next.state(), State::Open | State::ForcedOpen) {
+            let deadline = open_for.map(|d| now.saturating_add(nanos(d)));
+            self.deadline
+                .store(stamp(next.epoch(), deadline), Ordering::Release);
+        }
+        if !dry_run {
+            self.since.store(stamp(next.epoch(), Some(now)), Ordering::Release);
+        }
+        if matches!(next.state(), State::Closed | State::MetricsOnly | State::Disabled) {
+            settings.window.clear();
+            self.consecutive.store(0, Ordering::Relaxed);
+        }
+        if next.state() == State::Closed {
+            self.trips.store(0, Ordering::Relaxed);
+        }
+        let since_unix = unix_seconds(t.at);
+        if dry_run {
+            self.observer.would_open(&t);
+            self.listeners.emit(&Event::WouldOpen(&t));
+        } else {
+            self.observer.transition(&t, since_unix);
+            self.listeners.emit(&Event::Transition(&t));
+            self.last_transition.store(Some(Arc::new(t)));
+        }
+        self.observer.rates(settings.window.counts(now), cfg.min_calls());
+    }
+
+    /// The open timeout for this trip: grown by the backoff on consecutive trips, jittered.
+    fn next_open_timeout(&self, from: State, cfg: &Config) -> Duration {
+        let trips = if from == State::HalfOpen {
+            self.trips.fetch_add(1, Ordering::Relaxed) + 1
+        } else {
+            self.trips.store(1, Ordering::Relaxed);
+            1
+        };
+        let base = cfg.reset_timeout_for(trips);
+        let jitter = cfg.reset_jitter();
+        if jitter == 0.0 {
+            return base;
+        }
+        let unit = self.next_random() * 2.0 - 1.0; // [-1, 1)
+        base.mul_f64(1.0 + jitter * unit)
+    }
+
+    /// xorshift64*: a uniform number in [0, 1) for the jitter (not for cryptography).
+    fn next_random(&self) -> f64 {
+        let mut x = self.rng.load(Ordering::Relaxed);
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng.store(x, Ordering::Relaxed);
+        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Forces a state from any state (operator actions).
+    pub(crate) fn force(&self, to: State, reason: Reason, ttl: Option<Duration>) {
+        loop {
+            let w = self.state.load();
+            if w.state() == to {
+                self.refresh_same_state(w, ttl);
+                return;
+            }
+            if self.transition_with(w, to, reason, ttl).is_ok() {
+                return;
+            }
+        }
+    }
+
+    /// An operator action that targets the current state: reset clears the window, a new
+    /// force-open TTL replaces the old one. No transition is reported.
+    fn refresh_same_state(&self, w: Word, ttl: Option<Duration>) {
+        match w.state() {
+            State::Closed | State::Disabled | State::MetricsOnly => {
+                self.settings.load().window.clear();
+                self.consecutive.store(0, Ordering::Relaxed);
+            }
+            State::ForcedOpen => {
+                let deadline = ttl.map(|d| self.clock.now().saturating_add(nanos(d)));
+                self.deadline.store(stamp(w.epoch(), deadline), Ordering::Release);
+            }
+            State::Open | State::HalfOpen => {}
+        }
+    }
+
+    /// Remaining open time, if the breaker is Open or ForcedOpen with a deadline.
+    pub(crate) fn retry_after(&self, w: Word) -> Option<Duration> {
+        if !matches!(w.state(), State::Open | State::ForcedOpen) {
+            return None;
+        }
+        let deadline = unstamp(self.deadline.load(Ordering::Acquire), w.epoch()).ok()??;
+        Some(Duration::from_nanos(
+            deadline.saturating_sub(self.clock.now()),
+        ))
+    }
+
+    /// When the current state began (monotonic nanoseconds).
+    pub(crate) fn since(&self, w: Word) -> u64 {
+        unstamp(self.since.load(Ordering::Acquire), w.epoch())
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| self.clock.now())
+    }
+
+    /// Applies a new config; the state, epoch and window counts are kept.
+    pub(crate) fn set_config(&self, config: Config) {
+        let old = self.settings.load_full();
+        let window = if old
+            .window
+            .same_shape(config.window(), config.window_buckets())
+        {
+            old.window.clone()
+        } else {
+            let now = self.clock.now();
+            let w = Arc::new(Window::new(config.window(), config.window_buckets()));
+            w.carry_over(now, old.window.counts(now));
+            w
+        };
+        self.observer.config(&config);
+        self.settings.store(Arc::new(Settings::new(config, window)));
+    }
+}
+
+/// `num / calls`, or `None` below `min_calls` (never a sentinel).
+pub(crate) fn rate(num: u64, calls: u64, min_calls: u32) -> Option<f64> {
+    (calls > 0 && calls >= u64::from(min_calls)).then(|| num as f64 / calls as f64)
+}
+
+pub(crate) fn unix_seconds(t: std::time::SystemTime) -> f64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}

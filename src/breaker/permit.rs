@@ -1,0 +1,157 @@
+//! Permits: the right to make one call, recorded exactly once.
+
+use std::fmt;
+
+use super::CircuitBreaker;
+use super::engine::Admission;
+use crate::event::Outcome;
+use crate::state::State;
+
+/// Permission to make one call, from [`CircuitBreaker::try_acquire`]. Record how the call
+/// went with [`success`](Permit::success), [`failure`](Permit::failure),
+/// [`ignore`](Permit::ignore) or [`record`](Permit::record). A permit dropped without a
+/// record counts as `ignored` and returns its half-open trial slot, so a cancelled call
+/// never leaks a slot.
+///
+/// ```
+/// use breakerbox::CircuitBreaker;
+///
+/// let breaker = CircuitBreaker::new("ledger");
+/// let permit = breaker.try_acquire()?;
+/// // ... make the call any way you like ...
+/// permit.success();
+/// # Ok::<(), breakerbox::BreakerOpen>(())
+/// ```
+#[must_use = "a permit counts as ignored unless its outcome is recorded"]
+pub struct Permit<'a> {
+    breaker: &'a CircuitBreaker,
+    adm: Admission,
+    done: bool,
+}
+
+impl<'a> Permit<'a> {
+    pub(crate) fn new(breaker: &'a CircuitBreaker, adm: Admission) -> Self {
+        Permit {
+            breaker,
+            adm,
+            done: false,
+        }
+    }
+
+    /// The state in which the call was admitted (`HalfOpen` for a trial call).
+    pub fn state(&self) -> State {
+        self.adm.state
+    }
+
+    /// Whether this call is a half-open trial.
+    pub fn is_trial(&self) -> bool {
+        self.adm.trial
+    }
+
+    /// Records a success.
+    pub fn success(self) {
+        self.record(Outcome::Success);
+    }
+
+    /// Records a failure.
+    pub fn failure(self) {
+        self.record(Outcome::Failure);
+    }
+
+    /// Records an outcome that neither helps nor hurts (counted as `ignored`).
+    pub fn ignore(self) {
+        self.record(Outcome::Ignore);
+    }
+
+    /// Records `outcome`.
+    pub fn record(mut self, outcome: Outcome) {
+        self.done = true;
+        self.breaker.inner.complete(self.adm, outcome);
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.breaker.inner.complete(self.adm, Outcome::Ignore);
+        }
+    }
+}
+
+impl fmt::Debug for Permit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit")
+            .field("breaker", &self.breaker.name())
+            .field("state", &self.adm.state)
+            .field("trial", &self.adm.trial)
+            .finish()
+    }
+}
+
+/// A [`Permit`] that owns a handle to its breaker, for futures and services that must be
+/// `'static`. From [`CircuitBreaker::try_acquire_owned`]; same rules as `Permit`.
+#[must_use = "a permit counts as ignored unless its outcome is recorded"]
+pub struct OwnedPermit {
+    breaker: CircuitBreaker,
+    adm: Admission,
+    done: bool,
+}
+
+impl OwnedPermit {
+    pub(crate) fn new(breaker: CircuitBreaker, adm: Admission) -> Self {
+        OwnedPermit {
+            breaker,
+            adm,
+            done: false,
+        }
+    }
+
+    /// The breaker this permit belongs to.
+    pub fn breaker(&self) -> &CircuitBreaker {
+        &self.breaker
+    }
+
+    /// The state in which the call was admitted.
+    pub fn state(&self) -> State {
+        self.adm.state
+    }
+
+    /// Records a success.
+    pub fn success(self) {
+        self.record(Outcome::Success);
+    }
+
+    /// Records a failure.
+    pub fn failure(self) {
+        self.record(Outcome::Failure);
+    }
+
+    /// Records an ignored outcome.
+    pub fn ignore(self) {
+        self.record(Outcome::Ignore);
+    }
+
+    /// Records `outcome`.
+    pub fn record(mut self, outcome: Outcome) {
+        self.done = true;
+        self.breaker.inner.complete(self.adm, outcome);
+    }
+}
+
+impl Drop for OwnedPermit {
+    fn drop(&mut self) {
+        if !self.done {
+            self.breaker.inner.complete(self.adm, Outcome::Ignore);
+        }
+    }
+}
+
+impl fmt::Debug for OwnedPermit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedPermit")
+            .field("breaker", &self.breaker.name())
+            .field("state", &self.adm.state)
+            .field("trial", &self.adm.trial)
+            .finish()
+    }
+}

@@ -1,0 +1,64 @@
+//! A point-in-time view of one breaker.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::config::Config;
+use crate::event::Transition;
+use crate::state::State;
+use crate::window::WindowCounts;
+
+/// Lifetime call counts of a breaker (since it was built). Each call is counted exactly
+/// once: `successes + failures + ignored` calls ran, `rejected` did not.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CallTotals {
+    /// Calls that succeeded.
+    pub successes: u64,
+    /// Calls that failed.
+    pub failures: u64,
+    /// Calls classified as ignored, or whose permit was dropped unrecorded.
+    pub ignored: u64,
+    /// Calls refused.
+    pub rejected: u64,
+    /// Calls that ran longer than `slow_call_duration` (any outcome).
+    pub slow: u64,
+}
+
+impl CallTotals {
+    /// Every call counted: successes, failures, ignored and rejected.
+    pub fn total(&self) -> u64 {
+        self.successes + self.failures + self.ignored + self.rejected
+    }
+}
+
+/// A point-in-time view of a breaker, for health endpoints and dashboards.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Snapshot {
+    /// The breaker's name.
+    pub name: Arc<str>,
+    /// The current state.
+    pub state: State,
+    /// When the current state began.
+    pub since: SystemTime,
+    /// Counts in the sliding window.
+    pub window: WindowCounts,
+    /// Failure rate over the window, `None` below `min_calls`.
+    pub failure_rate: Option<f64>,
+    /// Slow-call rate over the window, `None` below `min_calls`.
+    pub slow_call_rate: Option<f64>,
+    /// Consecutive failures counted in Closed.
+    pub consecutive_failures: u32,
+    /// Half-open trials running.
+    pub half_open_in_flight: u32,
+    /// Half-open trials that succeeded in this half-open phase.
+    pub half_open_successes: u32,
+    /// Remaining open time (Open, or ForcedOpen with a TTL).
+    pub retry_after: Option<Duration>,
+    /// Lifetime call counts.
+    pub totals: CallTotals,
+    /// The last transition, with its reason and numbers.
+    pub last_transition: Option<Arc<Transition>>,
+    /// The config in force.
+    pub config: Config,
+}

@@ -1,0 +1,474 @@
+//! Breaker configuration: [`Config`], its [`ConfigBuilder`], validation and presets.
+
+use std::time::Duration;
+
+use crate::error::ConfigError;
+
+/// The largest `success_threshold` and `half_open_max_calls` (they live in 16 bits of the
+/// state word).
+pub const MAX_HALF_OPEN_COUNT: u32 = u16::MAX as u32;
+/// The most buckets a sliding window may have.
+pub const MAX_WINDOW_BUCKETS: u32 = 64;
+
+/// The sliding window over which failure and slow-call rates are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowKind {
+    /// The calls of the last `Duration` (default: 60 s).
+    Time(Duration),
+    /// The last `n` calls.
+    Count(u32),
+}
+
+/// A validated breaker configuration. Build one with [`Config::builder`], start from a
+/// preset ([`Config::database`], [`Config::cache`], [`Config::rpc`],
+/// [`Config::external_api`]) or take the [`Default`].
+///
+/// With the `serde` feature a `Config` (de)serializes as a flat map whose durations are
+/// human-readable (`"30s"`, `"500ms"`); deserializing validates.
+///
+/// ```
+/// use breakerbox::Config;
+/// use std::time::Duration;
+///
+/// let cfg = Config::builder()
+///     .failure_threshold(3)
+///     .reset_timeout(Duration::from_secs(10))
+///     .build()?;
+/// assert_eq!(cfg.failure_threshold(), 3);
+/// assert_eq!(cfg.success_threshold(), 3); // the default
+/// # Ok::<(), breakerbox::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(try_from = "ConfigBuilder", into = "ConfigBuilder")
+)]
+pub struct Config {
+    b: ConfigBuilder,
+}
+
+/// Builder for [`Config`]; every setter takes and returns `self`, and
+/// [`build`](ConfigBuilder::build) checks every rule.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+pub struct ConfigBuilder {
+    failure_threshold: u32,
+    success_threshold: u32,
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    reset_timeout: Duration,
+    half_open_max_calls: u32,
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    failure_window: Option<Duration>,
+    window_size: Option<u32>,
+    window_buckets: u32,
+    min_calls: u32,
+    failure_rate_threshold: f64,
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    slow_call_duration: Duration,
+    slow_call_rate_threshold: f64,
+    backoff_factor: f64,
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    max_reset_timeout: Option<Duration>,
+    reset_jitter: f64,
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    half_open_timeout: Duration,
+}
+
+impl Default for ConfigBuilder {
+    fn default() -> Self {
+        ConfigBuilder {
+            failure_threshold: 5,
+            success_threshold: 3,
+            reset_timeout: Duration::from_secs(30),
+            half_open_max_calls: 3,
+            failure_window: None,
+            window_size: None,
+            window_buckets: 10,
+            min_calls: 10,
+            failure_rate_threshold: 0.5,
+            slow_call_duration: Duration::from_secs(5),
+            slow_call_rate_threshold: 0.5,
+            backoff_factor: 1.0,
+            max_reset_timeout: None,
+            reset_jitter: 0.0,
+            half_open_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+const DEFAULT_FAILURE_WINDOW: Duration = Duration::from_secs(60);
+
+macro_rules! setter {
+    ($(#[$doc:meta])* $name:ident: $ty:ty) => {
+        $(#[$doc])*
+        #[must_use]
+        pub fn $name(mut self, value: $ty) -> Self {
+            self.$name = value;
+            self
+        }
+    };
+}
+
+impl ConfigBuilder {
+    setter!(
+        /// Consecutive failures in Closed that trip the breaker (default 5).
+        failure_threshold: u32
+    );
+    setter!(
+        /// Successful trials in HalfOpen that close the breaker (default 3).
+        success_threshold: u32
+    );
+    setter!(
+        /// How long the breaker stays Open before admitting trials (default 30 s).
+        reset_timeout: Duration
+    );
+    setter!(
+        /// Trial calls admitted at once in HalfOpen (default 3).
+        half_open_max_calls: u32
+    );
+    setter!(
+        /// Calls the window must hold before rates can trip the breaker (default 10).
+        min_calls: u32
+    );
+    setter!(
+        /// Failure rate over the window that trips the breaker, in `(0, 1]`; a rate equal
+        /// to it trips (default 0.5).
+        failure_rate_threshold: f64
+    );
+    setter!(
+        /// A call running strictly longer than this is slow (default 5 s).
+        slow_call_duration: Duration
+    );
+    setter!(
+        /// Slow-call rate over the window that trips the breaker, in `(0, 1]` (default 0.5).
+        slow_call_rate_threshold: f64
+    );
+    setter!(
+        /// Buckets of the sliding window (default 10): the window slides in steps of
+        /// `window / buckets`. At most 64.
+        window_buckets: u32
+    );
+    setter!(
+        /// Multiplier of the reset timeout for each consecutive trip without recovery
+        /// (default 1.0: no backoff). Must be at least 1.
+        backoff_factor: f64
+    );
+    setter!(
+        /// Random spread of each reset timeout, as a fraction in `[0, 1)` (default 0): with
+        /// 0.1 a 30 s timeout becomes 27 to 33 s, so replicas do not probe in lockstep.
+        reset_jitter: f64
+    );
+    setter!(
+        /// The longest a HalfOpen breaker with all trial slots busy waits for a trial to
+        /// finish before it reopens (default 60 s), so hung trials cannot leave it stuck.
+        half_open_timeout: Duration
+    );
+
+    /// A time-based sliding window over the calls of the last `window` (the default, 60 s).
+    #[must_use]
+    pub fn failure_window(mut self, window: Duration) -> Self {
+        self.failure_window = Some(window);
+        self
+    }
+
+    /// A count-based sliding window over the last `size` calls.
+    #[must_use]
+    pub fn window_size(mut self, size: u32) -> Self {
+        self.window_size = Some(size);
+        self
+    }
+
+    /// The cap of the reset timeout when it grows by `backoff_factor` (default: ten times
+    /// `reset_timeout`).
+    #[must_use]
+    pub fn max_reset_timeout(mut self, max: Duration) -> Self {
+        self.max_reset_timeout = Some(max);
+        self
+    }
+
+    /// Checks every rule and returns the config.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first field that breaks a rule: a zero count or
+    /// duration, a rate outside `(0, 1]`, a count too large, or contradictory fields.
+    pub fn build(self) -> Result<Config, ConfigError> {
+        self.validate()?;
+        Ok(Config { b: self })
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        nonzero("failure_threshold", self.failure_threshold)?;
+        nonzero("success_threshold", self.success_threshold)?;
+        nonzero("half_open_max_calls", self.half_open_max_calls)?;
+        nonzero("min_calls", self.min_calls)?;
+        nonzero("window_buckets", self.window_buckets)?;
+        at_most("success_threshold", self.success_threshold, MAX_HALF_OPEN_COUNT)?;
+        at_most("half_open_max_calls", self.half_open_max_calls, MAX_HALF_OPEN_COUNT)?;
+        at_most("window_buckets", self.window_buckets, MAX_WINDOW_BUCKETS)?;
+        positive("reset_timeout", self.reset_timeout)?;
+        positive("slow_call_duration", self.slow_call_duration)?;
+        positive("half_open_timeout", self.half_open_timeout)?;
+        rate("failure_rate_threshold", self.failure_rate_threshold)?;
+        rate("slow_call_rate_threshold", self.slow_call_rate_threshold)?;
+        if !(self.backoff_factor >= 1.0 && self.backoff_factor.is_finite()) {
+            return Err(ConfigError::OutOfRange {
+                field: "backoff_factor",
+                value: self.backoff_factor,
+                expected: "a finite number of at least 1",
+            });
+        }
+        if !(0.0..1.0).contains(&self.reset_jitter) {
+            return Err(ConfigError::OutOfRange {
+                field: "reset_jitter",
+                value: self.reset_jitter,
+                expected: "in [0, 1)",
+            });
+        }
+        if let Some(max) = self.max_reset_timeout
+            && max < self.reset_timeout
+        {
+            return Err(ConfigError::Conflict {
+                field: "max_reset_timeout",
+                other: "reset_timeout",
+                reason: "the cap is shorter than the timeout it caps",
+            });
+        }
+        match (self.failure_window, self.window_size) {
+            (Some(_), Some(_)) => Err(ConfigError::Conflict {
+                field: "window_size",
+                other: "failure_window",
+                reason: "a window is either count-based or time-based",
+            }),
+            (Some(w), None) => {
+                positive("failure_window", w)?;
+                if w.as_nanos() < u128::from(self.window_buckets) * 1_000_000 {
+                    return Err(ConfigError::Conflict {
+                        field: "failure_window",
+                        other: "window_buckets",
+                        reason: "buckets must be at least 1ms long",
+                    });
+                }
+                Ok(())
+            }
+            (None, Some(n)) => {
+                nonzero("window_size", n)?;
+                if n < self.window_buckets {
+                    return Err(ConfigError::Conflict {
+                        field: "window_size",
+                        other: "window_buckets",
+                        reason: "fewer calls than buckets",
+                    });
+                }
+                if self.min_calls > n {
+                    return Err(ConfigError::Conflict {
+                        field: "min_calls",
+                        other: "window_size",
+                        reason: "the window can never hold min_calls calls",
+                    });
+                }
+                Ok(())
+            }
+            (None, None) => Ok(()),
+        }
+    }
+}
+
+fn nonzero(field: &'static str, v: u32) -> Result<(), ConfigError> {
+    if v == 0 {
+        return Err(ConfigError::Zero { field });
+    }
+    Ok(())
+}
+
+fn at_most(field: &'static str, v: u32, max: u32) -> Result<(), ConfigError> {
+    if v > max {
+        return Err(ConfigError::TooLarge {
+            field,
+            value: v.into(),
+            max: max.into(),
+        });
+    }
+    Ok(())
+}
+
+fn positive(field: &'static str, d: Duration) -> Result<(), ConfigError> {
+    if d.is_zero() {
+        return Err(ConfigError::ZeroDuration { field });
+    }
+    Ok(())
+}
+
+fn rate(field: &'static str, v: f64) -> Result<(), ConfigError> {
+    if !(v > 0.0 && v <= 1.0) {
+        return Err(ConfigError::RateOutOfRange { field, value: v });
+    }
+    Ok(())
+}
+
+impl Default for Config {
+    /// The defaults: 5 consecutive failures, 3 successes, 30 s reset timeout, 3 half-open
+    /// calls, a 60 s window, 10 minimum calls, 50% failure rate, 5 s slow calls, 50%
+    /// slow-call rate.
+    fn default() -> Self {
+        Config {
+            b: ConfigBuilder::default(),
+        }
+    }
+}
+
+impl Config {
+    /// A builder starting from the defaults.
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder::default()
+    }
+
+    /// A builder starting from this config, to adjust a preset.
+    ///
+    /// ```
+    /// let cfg = breakerbox::Config::cache().into_builder().min_calls(20).build()?;
+    /// assert_eq!(cfg.min_calls(), 20);
+    /// # Ok::<(), breakerbox::ConfigError>(())
+    /// ```
+    pub fn into_builder(self) -> ConfigBuilder {
+        self.b
+    }
+
+    /// For a relational database: 10 consecutive failures, 70% failure rate, 60 s reset
+    /// timeout, calls slower than 10 s are slow.
+    pub fn database() -> Self {
+        preset(
+            Config::builder()
+                .failure_threshold(10)
+                .failure_rate_threshold(0.7)
+                .reset_timeout(Duration::from_secs(60))
+                .slow_call_duration(Duration::from_secs(10)),
+        )
+    }
+
+    /// For a cache such as Redis: 5 consecutive failures, 10 s reset timeout, calls slower
+    /// than 2 s are slow.
+    pub fn cache() -> Self {
+        preset(
+            Config::builder()
+                .failure_threshold(5)
+                .reset_timeout(Duration::from_secs(10))
+                .slow_call_duration(Duration::from_secs(2)),
+        )
+    }
+
+    /// For an RPC node (e.g. a Solana RPC endpoint): 30 s reset timeout, calls slower than
+    /// 5 s are slow.
+    pub fn rpc() -> Self {
+        preset(
+            Config::builder()
+                .reset_timeout(Duration::from_secs(30))
+                .slow_call_duration(Duration::from_secs(5)),
+        )
+    }
+
+    /// For a third-party HTTP API: 3 consecutive failures, 40% failure rate, 60 s reset
+    /// timeout, 5 half-open trial calls.
+    pub fn external_api() -> Self {
+        preset(
+            Config::builder()
+                .failure_threshold(3)
+                .failure_rate_threshold(0.4)
+                .reset_timeout(Duration::from_secs(60))
+                .half_open_max_calls(5),
+        )
+    }
+
+    /// Consecutive failures that trip the breaker.
+    pub fn failure_threshold(&self) -> u32 {
+        self.b.failure_threshold
+    }
+    /// Successful trials that close a half-open breaker.
+    pub fn success_threshold(&self) -> u32 {
+        self.b.success_threshold
+    }
+    /// Base time Open before trials are admitted.
+    pub fn reset_timeout(&self) -> Duration {
+        self.b.reset_timeout
+    }
+    /// Trials admitted at once in HalfOpen.
+    pub fn half_open_max_calls(&self) -> u32 {
+        self.b.half_open_max_calls
+    }
+    /// The sliding window.
+    pub fn window(&self) -> WindowKind {
+        match self.b.window_size {
+            Some(n) => WindowKind::Count(n),
+            None => WindowKind::Time(self.b.failure_window.unwrap_or(DEFAULT_FAILURE_WINDOW)),
+        }
+    }
+    /// Buckets of the sliding window.
+    pub fn window_buckets(&self) -> u32 {
+        self.b.window_buckets
+    }
+    /// Calls needed in the window before rates are evaluated.
+    pub fn min_calls(&self) -> u32 {
+        self.b.min_calls
+    }
+    /// Failure rate that trips the breaker.
+    pub fn failure_rate_threshold(&self) -> f64 {
+        self.b.failure_rate_threshold
+    }
+    /// Duration beyond which a call is slow.
+    pub fn slow_call_duration(&self) -> Duration {
+        self.b.slow_call_duration
+    }
+    /// Slow-call rate that trips the breaker.
+    pub fn slow_call_rate_threshold(&self) -> f64 {
+        self.b.slow_call_rate_threshold
+    }
+    /// Growth factor of the reset timeout on consecutive trips.
+    pub fn backoff_factor(&self) -> f64 {
+        self.b.backoff_factor
+    }
+    /// Cap of the grown reset timeout.
+    pub fn max_reset_timeout(&self) -> Duration {
+        self.b
+            .max_reset_timeout
+            .unwrap_or_else(|| self.b.reset_timeout.saturating_mul(10))
+    }
+    /// Random spread of each reset timeout, as a fraction.
+    pub fn reset_jitter(&self) -> f64 {
+        self.b.reset_jitter
+    }
+    /// How long a half-open breaker with busy trial slots waits before it reopens.
+    pub fn half_open_timeout(&self) -> Duration {
+        self.b.half_open_timeout
+    }
+
+    /// The reset timeout after `trips` consecutive trips without recovery (1 for the first),
+    /// before jitter: `reset_timeout * backoff_factor^(trips - 1)`, capped.
+    pub fn reset_timeout_for(&self, trips: u32) -> Duration {
+        let exp = i32::try_from(trips.saturating_sub(1)).unwrap_or(i32::MAX);
+        let grown = self.b.reset_timeout.as_secs_f64() * self.b.backoff_factor.powi(exp);
+        let cap = self.max_reset_timeout();
+        if !grown.is_finite() || grown >= cap.as_secs_f64() {
+            return cap.max(self.b.reset_timeout);
+        }
+        Duration::from_secs_f64(grown)
+    }
+}
+
+fn preset(b: ConfigBuilder) -> Config {
+    // Presets are constant and valid by construction; `validate` is covered by tests.
+    Config { b }
+}
+
+impl TryFrom<ConfigBuilder> for Config {
+    type Error = ConfigError;
+    fn try_from(b: ConfigBuilder) -> Result<Self, ConfigError> {
+        b.build()
+    }
+}
+
+impl From<Config> for ConfigBuilder {
+    fn from(c: Config) -> Self {
+        c.b
+    }
+}

@@ -1,0 +1,261 @@
+//! Error types: invalid configuration, a rejected call, and the error of a protected call.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::state::State;
+
+/// An invalid configuration. Each variant names the offending field; nothing in breakerbox
+/// panics on user input.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A count that must be at least 1 was 0.
+    Zero {
+        /// The field, e.g. `"failure_threshold"`.
+        field: &'static str,
+    },
+    /// A duration that must be positive was zero.
+    ZeroDuration {
+        /// The field, e.g. `"reset_timeout"`.
+        field: &'static str,
+    },
+    /// A rate outside `(0, 1]`, or NaN.
+    RateOutOfRange {
+        /// The field, e.g. `"failure_rate_threshold"`.
+        field: &'static str,
+        /// The value given.
+        value: f64,
+    },
+    /// A count above the largest supported value.
+    TooLarge {
+        /// The field, e.g. `"half_open_max_calls"`.
+        field: &'static str,
+        /// The value given.
+        value: u64,
+        /// The largest accepted value.
+        max: u64,
+    },
+    /// A factor or fraction outside its range (backoff factor below 1, jitter outside `[0, 1)`).
+    OutOfRange {
+        /// The field, e.g. `"backoff_factor"`.
+        field: &'static str,
+        /// The value given.
+        value: f64,
+        /// The accepted range, in words.
+        expected: &'static str,
+    },
+    /// Two fields contradict each other.
+    Conflict {
+        /// The field that was rejected.
+        field: &'static str,
+        /// The field it contradicts.
+        other: &'static str,
+        /// Why, in a few words.
+        reason: &'static str,
+    },
+    /// A breaker name that is empty or longer than 128 bytes.
+    InvalidName {
+        /// The name given.
+        name: String,
+    },
+}
+
+impl ConfigError {
+    /// The name of the field this error is about.
+    pub fn field(&self) -> &'static str {
+        match self {
+            ConfigError::Zero { field }
+            | ConfigError::ZeroDuration { field }
+            | ConfigError::RateOutOfRange { field, .. }
+            | ConfigError::TooLarge { field, .. }
+            | ConfigError::OutOfRange { field, .. }
+            | ConfigError::Conflict { field, .. } => field,
+            ConfigError::InvalidName { .. } => "name",
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Zero { field } => write!(f, "`{field}` must be at least 1"),
+            ConfigError::ZeroDuration { field } => write!(f, "`{field}` must be longer than zero"),
+            ConfigError::RateOutOfRange { field, value } => {
+                write!(f, "`{field}` must be in (0, 1], got {value}")
+            }
+            ConfigError::TooLarge { field, value, max } => {
+                write!(f, "`{field}` must be at most {max}, got {value}")
+            }
+            ConfigError::OutOfRange {
+                field,
+                value,
+                expected,
+            } => write!(f, "`{field}` must be {expected}, got {value}"),
+            ConfigError::Conflict {
+                field,
+                other,
+                reason,
+            } => write!(f, "`{field}` contradicts `{other}`: {reason}"),
+            ConfigError::InvalidName { name } => write!(
+                f,
+                "breaker name must be 1 to 128 bytes, got {} bytes",
+                name.len()
+            ),
+        }
+    }
+}
+
+impl StdError for ConfigError {}
+
+/// A call refused because the breaker does not admit calls right now.
+///
+/// Carries the breaker's name, the state that refused the call and how long until the
+/// breaker will admit a probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakerOpen {
+    pub(crate) name: Arc<str>,
+    pub(crate) state: State,
+    pub(crate) retry_after: Option<Duration>,
+}
+
+impl BreakerOpen {
+    /// The name of the breaker that refused the call.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The state that refused the call: `Open`, `HalfOpen` (all trial slots busy) or
+    /// `ForcedOpen`.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// How long until the breaker admits a trial call: the remaining open time, or `None`
+    /// when that is not known (forced open without a TTL, or half-open with all trial slots
+    /// taken). Suitable for an HTTP `Retry-After` header.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+}
+
+impl fmt::Display for BreakerOpen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "circuit breaker `{}` is {}", self.name, self.state)?;
+        if let Some(after) = self.retry_after {
+            write!(f, "; retry after {}ms", after.as_millis())?;
+        }
+        Ok(())
+    }
+}
+
+impl StdError for BreakerOpen {}
+
+/// The error of a call made through a breaker: either the breaker refused it, or the call
+/// ran and returned its own error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallError<E> {
+    /// The breaker refused the call; it did not run.
+    Rejected(BreakerOpen),
+    /// The call ran and failed with this error.
+    Inner(E),
+}
+
+impl<E> CallError<E> {
+    /// The call's own error, or `None` if the breaker rejected the call.
+    pub fn into_inner(self) -> Option<E> {
+        match self {
+            CallError::Inner(e) => Some(e),
+            CallError::Rejected(_) => None,
+        }
+    }
+
+    /// Whether the breaker refused the call.
+    pub fn is_rejected(&self) -> bool {
+        matches!(self, CallError::Rejected(_))
+    }
+
+    /// The rejection, if the breaker refused the call.
+    pub fn rejection(&self) -> Option<&BreakerOpen> {
+        match self {
+            CallError::Rejected(r) => Some(r),
+            CallError::Inner(_) => None,
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for CallError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Rejected(r) => r.fmt(f),
+            CallError::Inner(e) => e.fmt(f),
+        }
+    }
+}
+
+impl<E: StdError + 'static> StdError for CallError<E> {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            CallError::Rejected(r) => Some(r),
+            CallError::Inner(e) => Some(e),
+        }
+    }
+}
+
+impl<E> From<BreakerOpen> for CallError<E> {
+    fn from(r: BreakerOpen) -> Self {
+        CallError::Rejected(r)
+    }
+}
+
+/// An error from a [`Registry`](crate::Registry).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// A breaker with this name exists with a different config; the registry does not
+    /// silently replace it. Use [`CircuitBreaker::set_config`](crate::CircuitBreaker::set_config)
+    /// to change a live breaker's config.
+    ConfigMismatch {
+        /// The breaker's name.
+        name: String,
+    },
+    /// The config or name was invalid.
+    Config(ConfigError),
+    /// The keyed family reached its cap of distinct keys.
+    TooManyKeys {
+        /// The cap.
+        cap: usize,
+    },
+}
+
+impl fmt::Display for RegistryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegistryError::ConfigMismatch { name } => write!(
+                f,
+                "breaker `{name}` already exists with a different config"
+            ),
+            RegistryError::Config(e) => write!(f, "invalid breaker config: {e}"),
+            RegistryError::TooManyKeys { cap } => {
+                write!(f, "too many keyed breakers (cap {cap})")
+            }
+        }
+    }
+}
+
+impl StdError for RegistryError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            RegistryError::Config(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<ConfigError> for RegistryError {
+    fn from(e: ConfigError) -> Self {
+        RegistryError::Config(e)
+    }
+}

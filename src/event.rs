@@ -1,0 +1,237 @@
+//! Events: every call outcome, rejection and transition, delivered to [`Listener`]s.
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+
+use crate::state::{Reason, State};
+use crate::window::WindowCounts;
+
+/// How a call ended, as a classifier sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// The dependency did its job.
+    Success,
+    /// The dependency failed; counts toward tripping the breaker.
+    Failure,
+    /// Neither (e.g. a 404, a validation error, a cancelled call): counted as `ignored`,
+    /// never toward a trip.
+    Ignore,
+}
+
+impl Outcome {
+    /// The label value: `success`, `failure` or `ignored`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Ignore => "ignored",
+        }
+    }
+
+    /// The default classification of a `Result`: `Ok` is a success, `Err` a failure.
+    pub fn of<T, E>(result: &Result<T, E>) -> Outcome {
+        match result {
+            Ok(_) => Outcome::Success,
+            Err(_) => Outcome::Failure,
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A state change and the numbers that caused it: the answer to "why did it open?".
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Transition {
+    /// The breaker's name.
+    pub breaker: Arc<str>,
+    /// The state left.
+    pub from: State,
+    /// The state entered. For a dry-run trip of a `MetricsOnly` breaker this is `Open`
+    /// although the breaker stays `MetricsOnly`.
+    pub to: State,
+    /// Why.
+    pub reason: Reason,
+    /// The window's counts at that moment.
+    pub counts: WindowCounts,
+    /// Failure rate over the window, `None` below `min_calls`.
+    pub failure_rate: Option<f64>,
+    /// Slow-call rate over the window, `None` below `min_calls`.
+    pub slow_call_rate: Option<f64>,
+    /// Consecutive failures at that moment.
+    pub consecutive_failures: u32,
+    /// The threshold of the trigger that fired (a rate, or the failure count), if any.
+    pub threshold: Option<f64>,
+    /// How long the breaker will stay open (Open, or ForcedOpen with a TTL).
+    pub open_for: Option<Duration>,
+    /// Wall-clock time of the transition.
+    pub at: SystemTime,
+}
+
+/// One event. Borrowed, so emitting it allocates nothing.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// A permitted call finished (or its permit was dropped: then `Ignore`).
+    Call {
+        /// The breaker's name.
+        breaker: &'a str,
+        /// The state in which the call was admitted.
+        state: State,
+        /// How it ended.
+        outcome: Outcome,
+        /// How long it ran.
+        duration: Duration,
+        /// Whether it ran longer than `slow_call_duration`.
+        slow: bool,
+    },
+    /// A call was refused.
+    Rejected {
+        /// The breaker's name.
+        breaker: &'a str,
+        /// The state that refused it.
+        state: State,
+        /// How long until a trial is admitted, if known.
+        retry_after: Option<Duration>,
+    },
+    /// The breaker changed state.
+    Transition(&'a Transition),
+    /// A `MetricsOnly` breaker would have opened.
+    WouldOpen(&'a Transition),
+}
+
+impl Event<'_> {
+    /// The name of the breaker the event is about.
+    pub fn breaker(&self) -> &str {
+        match self {
+            Event::Call { breaker, .. } | Event::Rejected { breaker, .. } => breaker,
+            Event::Transition(t) | Event::WouldOpen(t) => &t.breaker,
+        }
+    }
+}
+
+/// Receives events. Called on the call path: keep it quick and never block (hand work to
+/// a queue with `try_send`). A listener that panics is disabled and the panic is not
+/// propagated to the call.
+///
+/// Closures `Fn(&Event)` are listeners.
+pub trait Listener: Send + Sync + 'static {
+    /// Handles one event.
+    fn on_event(&self, event: &Event<'_>);
+}
+
+impl<F> Listener for F
+where
+    F: Fn(&Event<'_>) + Send + Sync + 'static,
+{
+    fn on_event(&self, event: &Event<'_>) {
+        self(event)
+    }
+}
+
+/// Identifies a subscribed listener, to unsubscribe it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ListenerId(u64);
+
+struct Entry {
+    id: u64,
+    listener: Arc<dyn Listener>,
+    disabled: AtomicBool,
+}
+
+/// A set of listeners, swapped atomically so emitting takes no lock.
+pub(crate) struct Listeners {
+    list: ArcSwap<Vec<Arc<Entry>>>,
+    len: AtomicUsize,
+    next_id: AtomicU64,
+}
+
+impl fmt::Debug for Listeners {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Listeners")
+            .field("len", &self.len.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl Default for Listeners {
+    fn default() -> Self {
+        Listeners {
+            list: ArcSwap::from_pointee(Vec::new()),
+            len: AtomicUsize::new(0),
+            next_id: AtomicU64::new(1),
+        }
+    }
+}
+
+impl Listeners {
+    pub(crate) fn add(&self, listener: Arc<dyn Listener>) -> ListenerId {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let entry = Arc::new(Entry {
+            id,
+            listener,
+            disabled: AtomicBool::new(false),
+        });
+        self.list.rcu(|list| {
+            let mut list = Vec::clone(list);
+            list.push(entry.clone());
+            list
+        });
+        self.len.store(self.list.load().len(), Ordering::Release);
+        ListenerId(id)
+    }
+
+    pub(crate) fn remove(&self, id: ListenerId) -> bool {
+        let mut found = false;
+        self.list.rcu(|list| {
+            let kept: Vec<_> = list.iter().filter(|e| e.id != id.0).cloned().collect();
+            found = kept.len() != list.len();
+            kept
+        });
+        self.len.store(self.list.load().len(), Ordering::Release);
+        found
+    }
+
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len.load(Ordering::Acquire) == 0
+    }
+
+    /// Delivers `event` to every enabled listener; a listener that panics is disabled.
+    #[inline]
+    pub(crate) fn emit(&self, event: &Event<'_>) {
+        if self.is_empty() {
+            return;
+        }
+        self.emit_slow(event);
+    }
+
+    #[cold]
+    fn emit_slow(&self, event: &Event<'_>) {
+        let list = self.list.load();
+        for entry in list.iter() {
+            if entry.disabled.load(Ordering::Relaxed) {
+                continue;
+            }
+            let result = catch_unwind(AssertUnwindSafe(|| entry.listener.on_event(event)));
+            if result.is_err() {
+                entry.disabled.store(true, Ordering::Relaxed);
+                #[cfg(feature = "tracing")]
+                tracing::error!(
+                    target: "breakerbox",
+                    breaker = event.breaker(),
+                    "a breakerbox listener panicked and was disabled"
+                );
+            }
+        }
+    }
+}

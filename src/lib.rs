@@ -1,0 +1,102 @@
+//! # breakerbox
+//!
+//! An observability-first circuit breaker. Wrap calls to a database, a cache, an RPC node
+//! or an external API in a named breaker: it fails fast while the dependency is sick,
+//! probes it in half-open, and closes again when it recovers. Every call, rejection and
+//! transition is a Prometheus metric (through the `metrics` facade) and a `tracing` span
+//! (exportable to OpenTelemetry), and every transition carries the reason and the window
+//! numbers that caused it.
+//!
+//! ## Quick start
+//! ```
+//! use breakerbox::{CallError, Config, Registry};
+//!
+//! # async fn fetch_user(id: u32) -> Result<String, std::io::Error> { Ok(format!("user {id}")) }
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let registry = Registry::new();
+//! let db = registry.breaker("postgres", Config::database())?;
+//!
+//! match db.call(fetch_user(7)).await {
+//!     Ok(user) => println!("{user}"),
+//!     Err(CallError::Rejected(open)) => println!("{open}; retry in {:?}", open.retry_after()),
+//!     Err(CallError::Inner(e)) => println!("query failed: {e}"),
+//! }
+//! # Ok::<(), breakerbox::RegistryError>(())
+//! # }).unwrap();
+//! ```
+//!
+//! ## Semantics
+//! - **Closed → Open** when `failure_threshold` consecutive failures occur, or, once the
+//!   window holds `min_calls` calls, when the failure rate or the slow-call rate reaches its
+//!   threshold (a rate *equal* to the threshold trips; a call is slow when it runs
+//!   *strictly longer* than `slow_call_duration`).
+//! - **Open → HalfOpen** after the reset timeout (optionally growing by a backoff factor on
+//!   repeated trips, with jitter), on the next call or through
+//!   [`CircuitBreaker::poll_timeouts`].
+//! - **HalfOpen** admits at most `half_open_max_calls` trials at once; `success_threshold`
+//!   successes close it; a failed or slow trial reopens it.
+//! - An outcome counts in the state epoch its call was admitted in: a call that started
+//!   before a trip is not a half-open trial.
+//! - Operator states: [`CircuitBreaker::disable`], [`CircuitBreaker::force_open`],
+//!   [`CircuitBreaker::force_open_for`] (expires into HalfOpen, never straight to Closed),
+//!   [`CircuitBreaker::metrics_only`] (dry run) and [`CircuitBreaker::reset`].
+//!
+//! Each transition has a [`Reason`]; when two triggers fire on the same call the reason is
+//! the first in [`Reason::ALL`].
+//!
+//! ## Testing without sleeping
+//! ```
+//! # #[cfg(feature = "test-util")] {
+//! use breakerbox::{CircuitBreaker, Config, ManualClock, State};
+//! use std::time::Duration;
+//!
+//! let clock = ManualClock::new();
+//! let b = CircuitBreaker::builder("api")
+//!     .config(Config::builder().failure_threshold(1).build().unwrap())
+//!     .clock(clock.clone())
+//!     .build()
+//!     .unwrap();
+//! let _ = b.call_sync(|| Err::<(), _>("down"));
+//! assert_eq!(b.state(), State::Open);
+//! clock.advance(Duration::from_secs(30));
+//! let _ = b.call_sync(|| Ok::<_, ()>(()));
+//! assert_eq!(b.state(), State::HalfOpen);
+//! # }
+//! ```
+//!
+//! ## Feature flags
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `metrics` | yes | Prometheus-style metrics through the `metrics` facade |
+//! | `tracing` | yes | a `breakerbox.call` span per call, transition events and logs |
+//! | `serde` | no | (de)serializable [`Config`] with human-readable durations |
+//! | `test-util` | no | [`ManualClock`] for tests without sleeps |
+//! | `rt-tokio` | no | the eager timer task |
+//! | `prometheus` | no | helpers that install a Prometheus recorder and exporter |
+//! | `otel` | no | helpers that build an OpenTelemetry tracing layer |
+//! | `tower` | no | a tower `Layer` answering 503 when a breaker is open |
+//! | `axum` | no | health and admin routes |
+//! | `notify-email`, `notify-webhook` | no | notifications on state changes |
+//! | `full` | no | everything |
+
+mod breaker;
+mod clock;
+mod config;
+mod error;
+mod event;
+pub mod observe;
+mod registry;
+mod state;
+mod sync;
+mod window;
+
+pub use breaker::{Builder, CallTotals, CircuitBreaker, OwnedPermit, Permit, Snapshot};
+#[cfg(any(test, feature = "test-util"))]
+pub use clock::ManualClock;
+pub use clock::{Clock, MonotonicClock};
+pub use config::{Config, ConfigBuilder, MAX_HALF_OPEN_COUNT, MAX_WINDOW_BUCKETS, WindowKind};
+pub use error::{BreakerOpen, CallError, ConfigError, RegistryError};
+pub use event::{Event, Listener, ListenerId, Outcome, Transition};
+pub use registry::Registry;
+pub use state::{Reason, State};
+pub use window::WindowCounts;

@@ -1,0 +1,190 @@
+//! Named breakers in one place: create-or-get by name, snapshot all, reset all, and one
+//! listener set for every breaker in the registry.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, RwLock};
+
+use crate::breaker::{CircuitBreaker, Snapshot};
+use crate::clock::{Clock, default_clock};
+use crate::config::Config;
+use crate::error::RegistryError;
+use crate::event::{Listener, ListenerId, Listeners};
+
+/// A set of named breakers sharing one clock and one listener set. A cheap handle: clones
+/// share the same registry.
+///
+/// The lock inside guards only creation and lookup by name; calls go through the
+/// [`CircuitBreaker`] handles, which take no lock.
+///
+/// ```
+/// use breakerbox::{Config, Registry};
+///
+/// let registry = Registry::new();
+/// let db = registry.breaker("postgres", Config::database())?;
+/// let same = registry.breaker("postgres", Config::database())?;
+/// assert!(db.same_as(&same));
+/// // Asking for the same name with another config is an error, not a silent replace.
+/// assert!(registry.breaker("postgres", Config::cache()).is_err());
+/// assert_eq!(registry.snapshot_all().len(), 1);
+/// # Ok::<(), breakerbox::RegistryError>(())
+/// ```
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<RegistryInner>,
+}
+
+struct RegistryInner {
+    breakers: RwLock<HashMap<Arc<str>, CircuitBreaker>>,
+    clock: Arc<dyn Clock>,
+    listeners: Arc<Listeners>,
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("breakers", &self.names())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::new()
+    }
+}
+
+impl Registry {
+    /// An empty registry with the default clock.
+    pub fn new() -> Registry {
+        Registry::with_clock(default_clock())
+    }
+
+    /// An empty registry whose breakers use `clock` (e.g. a shared
+    /// [`ManualClock`](crate::ManualClock) in tests).
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Registry {
+        Registry {
+            inner: Arc::new(RegistryInner {
+                breakers: RwLock::new(HashMap::new()),
+                clock,
+                listeners: Arc::default(),
+            }),
+        }
+    }
+
+    /// The breaker named `name`, created with `config` if it does not exist yet.
+    ///
+    /// # Errors
+    /// [`RegistryError::ConfigMismatch`] if it exists with a different config;
+    /// [`RegistryError::Config`] for an invalid name.
+    pub fn breaker(&self, name: &str, config: Config) -> Result<CircuitBreaker, RegistryError> {
+        if let Some(b) = self.get(name) {
+            return check_same(b, &config, name);
+        }
+        let mut map = self
+            .inner
+            .breakers
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = map.get(name) {
+            return check_same(b.clone(), &config, name);
+        }
+        let breaker = CircuitBreaker::builder(name)
+            .config(config)
+            .shared_clock(self.inner.clock.clone())
+            .listener_set(self.inner.listeners.clone())
+            .build()?;
+        map.insert(breaker.name_arc().clone(), breaker.clone());
+        Ok(breaker)
+    }
+
+    /// The breaker named `name`, if it exists.
+    pub fn get(&self, name: &str) -> Option<CircuitBreaker> {
+        let map = self
+            .inner
+            .breakers
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        map.get(name).cloned()
+    }
+
+    /// Removes the breaker named `name` from the registry (handles keep working).
+    pub fn remove(&self, name: &str) -> Option<CircuitBreaker> {
+        let mut map = self
+            .inner
+            .breakers
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        map.remove(name)
+    }
+
+    /// The names of all breakers, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.all().iter().map(|b| b.name().to_owned()).collect();
+        names.sort();
+        names
+    }
+
+    /// Handles to every breaker, sorted by name.
+    pub fn all(&self) -> Vec<CircuitBreaker> {
+        let map = self
+            .inner
+            .breakers
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut all: Vec<CircuitBreaker> = map.values().cloned().collect();
+        all.sort_by(|a, b| a.name().cmp(b.name()));
+        all
+    }
+
+    /// A snapshot of every breaker, sorted by name.
+    pub fn snapshot_all(&self) -> Vec<Snapshot> {
+        self.all().iter().map(CircuitBreaker::snapshot).collect()
+    }
+
+    /// Resets every breaker to Closed with an empty window (reason `manual`).
+    pub fn reset_all(&self) {
+        for b in self.all() {
+            b.reset();
+        }
+    }
+
+    /// Applies elapsed timeouts of every breaker (see
+    /// [`CircuitBreaker::poll_timeouts`]).
+    pub fn poll_timeouts(&self) {
+        for b in self.all() {
+            b.poll_timeouts();
+        }
+    }
+
+    /// Subscribes `listener` to the events of every breaker in the registry, present and
+    /// future. The listener is called on the call path: it must be quick and must not
+    /// block.
+    pub fn subscribe(&self, listener: impl Listener) -> ListenerId {
+        self.inner.listeners.add(Arc::new(listener))
+    }
+
+    /// Unsubscribes a listener; returns whether it was subscribed.
+    pub fn unsubscribe(&self, id: ListenerId) -> bool {
+        self.inner.listeners.remove(id)
+    }
+
+    /// The clock the registry's breakers use.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.inner.clock.clone()
+    }
+}
+
+fn check_same(
+    b: CircuitBreaker,
+    config: &Config,
+    name: &str,
+) -> Result<CircuitBreaker, RegistryError> {
+    if &b.config() == config {
+        Ok(b)
+    } else {
+        Err(RegistryError::ConfigMismatch {
+            name: name.to_owned(),
+        })
+    }
+}

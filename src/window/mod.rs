@@ -1,0 +1,307 @@
+//! Lock-free sliding windows over call outcomes.
+//!
+//! A window is a ring of buckets, each covering one *slot*: a span of time (time-based) or
+//! a run of calls (count-based). Running totals make a read O(1); recording a call is one
+//! compare-and-swap on the current bucket plus one or two adds to the totals, whatever the
+//! window's length. Buckets are reset lazily: the thread that moves the window's head to a
+//! new slot expires the buckets it passes, and a bucket found with an older tag is reset by
+//! whoever touches it first. Every count removed from a bucket is subtracted from the
+//! totals by exactly the thread that removed it, so the totals never drift.
+
+mod bucket;
+
+use crate::config::WindowKind;
+use crate::sync::{AtomicI64, AtomicU64, Ordering};
+use bucket::TaggedCounts;
+use crossbeam_utils::CachePadded;
+
+/// Counts in the window at one moment.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WindowCounts {
+    /// Calls recorded (successes, failures; ignored calls are not recorded).
+    pub calls: u64,
+    /// Failed calls.
+    pub failures: u64,
+    /// Slow calls (successful or failed).
+    pub slow_calls: u64,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    /// Calls and failures.
+    main: TaggedCounts,
+    /// Slow calls.
+    slow: TaggedCounts,
+}
+
+#[derive(Debug, Default)]
+struct Totals {
+    calls: AtomicI64,
+    failures: AtomicI64,
+    slow: AtomicI64,
+}
+
+/// A sliding window.
+#[derive(Debug)]
+pub(crate) struct Window {
+    kind: WindowKind,
+    /// Nanoseconds (time-based) or calls (count-based) per slot.
+    width: u64,
+    buckets: Box<[Bucket]>,
+    head: CachePadded<AtomicU64>,
+    seq: CachePadded<AtomicU64>,
+    totals: CachePadded<Totals>,
+}
+
+impl Window {
+    /// A window of `buckets` buckets (at least 1).
+    pub(crate) fn new(kind: WindowKind, buckets: u32) -> Window {
+        let n = u64::from(buckets.max(1));
+        let width = match kind {
+            WindowKind::Time(d) => {
+                (u64::try_from(d.as_nanos()).unwrap_or(u64::MAX) / n).max(1)
+            }
+            WindowKind::Count(size) => u64::from(size).div_ceil(n).max(1),
+        };
+        Window {
+            kind,
+            width,
+            buckets: (0..n)
+                .map(|_| Bucket {
+                    main: TaggedCounts::new(),
+                    slow: TaggedCounts::new(),
+                })
+                .collect(),
+            head: CachePadded::new(AtomicU64::new(0)),
+            seq: CachePadded::new(AtomicU64::new(0)),
+            totals: CachePadded::new(Totals::default()),
+        }
+    }
+
+    /// Whether this window has the shape a new config asks for.
+    pub(crate) fn same_shape(&self, kind: WindowKind, buckets: u32) -> bool {
+        self.kind == kind && self.buckets.len() == buckets.max(1) as usize
+    }
+
+    fn len(&self) -> u64 {
+        self.buckets.len() as u64
+    }
+
+    fn time_slot(&self, now: u64) -> u64 {
+        now / self.width
+    }
+
+    /// Records one call finished at `now` (nanoseconds).
+    #[inline]
+    pub(crate) fn record(&self, now: u64, failure: bool, slow: bool) {
+        let slot = match self.kind {
+            WindowKind::Time(_) => self.time_slot(now),
+            WindowKind::Count(_) => self.seq.fetch_add(1, Ordering::Relaxed) / self.width,
+        };
+        self.advance(slot);
+        let bucket = &self.buckets[(slot % self.len()) as usize];
+        let d = bucket.main.add(slot, 1, u64::from(failure));
+        self.apply(d.added.0, d.removed.0, &self.totals.calls);
+        self.apply(d.added.1, d.removed.1, &self.totals.failures);
+        if slow {
+            let d = bucket.slow.add(slot, 0, 1);
+            self.apply(d.added.1, d.removed.1, &self.totals.slow);
+        }
+    }
+
+    #[inline]
+    fn apply(&self, added: u64, removed: u64, total: &AtomicI64) {
+        let delta = added as i64 - removed as i64;
+        if delta != 0 {
+            total.fetch_add(delta, Ordering::Relaxed);
+        }
+    }
+
+    /// Moves the head to `slot` if it is ahead, expiring the buckets passed.
+    #[inline]
+    fn advance(&self, slot: u64) {
+        let mut head = self.head.load(Ordering::Relaxed);
+        while slot > head {
+            match self
+                .head
+                .compare_exchange_weak(head, slot, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => {
+                    let first = (head + 1).max(slot.saturating_sub(self.len() - 1));
+                    for s in first..=slot {
+                        self.expire(s);
+                    }
+                    return;
+                }
+                Err(found) => head = found,
+            }
+        }
+    }
+
+    fn expire(&self, slot: u64) {
+        let bucket = &self.buckets[(slot % self.len()) as usize];
+        let (calls, failures) = bucket.main.expire(slot);
+        self.apply(0, calls, &self.totals.calls);
+        self.apply(0, failures, &self.totals.failures);
+        let (_, slow) = bucket.slow.expire(slot);
+        self.apply(0, slow, &self.totals.slow);
+    }
+
+    /// The counts in the window; for a time-based window, as of `now`.
+    pub(crate) fn counts(&self, now: u64) -> WindowCounts {
+        if let WindowKind::Time(_) = self.kind {
+            self.advance(self.time_slot(now));
+        }
+        self.totals()
+    }
+
+    /// The counts as last recorded, without sliding a time-based window forward first.
+    #[inline]
+    pub(crate) fn totals(&self) -> WindowCounts {
+        let read = |t: &AtomicI64| t.load(Ordering::Relaxed).max(0) as u64;
+        let calls = read(&self.totals.calls);
+        WindowCounts {
+            calls,
+            failures: read(&self.totals.failures).min(calls),
+            slow_calls: read(&self.totals.slow).min(calls),
+        }
+    }
+
+    /// Empties the window.
+    pub(crate) fn clear(&self) {
+        for b in self.buckets.iter() {
+            let (calls, failures) = b.main.clear();
+            self.apply(0, calls, &self.totals.calls);
+            self.apply(0, failures, &self.totals.failures);
+            let (_, slow) = b.slow.clear();
+            self.apply(0, slow, &self.totals.slow);
+        }
+    }
+
+    /// Adds counts carried over from another window (used when a new config changes the
+    /// window's shape) to the current bucket.
+    pub(crate) fn carry_over(&self, now: u64, counts: WindowCounts) {
+        let slot = match self.kind {
+            WindowKind::Time(_) => self.time_slot(now),
+            WindowKind::Count(_) => {
+                self.seq.fetch_add(counts.calls, Ordering::Relaxed) / self.width
+            }
+        };
+        self.advance(slot);
+        let bucket = &self.buckets[(slot % self.len()) as usize];
+        let d = bucket.main.add(slot, counts.calls, counts.failures);
+        self.apply(d.added.0, d.removed.0, &self.totals.calls);
+        self.apply(d.added.1, d.removed.1, &self.totals.failures);
+        let d = bucket.slow.add(slot, 0, counts.slow_calls);
+        self.apply(d.added.1, d.removed.1, &self.totals.slow);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn time_window_slides_out_old_calls() {
+        let w = Window::new(WindowKind::Time(Duration::from_secs(10)), 10);
+        for _ in 0..5 {
+            w.record(0, true, false);
+        }
+        w.record(5_000 * MS, false, true);
+        assert_eq!(
+            w.counts(5_000 * MS),
+            WindowCounts {
+                calls: 6,
+                failures: 5,
+                slow_calls: 1
+            }
+        );
+        // 10.5 s later the first bucket has left the window, the second is still in.
+        assert_eq!(w.counts(10_500 * MS).calls, 1);
+        assert_eq!(w.counts(15_000 * MS).calls, 0);
+    }
+
+    #[test]
+    fn idle_time_window_is_empty_when_traffic_returns() {
+        let w = Window::new(WindowKind::Time(Duration::from_secs(60)), 10);
+        for i in 0..100 {
+            w.record(i * 100 * MS, true, true);
+        }
+        w.record(3_600_000 * MS, false, false);
+        let c = w.counts(3_600_000 * MS);
+        assert_eq!((c.calls, c.failures, c.slow_calls), (1, 0, 0));
+    }
+
+    #[test]
+    fn count_window_keeps_the_last_calls() {
+        let w = Window::new(WindowKind::Count(10), 10);
+        for _ in 0..10 {
+            w.record(0, true, false);
+        }
+        assert_eq!(w.counts(0).failures, 10);
+        for _ in 0..10 {
+            w.record(0, false, false);
+        }
+        let c = w.counts(0);
+        assert_eq!((c.calls, c.failures), (10, 0));
+    }
+
+    #[test]
+    fn count_window_with_coarse_buckets_slides_by_bucket() {
+        let w = Window::new(WindowKind::Count(100), 10);
+        for _ in 0..100 {
+            w.record(0, true, false);
+        }
+        w.record(0, false, false);
+        // The oldest bucket of ten calls has slid out.
+        let c = w.counts(0);
+        assert_eq!((c.calls, c.failures), (91, 90));
+    }
+
+    #[test]
+    fn clear_empties_everything() {
+        let w = Window::new(WindowKind::Time(Duration::from_secs(1)), 4);
+        w.record(0, true, true);
+        w.record(300 * MS, true, false);
+        w.clear();
+        assert_eq!(w.counts(300 * MS), WindowCounts::default());
+        w.record(400 * MS, false, false);
+        assert_eq!(w.counts(400 * MS).calls, 1);
+    }
+
+    #[test]
+    fn carry_over_preserves_counts() {
+        let w = Window::new(WindowKind::Count(50), 5);
+        let counts = WindowCounts {
+            calls: 7,
+            failures: 3,
+            slow_calls: 2,
+        };
+        w.carry_over(0, counts);
+        assert_eq!(w.counts(0), counts);
+    }
+
+    #[test]
+    fn concurrent_records_keep_exact_totals() {
+        let w = std::sync::Arc::new(Window::new(WindowKind::Count(1_000_000), 8));
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let w = w.clone();
+                std::thread::spawn(move || {
+                    for i in 0..50_000u64 {
+                        w.record(0, (i + t) % 3 == 0, i % 5 == 0);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let c = w.counts(0);
+        assert_eq!(c.calls, 200_000);
+        assert_eq!(c.slow_calls, 40_000);
+    }
+}
