@@ -204,8 +204,16 @@ impl ConfigBuilder {
         nonzero("half_open_max_calls", self.half_open_max_calls)?;
         nonzero("min_calls", self.min_calls)?;
         nonzero("window_buckets", self.window_buckets)?;
-        at_most("success_threshold", self.success_threshold, MAX_HALF_OPEN_COUNT)?;
-        at_most("half_open_max_calls", self.half_open_max_calls, MAX_HALF_OPEN_COUNT)?;
+        at_most(
+            "success_threshold",
+            self.success_threshold,
+            MAX_HALF_OPEN_COUNT,
+        )?;
+        at_most(
+            "half_open_max_calls",
+            self.half_open_max_calls,
+            MAX_HALF_OPEN_COUNT,
+        )?;
         at_most("window_buckets", self.window_buckets, MAX_WINDOW_BUCKETS)?;
         positive("reset_timeout", self.reset_timeout)?;
         positive("slow_call_duration", self.slow_call_duration)?;

@@ -233,10 +233,9 @@ pub enum RegistryError {
 impl fmt::Display for RegistryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RegistryError::ConfigMismatch { name } => write!(
-                f,
-                "breaker `{name}` already exists with a different config"
-            ),
+            RegistryError::ConfigMismatch { name } => {
+                write!(f, "breaker `{name}` already exists with a different config")
+            }
             RegistryError::Config(e) => write!(f, "invalid breaker config: {e}"),
             RegistryError::TooManyKeys { cap } => {
                 write!(f, "too many keyed breakers (cap {cap})")

@@ -270,7 +270,10 @@ mod tests {
         assert_eq!(w.successes(), 7);
         assert_eq!(w.epoch(), 12345);
         let n = w.next(State::Closed);
-        assert_eq!((n.state(), n.in_flight(), n.successes()), (State::Closed, 0, 0));
+        assert_eq!(
+            (n.state(), n.in_flight(), n.successes()),
+            (State::Closed, 0, 0)
+        );
         assert_eq!(n.epoch(), 12346);
     }
 
@@ -287,5 +290,76 @@ mod tests {
         for s in State::ALL {
             assert_eq!(State::from_code(s.code()), s);
         }
+    }
+}
+
+#[cfg(loom)]
+mod loom_tests {
+    use super::*;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// Two threads race the same transition: exactly one compare-and-swap wins.
+    #[test]
+    fn at_most_one_winner_per_transition() {
+        loom::model(|| {
+            let cell = Arc::new(StateCell::new(State::Closed));
+            let from = cell.load();
+            let wins = Arc::new(loom::sync::atomic::AtomicUsize::new(0));
+            let handles: Vec<_> = (0..2)
+                .map(|_| {
+                    let cell = cell.clone();
+                    let wins = wins.clone();
+                    thread::spawn(move || {
+                        if cell.cas(from, from.next(State::Open)).is_ok() {
+                            wins.fetch_add(1, Ordering::Relaxed);
+                        }
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join().unwrap();
+            }
+            assert_eq!(wins.load(Ordering::Relaxed), 1);
+            assert_eq!(cell.load().epoch(), 1);
+        });
+    }
+
+    /// Three threads compete for two half-open slots while one trial finishes: the
+    /// in-flight count never exceeds the limit and ends equal to the slots held.
+    #[test]
+    fn half_open_never_exceeds_its_limit() {
+        loom::model(|| {
+            let cell = Arc::new(StateCell::new(State::Closed));
+            let w = cell.load();
+            cell.cas(w, w.next(State::HalfOpen)).unwrap();
+            let epoch = cell.load().epoch();
+            assert!(cell.try_take_trial(2).is_ok());
+            let handles: Vec<_> = (0..2)
+                .map(|i| {
+                    let cell = cell.clone();
+                    thread::spawn(move || {
+                        if i == 0 {
+                            cell.release_trial(epoch, true);
+                            0
+                        } else {
+                            let mut held = 0;
+                            for _ in 0..2 {
+                                if let Ok(w) = cell.try_take_trial(2) {
+                                    assert!(w.in_flight() <= 2);
+                                    held += 1;
+                                }
+                            }
+                            held
+                        }
+                    })
+                })
+                .collect();
+            let held: u32 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+            let w = cell.load();
+            assert!(w.in_flight() <= 2);
+            assert_eq!(w.in_flight(), held);
+            assert_eq!(w.successes(), 1);
+        });
     }
 }

@@ -310,10 +310,7 @@ impl Inner {
             }
             return;
         }
-        let Some(mut w) = self
-            .state
-            .release_trial(epoch, outcome == Outcome::Success)
-        else {
+        let Some(mut w) = self.state.release_trial(epoch, outcome == Outcome::Success) else {
             return;
         };
         while w.state() == State::HalfOpen
@@ -394,9 +391,13 @@ impl Inner {
                 .store(stamp(next.epoch(), deadline), Ordering::Release);
         }
         if !dry_run {
-            self.since.store(stamp(next.epoch(), Some(now)), Ordering::Release);
+            self.since
+                .store(stamp(next.epoch(), Some(now)), Ordering::Release);
         }
-        if matches!(next.state(), State::Closed | State::MetricsOnly | State::Disabled) {
+        if matches!(
+            next.state(),
+            State::Closed | State::MetricsOnly | State::Disabled
+        ) {
             settings.window.clear();
             self.consecutive.store(0, Ordering::Relaxed);
         }
@@ -412,7 +413,8 @@ impl Inner {
             self.listeners.emit(&Event::Transition(&t));
             self.last_transition.store(Some(Arc::new(t)));
         }
-        self.observer.rates(settings.window.counts(now), cfg.min_calls());
+        self.observer
+            .rates(settings.window.counts(now), cfg.min_calls());
     }
 
     /// The open timeout for this trip: grown by the backoff on consecutive trips, jittered.
@@ -466,7 +468,8 @@ impl Inner {
             }
             State::ForcedOpen => {
                 let deadline = ttl.map(|d| self.clock.now().saturating_add(nanos(d)));
-                self.deadline.store(stamp(w.epoch(), deadline), Ordering::Release);
+                self.deadline
+                    .store(stamp(w.epoch(), deadline), Ordering::Release);
             }
             State::Open | State::HalfOpen => {}
         }

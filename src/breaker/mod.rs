@@ -243,7 +243,8 @@ impl CircuitBreaker {
     /// Rejects every call for `ttl`, then moves to HalfOpen to probe (reason
     /// `timeout_elapsed`), never straight to Closed. A zero `ttl` probes at once.
     pub fn force_open_for(&self, ttl: Duration) {
-        self.inner.force(State::ForcedOpen, Reason::Forced, Some(ttl));
+        self.inner
+            .force(State::ForcedOpen, Reason::Forced, Some(ttl));
     }
 
     /// Permits every call and keeps measuring, never tripping (reason `manual`).

@@ -48,6 +48,12 @@ impl<'a> Permit<'a> {
         self.adm.trial
     }
 
+    /// The state epoch the call was admitted in. The epoch changes on every transition, so
+    /// two permits with the same epoch belong to the same Closed or HalfOpen phase.
+    pub fn epoch(&self) -> u64 {
+        self.adm.epoch
+    }
+
     /// Records a success.
     pub fn success(self) {
         self.record(Outcome::Success);

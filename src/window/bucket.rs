@@ -56,7 +56,8 @@ impl TaggedCounts {
 
     /// Adds `(a, b)` to the counts of `slot`. A word tagged with an older slot is reset
     /// first (its counts are reported as removed); one tagged with a newer slot (this call
-    /// is late) takes the counts as they are, so nothing is lost. Counts saturate at
+    /// is late) takes the counts as they are, so nothing is lost. An empty word is simply
+    /// re-tagged, so a fresh window works from any starting slot. Counts saturate at
     /// 2^21 - 1 per bucket; what did not fit is not reported as added.
     #[inline]
     pub(crate) fn add(&self, slot: u64, a: u64, b: u64) -> Delta {
@@ -64,7 +65,8 @@ impl TaggedCounts {
         let mut cur = self.word.load(Ordering::Relaxed);
         loop {
             let (t, ca, cb) = unpack(cur);
-            let (new, delta) = if t == tag || is_newer(t, tag) {
+            let empty = ca == 0 && cb == 0;
+            let (new, delta) = if t == tag || (is_newer(t, tag) && !empty) {
                 let na = (ca + a).min(FIELD_MAX);
                 let nb = (cb + b).min(FIELD_MAX);
                 let delta = Delta {
@@ -96,6 +98,12 @@ impl TaggedCounts {
     /// later one; returns the counts removed.
     pub(crate) fn expire(&self, slot: u64) -> (u64, u64) {
         self.add(slot, 0, 0).removed
+    }
+
+    /// The raw `(tag, a, b)`; for checking invariants in tests.
+    #[cfg(any(test, loom))]
+    pub(crate) fn peek(&self) -> (u64, u64, u64) {
+        unpack(self.word.load(Ordering::Relaxed))
     }
 
     /// Zeroes the counts, keeping the tag; returns the counts removed.
