@@ -35,19 +35,54 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
 }
 
 /// The default clock: `quanta`'s TSC-backed monotonic clock (about half the cost of a pair
-/// of `std::time::Instant` reads), with a cached coarse reading for [`Clock::recent`].
+/// of `std::time::Instant` reads here).
+///
+/// [`Clock::recent`] reads quanta's cached "recent" time when an upkeep thread keeps it
+/// fresh (see [`MonotonicClock::start_upkeep`]): the rejection path of an open breaker then
+/// costs one atomic load instead of a clock read. Without upkeep, `recent` is `now`.
 #[derive(Clone)]
 pub struct MonotonicClock {
     inner: quanta::Clock,
-    origin: u64,
+    origin: quanta::Instant,
+}
+
+/// Keeps the coarse clock behind [`Clock::recent`] fresh while it lives; drop it to stop the
+/// upkeep thread. From [`MonotonicClock::start_upkeep`].
+pub struct UpkeepHandle {
+    _handle: quanta::Handle,
+}
+
+impl fmt::Debug for UpkeepHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpkeepHandle").finish_non_exhaustive()
+    }
 }
 
 impl MonotonicClock {
     /// Creates a clock whose origin is now.
     pub fn new() -> Self {
         let inner = quanta::Clock::new();
-        let origin = inner.raw();
+        let origin = inner.now();
         MonotonicClock { inner, origin }
+    }
+
+    /// Starts a background thread that refreshes the process-wide coarse clock every
+    /// `interval` (1 ms is a good value), so that rejecting a call while a breaker is open
+    /// needs no clock read. Open breakers then move to half-open up to `interval` late,
+    /// never early. Applications call this once at start-up; the library never does.
+    ///
+    /// # Errors
+    /// The I/O error if the thread cannot be spawned, or if upkeep is already running
+    /// (`AlreadyExists`).
+    pub fn start_upkeep(interval: Duration) -> std::io::Result<UpkeepHandle> {
+        match quanta::Upkeep::new(interval).start() {
+            Ok(handle) => Ok(UpkeepHandle { _handle: handle }),
+            Err(quanta::Error::FailedToSpawnUpkeepThread(e)) => Err(e),
+            Err(e) => Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                e.to_string(),
+            )),
+        }
     }
 }
 
@@ -66,8 +101,24 @@ impl fmt::Debug for MonotonicClock {
 impl Clock for MonotonicClock {
     #[inline]
     fn now(&self) -> u64 {
-        self.inner.delta_as_nanos(self.origin, self.inner.raw())
+        since(self.inner.now(), self.origin)
     }
+
+    #[inline]
+    fn recent(&self) -> u64 {
+        let recent = self.inner.recent();
+        if recent > self.origin {
+            since(recent, self.origin)
+        } else {
+            // No upkeep running (the cached time is zero) or it predates this clock.
+            self.now()
+        }
+    }
+}
+
+#[inline]
+fn since(t: quanta::Instant, origin: quanta::Instant) -> u64 {
+    u64::try_from(t.saturating_duration_since(origin).as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// A clock that moves only when told to. Clones share one time, so a test can keep a
@@ -148,6 +199,14 @@ mod tests {
             assert!(now >= last);
             last = now;
         }
+    }
+
+    #[test]
+    fn recent_without_upkeep_is_now() {
+        let clock = MonotonicClock::new();
+        let a = clock.now();
+        let r = clock.recent();
+        assert!(r >= a);
     }
 
     #[test]
