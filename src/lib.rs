@@ -93,7 +93,7 @@ mod window;
 pub use breaker::{Builder, CallTotals, CircuitBreaker, OwnedPermit, Permit, Snapshot};
 #[cfg(any(test, feature = "test-util"))]
 pub use clock::ManualClock;
-pub use clock::{Clock, MonotonicClock};
+pub use clock::{Clock, MonotonicClock, UpkeepHandle};
 pub use config::{Config, ConfigBuilder, MAX_HALF_OPEN_COUNT, MAX_WINDOW_BUCKETS, WindowKind};
 pub use error::{BreakerOpen, CallError, ConfigError, RegistryError};
 pub use event::{Event, Listener, ListenerId, Outcome, Transition};
