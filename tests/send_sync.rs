@@ -1,0 +1,46 @@
+//! Every public handle and error is `Send + Sync + Debug`, so it can cross tasks and threads.
+
+use breakerbox::*;
+
+fn assert_send_sync_debug<T: Send + Sync + std::fmt::Debug>() {}
+
+#[test]
+fn public_types_are_send_sync_debug() {
+    assert_send_sync_debug::<CircuitBreaker>();
+    assert_send_sync_debug::<Registry>();
+    assert_send_sync_debug::<Config>();
+    assert_send_sync_debug::<ConfigBuilder>();
+    assert_send_sync_debug::<ConfigError>();
+    assert_send_sync_debug::<BreakerOpen>();
+    assert_send_sync_debug::<CallError<std::io::Error>>();
+    assert_send_sync_debug::<RegistryError>();
+    assert_send_sync_debug::<Snapshot>();
+    assert_send_sync_debug::<Transition>();
+    assert_send_sync_debug::<OwnedPermit>();
+    assert_send_sync_debug::<Permit<'static>>();
+    assert_send_sync_debug::<Builder>();
+    assert_send_sync_debug::<MonotonicClock>();
+    assert_send_sync_debug::<UpkeepHandle>();
+    assert_send_sync_debug::<State>();
+    assert_send_sync_debug::<Reason>();
+    assert_send_sync_debug::<Outcome>();
+    assert_send_sync_debug::<WindowCounts>();
+    assert_send_sync_debug::<Event<'static>>();
+}
+
+#[test]
+fn errors_are_std_errors() {
+    fn is_error<E: std::error::Error + Send + Sync + 'static>() {}
+    is_error::<ConfigError>();
+    is_error::<BreakerOpen>();
+    is_error::<RegistryError>();
+    is_error::<CallError<std::io::Error>>();
+}
+
+#[test]
+fn call_futures_are_send() {
+    fn is_send<T: Send>(_: T) {}
+    let b = CircuitBreaker::new("send");
+    is_send(b.call(async { Ok::<_, std::io::Error>(1) }));
+    is_send(b.call_with(Outcome::of, async { Ok::<_, std::io::Error>(1) }));
+}
