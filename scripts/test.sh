@@ -42,5 +42,7 @@ RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 CARGO_TARGET_DIR=target/loom \
   cargo test --release --lib loom_tests
 step "benchmarks compile"
 cargo bench --no-run --all-features
+step "the demo (README main job) runs"
+timeout 120 cargo run -q --example demo --features full -- --seconds 8 --listen 127.0.0.1:0 >/dev/null
 step "tests (all features)"
 cargo test --all-features

@@ -3,7 +3,17 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
+
+/// Upkeep threads started by [`MonotonicClock::start_upkeep`] and still running. quanta's
+/// cached time is left frozen when its upkeep thread stops, so [`Clock::recent`] reads it
+/// only while this is non-zero.
+///
+/// # Memory ordering
+/// Incremented with `Release` after quanta has stored a fresh time, read with `Acquire`:
+/// a reader that sees upkeep running also sees a cached time at least that fresh.
+static UPKEEP_RUNNING: AtomicUsize = AtomicUsize::new(0);
 
 /// A source of monotonic time in nanoseconds since an arbitrary origin.
 ///
@@ -43,6 +53,10 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
 #[derive(Clone)]
 pub struct MonotonicClock {
     inner: quanta::Clock,
+    /// The origin as a raw counter reading (TSC ticks, or nanoseconds where there is no
+    /// usable TSC): `now` scales one delta from it, a multiply and a shift.
+    origin_raw: u64,
+    /// The same origin, scaled, to measure quanta's cached `recent` time against.
     origin: quanta::Instant,
 }
 
@@ -50,6 +64,14 @@ pub struct MonotonicClock {
 /// upkeep thread. From [`MonotonicClock::start_upkeep`].
 pub struct UpkeepHandle {
     _handle: quanta::Handle,
+}
+
+impl Drop for UpkeepHandle {
+    fn drop(&mut self) {
+        // Before the thread stops (the field drops after this), so no reader trusts a
+        // cached time that will no longer move.
+        UPKEEP_RUNNING.fetch_sub(1, Ordering::Release);
+    }
 }
 
 impl fmt::Debug for UpkeepHandle {
@@ -62,8 +84,13 @@ impl MonotonicClock {
     /// Creates a clock whose origin is now.
     pub fn new() -> Self {
         let inner = quanta::Clock::new();
-        let origin = inner.now();
-        MonotonicClock { inner, origin }
+        let origin_raw = inner.raw();
+        let origin = inner.scaled(origin_raw);
+        MonotonicClock {
+            inner,
+            origin_raw,
+            origin,
+        }
     }
 
     /// Starts a background thread that refreshes the process-wide coarse clock every
@@ -76,7 +103,10 @@ impl MonotonicClock {
     /// (`AlreadyExists`).
     pub fn start_upkeep(interval: Duration) -> std::io::Result<UpkeepHandle> {
         match quanta::Upkeep::new(interval).start() {
-            Ok(handle) => Ok(UpkeepHandle { _handle: handle }),
+            Ok(handle) => {
+                UPKEEP_RUNNING.fetch_add(1, Ordering::Release);
+                Ok(UpkeepHandle { _handle: handle })
+            }
             Err(quanta::Error::FailedToSpawnUpkeepThread(e)) => Err(e),
             Err(e) => Err(std::io::Error::new(
                 std::io::ErrorKind::AlreadyExists,
@@ -99,20 +129,24 @@ impl fmt::Debug for MonotonicClock {
 }
 
 impl Clock for MonotonicClock {
+    /// One raw counter read, scaled as a delta from the origin: cheaper than quanta's `now`
+    /// followed by a `Duration` (whose nanoseconds-to-seconds split and back cost about as
+    /// much as the read itself here).
     #[inline]
     fn now(&self) -> u64 {
-        since(self.inner.now(), self.origin)
+        self.inner.delta_as_nanos(self.origin_raw, self.inner.raw())
     }
 
     #[inline]
     fn recent(&self) -> u64 {
-        let recent = self.inner.recent();
-        if recent > self.origin {
-            since(recent, self.origin)
-        } else {
-            // No upkeep running (the cached time is zero) or it predates this clock.
-            self.now()
+        if UPKEEP_RUNNING.load(Ordering::Acquire) != 0 {
+            let recent = self.inner.recent();
+            if recent > self.origin {
+                return since(recent, self.origin);
+            }
         }
+        // No upkeep running, or the cached time predates this clock.
+        self.now()
     }
 }
 
@@ -201,12 +235,23 @@ mod tests {
         }
     }
 
+    /// Before upkeep starts and after it stops: quanta's cached time stays frozen at its
+    /// last update once the thread is gone, and `recent` must not return it. (One test, so
+    /// no other test of this binary reads `recent` while upkeep runs.)
     #[test]
     fn recent_without_upkeep_is_now() {
         let clock = MonotonicClock::new();
         let a = clock.now();
         let r = clock.recent();
         assert!(r >= a);
+
+        let upkeep = MonotonicClock::start_upkeep(Duration::from_millis(1)).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(clock.recent() > a);
+        drop(upkeep);
+        let stopped = clock.now();
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(clock.recent() >= stopped + 10_000_000);
     }
 
     #[test]

@@ -84,10 +84,16 @@ mod clock;
 mod config;
 mod error;
 mod event;
+#[cfg(feature = "tower")]
+pub mod http;
+#[cfg(feature = "notify")]
+pub mod notify;
 pub mod observe;
 mod registry;
 mod state;
 mod sync;
+#[cfg(feature = "rt-tokio")]
+mod timer;
 mod window;
 
 pub use breaker::{Builder, CallTotals, CircuitBreaker, OwnedPermit, Permit, Snapshot};
@@ -99,4 +105,6 @@ pub use error::{BreakerOpen, CallError, ConfigError, RegistryError};
 pub use event::{Event, Listener, ListenerId, Outcome, Transition};
 pub use registry::Registry;
 pub use state::{Reason, State};
+#[cfg(feature = "rt-tokio")]
+pub use timer::{MIN_TIMER_PERIOD, TimerHandle};
 pub use window::WindowCounts;

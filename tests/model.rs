@@ -86,6 +86,7 @@ struct Model {
     since: u64,
     last_trial_done: u64,
     trips: u32,
+    dry_quiet_until: Option<u64>,
     now: u64,
     totals: [u64; 4], // success, failure, ignored, rejected
     log: Vec<(State, State, Reason)>,
@@ -104,6 +105,7 @@ impl Model {
         self.successes = 0;
         let next = if dry { State::MetricsOnly } else { to };
         self.state = Some(next);
+        self.dry_quiet_until = dry.then_some(self.now + RESET);
         match next {
             State::Open => {
                 self.trips = if from == State::HalfOpen {
@@ -245,6 +247,9 @@ impl Model {
             None
         };
         if let Some(r) = reason {
+            if state == State::MetricsOnly && self.dry_quiet_until.is_some_and(|q| self.now < q) {
+                return;
+            }
             self.transition(State::Open, r, None);
         }
     }

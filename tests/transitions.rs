@@ -450,7 +450,7 @@ fn metrics_only_reports_would_open_and_never_rejects() {
     let sink = would.clone();
     let b = CircuitBreaker::builder("dry")
         .config(base().build().unwrap())
-        .clock(clock)
+        .clock(clock.clone())
         .initial_state(State::MetricsOnly)
         .listener(move |e: &Event<'_>| {
             if let Event::WouldOpen(t) = e {
@@ -466,7 +466,13 @@ fn metrics_only_reports_would_open_and_never_rejects() {
         ));
     }
     assert_eq!(b.state(), State::MetricsOnly);
-    assert_eq!(*would.lock().unwrap(), vec![Reason::ConsecutiveFailures; 3]);
+    // One dry-run trip: for a reset timeout after it the breaker "would still be open".
+    assert_eq!(*would.lock().unwrap(), vec![Reason::ConsecutiveFailures]);
+    clock.advance(secs(30));
+    for _ in 0..3 {
+        let _ = b.call_sync(|| Err::<(), _>(()));
+    }
+    assert_eq!(*would.lock().unwrap(), vec![Reason::ConsecutiveFailures; 2]);
 }
 
 #[test]

@@ -14,6 +14,7 @@ use crate::clock::{Clock, default_clock};
 use crate::config::Config;
 use crate::error::{BreakerOpen, CallError, ConfigError};
 use crate::event::{Listener, ListenerId, Listeners, Outcome};
+use crate::observe::spans;
 use crate::state::{Reason, State};
 
 pub(crate) use engine::{Inner, rate};
@@ -138,6 +139,9 @@ impl CircuitBreaker {
         C: FnOnce(&Result<T, E>) -> Outcome,
     {
         let permit = self.try_acquire()?;
+        if spans::wanted() {
+            return spans::call(&self.inner.name, permit, classify, fut).await;
+        }
         let result = fut.await;
         permit.record(classify(&result));
         result.map_err(CallError::Inner)
@@ -162,6 +166,9 @@ impl CircuitBreaker {
         f: impl FnOnce() -> Result<T, E>,
     ) -> Result<T, CallError<E>> {
         let permit = self.try_acquire()?;
+        if spans::wanted() {
+            return spans::call_sync(&self.inner.name, permit, classify, f);
+        }
         let result = f();
         permit.record(classify(&result));
         result.map_err(CallError::Inner)

@@ -1,7 +1,33 @@
 //! Observation at the edges: metric and span names, and the per-breaker observer that
 //! the engine calls on every call, rejection and transition.
+//!
+//! - **Metrics** (feature `metrics`, default): through the [`metrics`](https://docs.rs/metrics)
+//!   facade. Handles are registered once per breaker, when it is built, with the recorder
+//!   in force at that moment: **install your recorder before building breakers** (in
+//!   tests, build them inside `metrics::with_local_recorder`). breakerbox never installs a
+//!   recorder itself; the `prometheus` helpers (feature `prometheus`) do on request.
+//! - **Spans** (feature `tracing`, default): through `tracing`, at target `breakerbox`,
+//!   exportable to OpenTelemetry with `tracing-opentelemetry` (see the `otel` helper,
+//!   feature `otel`).
+//! - The full contract, every name, label, attribute and example query, is
+//!   `docs/METRICS.md`; every name is a constant in [`names`].
+//!
+//! Rates and the Open -> HalfOpen timeout are refreshed on transitions and by
+//! [`CircuitBreaker::poll_timeouts`](crate::CircuitBreaker::poll_timeouts); on an idle
+//! service run the eager timer (feature `rt-tokio`, `Registry::spawn_timer`) so gauges
+//! stay true.
 
+#[cfg(feature = "metrics")]
+mod metrics;
 pub mod names;
+#[cfg(feature = "otel")]
+pub mod otel;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
+pub(crate) mod spans;
+
+#[cfg(feature = "metrics")]
+pub use self::metrics::describe_metrics;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,26 +40,74 @@ use crate::window::WindowCounts;
 /// Per-breaker observation hooks, built once when the breaker is built.
 #[derive(Debug)]
 pub(crate) struct Observer {
-    #[allow(dead_code)]
+    #[cfg(feature = "metrics")]
+    metrics: self::metrics::Metrics,
+    #[cfg(feature = "tracing")]
     name: Arc<str>,
 }
 
 impl Observer {
-    pub(crate) fn new(name: &Arc<str>, _config: &Config, _state: State, _since_unix: f64) -> Self {
-        Observer { name: name.clone() }
+    #[allow(unused_variables)]
+    pub(crate) fn new(name: &Arc<str>, config: &Config, state: State, since_unix: f64) -> Self {
+        Observer {
+            #[cfg(feature = "metrics")]
+            metrics: self::metrics::Metrics::new(name, config, state, since_unix),
+            #[cfg(feature = "tracing")]
+            name: name.clone(),
+        }
     }
 
+    /// A call admitted in `state` finished.
     #[inline]
-    pub(crate) fn call(&self, _state: State, _outcome: Outcome, _duration: Duration, _slow: bool) {}
+    #[allow(unused_variables)]
+    pub(crate) fn call(&self, state: State, outcome: Outcome, duration: Duration, slow: bool) {
+        #[cfg(feature = "metrics")]
+        self.metrics.call(outcome, duration, slow);
+        #[cfg(feature = "tracing")]
+        spans::note_slow(slow);
+    }
 
+    /// A call was refused in `state`.
     #[inline]
-    pub(crate) fn rejected(&self, _state: State) {}
+    #[allow(unused_variables)]
+    pub(crate) fn rejected(&self, state: State) {
+        #[cfg(feature = "metrics")]
+        self.metrics.rejected();
+        #[cfg(feature = "tracing")]
+        spans::rejected(&self.name, state);
+    }
 
-    pub(crate) fn transition(&self, _t: &Transition, _since_unix: f64) {}
+    /// The breaker moved into the state epoch `epoch` (the state word's epoch after the
+    /// transition). Racing transitions may be reported out of order; the epoch keeps the
+    /// state gauges on the newest.
+    #[allow(unused_variables)]
+    pub(crate) fn transition(&self, t: &Transition, epoch: u64, since_unix: f64) {
+        #[cfg(feature = "metrics")]
+        self.metrics.transition(t, epoch, since_unix);
+        #[cfg(feature = "tracing")]
+        spans::transition(t);
+    }
 
-    pub(crate) fn would_open(&self, _t: &Transition) {}
+    /// A `metrics_only` breaker would have opened.
+    #[allow(unused_variables)]
+    pub(crate) fn would_open(&self, t: &Transition) {
+        #[cfg(feature = "metrics")]
+        self.metrics.would_open(t);
+        #[cfg(feature = "tracing")]
+        spans::would_open(t);
+    }
 
-    pub(crate) fn config(&self, _config: &Config) {}
+    /// The breaker took a new config.
+    #[allow(unused_variables)]
+    pub(crate) fn config(&self, config: &Config) {
+        #[cfg(feature = "metrics")]
+        self.metrics.config(config);
+    }
 
-    pub(crate) fn rates(&self, _counts: WindowCounts, _min_calls: u32) {}
+    /// Fresh window numbers (after a transition, and on every `poll_timeouts`).
+    #[allow(unused_variables)]
+    pub(crate) fn rates(&self, counts: WindowCounts, min_calls: u32) {
+        #[cfg(feature = "metrics")]
+        self.metrics.rates(counts, min_calls);
+    }
 }

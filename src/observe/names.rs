@@ -1,5 +1,9 @@
 //! Every metric, label and span name breakerbox emits: the public contract documented in
 //! `docs/METRICS.md`. Dashboards and alert rules depend on these strings.
+//!
+//! [`METRICS`] lists every metric with its kind, labels and help text; it is what
+//! [`describe_metrics`](crate::observe::describe_metrics) registers and what the tests
+//! compare with `docs/METRICS.md` and with the exporter's output.
 
 /// Counter of completed and rejected calls, labelled `breaker` and `outcome`.
 pub const CALLS_TOTAL: &str = "breakerbox_calls_total";
@@ -67,5 +71,207 @@ pub const ATTR_OUTCOME: &str = "breakerbox.outcome";
 pub const ATTR_SLOW: &str = "breakerbox.slow";
 /// Span event name for a state transition.
 pub const EVENT_TRANSITION: &str = "breakerbox.transition";
+/// Span event name for a trip a `metrics_only` breaker would have made (dry run).
+pub const EVENT_WOULD_OPEN: &str = "breakerbox.would_open";
+/// Span and event attribute: the state a transition left.
+pub const ATTR_FROM: &str = "breakerbox.from";
+/// Span and event attribute: the state a transition entered.
+pub const ATTR_TO: &str = "breakerbox.to";
+/// Event attribute: why a transition happened (a `reason` label value).
+pub const ATTR_REASON: &str = "breakerbox.reason";
+/// Event attribute: calls in the window at the transition.
+pub const ATTR_WINDOW_CALLS: &str = "breakerbox.window.calls";
+/// Event attribute: failed calls in the window at the transition.
+pub const ATTR_WINDOW_FAILURES: &str = "breakerbox.window.failures";
+/// Event attribute: slow calls in the window at the transition.
+pub const ATTR_WINDOW_SLOW_CALLS: &str = "breakerbox.window.slow_calls";
+/// Event attribute: the window's failure rate at the transition (absent below `min_calls`).
+pub const ATTR_FAILURE_RATE: &str = "breakerbox.failure_rate";
+/// Event attribute: the window's slow-call rate at the transition (absent below `min_calls`).
+pub const ATTR_SLOW_CALL_RATE: &str = "breakerbox.slow_call_rate";
+/// Event attribute: consecutive failures at the transition.
+pub const ATTR_CONSECUTIVE_FAILURES: &str = "breakerbox.consecutive_failures";
+/// Event attribute: the threshold of the trigger that fired, if any.
+pub const ATTR_THRESHOLD: &str = "breakerbox.threshold";
+/// Event attribute: how long the breaker stays open, in seconds, if known.
+pub const ATTR_OPEN_FOR_SECONDS: &str = "breakerbox.open_for_seconds";
+/// Span attribute (OpenTelemetry semantic convention) set on rejected calls.
+pub const ATTR_ERROR_TYPE: &str = "error.type";
+/// Value of [`ATTR_ERROR_TYPE`] on a rejected call.
+pub const ERROR_TYPE_CIRCUIT_OPEN: &str = "circuit_open";
+/// The `tracing-opentelemetry` field that sets a span's status (`"ERROR"` on rejections
+/// and failures).
+pub const OTEL_STATUS_CODE: &str = "otel.status_code";
 /// Tracing target used for all breakerbox spans and events.
 pub const TARGET: &str = "breakerbox";
+
+/// The kind of a metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MetricKind {
+    /// A monotonic counter (`_total`).
+    Counter,
+    /// A gauge.
+    Gauge,
+    /// A histogram with buckets (`_bucket`, `_sum`, `_count`).
+    Histogram,
+}
+
+impl MetricKind {
+    /// The Prometheus `# TYPE` word: `counter`, `gauge` or `histogram`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MetricKind::Counter => "counter",
+            MetricKind::Gauge => "gauge",
+            MetricKind::Histogram => "histogram",
+        }
+    }
+}
+
+/// One metric of the contract: name, kind, labels and help text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MetricInfo {
+    /// The metric name, e.g. `breakerbox_calls_total`.
+    pub name: &'static str,
+    /// Counter, gauge or histogram.
+    pub kind: MetricKind,
+    /// The labels every series carries, `breaker` first.
+    pub labels: &'static [&'static str],
+    /// The HELP text.
+    pub help: &'static str,
+}
+
+const fn info(
+    name: &'static str,
+    kind: MetricKind,
+    labels: &'static [&'static str],
+    help: &'static str,
+) -> MetricInfo {
+    MetricInfo {
+        name,
+        kind,
+        labels,
+        help,
+    }
+}
+
+const B: &[&str] = &[LABEL_BREAKER];
+const B_OUTCOME: &[&str] = &[LABEL_BREAKER, LABEL_OUTCOME];
+
+/// Every metric breakerbox emits, in documentation order.
+///
+/// ```
+/// use breakerbox::observe::names::{METRICS, STATE};
+/// assert!(METRICS.iter().any(|m| m.name == STATE));
+/// ```
+pub const METRICS: &[MetricInfo] = &[
+    info(
+        CALLS_TOTAL,
+        MetricKind::Counter,
+        B_OUTCOME,
+        "Calls through the circuit breaker by outcome: success, failure, ignored (ran, not counted toward a trip) or rejected (refused without running).",
+    ),
+    info(
+        SLOW_CALLS_TOTAL,
+        MetricKind::Counter,
+        B_OUTCOME,
+        "Calls that ran longer than the breaker's slow_call_duration, by outcome.",
+    ),
+    info(
+        CALL_DURATION_SECONDS,
+        MetricKind::Histogram,
+        B_OUTCOME,
+        "Duration of calls that ran through the circuit breaker, in seconds, by outcome (rejected calls are not timed).",
+    ),
+    info(
+        STATE,
+        MetricKind::Gauge,
+        &[LABEL_BREAKER, LABEL_STATE],
+        "Current circuit breaker state, one-hot: exactly one of closed, open, half_open, disabled, forced_open, metrics_only is 1.",
+    ),
+    info(
+        STATE_SINCE_TIMESTAMP_SECONDS,
+        MetricKind::Gauge,
+        B,
+        "Unix time in seconds when the circuit breaker entered its current state.",
+    ),
+    info(
+        TRANSITIONS_TOTAL,
+        MetricKind::Counter,
+        &[LABEL_BREAKER, LABEL_FROM, LABEL_TO, LABEL_REASON],
+        "Circuit breaker state transitions by from state, to state and reason.",
+    ),
+    info(
+        DRY_RUN_TRIPS_TOTAL,
+        MetricKind::Counter,
+        &[LABEL_BREAKER, LABEL_REASON],
+        "Trips a metrics_only (dry run) circuit breaker would have made, by reason.",
+    ),
+    info(
+        FAILURE_RATE,
+        MetricKind::Gauge,
+        B,
+        "Failure rate over the circuit breaker's sliding window (0 to 1); NaN while the window holds fewer than min_calls calls.",
+    ),
+    info(
+        SLOW_CALL_RATE,
+        MetricKind::Gauge,
+        B,
+        "Slow-call rate over the circuit breaker's sliding window (0 to 1); NaN while the window holds fewer than min_calls calls.",
+    ),
+    info(
+        WINDOW_CALLS,
+        MetricKind::Gauge,
+        B,
+        "Calls (successes and failures) currently in the circuit breaker's sliding window.",
+    ),
+    info(
+        CONFIG_FAILURE_THRESHOLD,
+        MetricKind::Gauge,
+        B,
+        "Configured consecutive failures that trip the circuit breaker.",
+    ),
+    info(
+        CONFIG_FAILURE_RATE_THRESHOLD,
+        MetricKind::Gauge,
+        B,
+        "Configured failure rate (0 to 1) over the window that trips the circuit breaker.",
+    ),
+    info(
+        CONFIG_SLOW_CALL_RATE_THRESHOLD,
+        MetricKind::Gauge,
+        B,
+        "Configured slow-call rate (0 to 1) over the window that trips the circuit breaker.",
+    ),
+    info(
+        CONFIG_SLOW_CALL_DURATION_SECONDS,
+        MetricKind::Gauge,
+        B,
+        "Configured duration in seconds above which a call is slow.",
+    ),
+    info(
+        CONFIG_MIN_CALLS,
+        MetricKind::Gauge,
+        B,
+        "Configured number of calls the window must hold before rates can trip the circuit breaker.",
+    ),
+    info(
+        CONFIG_RESET_TIMEOUT_SECONDS,
+        MetricKind::Gauge,
+        B,
+        "Configured base reset timeout in seconds: how long the circuit breaker stays open before probing.",
+    ),
+    info(
+        CONFIG_HALF_OPEN_MAX_CALLS,
+        MetricKind::Gauge,
+        B,
+        "Configured number of trial calls admitted at once in half_open.",
+    ),
+    info(
+        NOTIFICATIONS_TOTAL,
+        MetricKind::Counter,
+        &[LABEL_BREAKER, LABEL_CHANNEL, LABEL_RESULT],
+        "Notifications of circuit breaker state changes by channel and result: sent, failed or dropped.",
+    ),
+];

@@ -100,8 +100,8 @@ impl TaggedCounts {
         self.add(slot, 0, 0).removed
     }
 
-    /// The raw `(tag, a, b)`; for checking invariants in tests.
-    #[cfg(any(test, loom))]
+    /// The raw `(tag, a, b)`.
+    #[inline]
     pub(crate) fn peek(&self) -> (u64, u64, u64) {
         unpack(self.word.load(Ordering::Relaxed))
     }

@@ -9,11 +9,13 @@
 //! totals by exactly the thread that removed it, so the totals never drift.
 
 mod bucket;
+mod divisor;
 
 use crate::config::WindowKind;
 use crate::sync::{AtomicI64, AtomicU64, Ordering};
 use bucket::TaggedCounts;
 use crossbeam_utils::CachePadded;
+use divisor::Divisor;
 
 /// Counts in the window at one moment.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -34,9 +36,12 @@ struct Bucket {
     slow: TaggedCounts,
 }
 
+/// Running totals of the counts that are rare in a healthy window. The number of calls
+/// has no running total: it is summed from the buckets when a trigger needs it, which is
+/// only once the window holds a failure or a slow call, so a successful call does not
+/// write a shared total.
 #[derive(Debug, Default)]
 struct Totals {
-    calls: AtomicI64,
     failures: AtomicI64,
     slow: AtomicI64,
 }
@@ -46,11 +51,16 @@ struct Totals {
 pub(crate) struct Window {
     kind: WindowKind,
     /// Nanoseconds (time-based) or calls (count-based) per slot.
-    width: u64,
+    width: Divisor,
+    /// The number of buckets: a slot's bucket is `slot % ring`.
+    ring: Divisor,
     buckets: Box<[Bucket]>,
-    head: CachePadded<AtomicU64>,
+    /// The newest slot. With the shape above and the totals, on the cache line every call
+    /// reads: it is written once per slot, the totals only when failures come and go.
+    head: AtomicU64,
+    totals: Totals,
+    /// Calls so far (count-based windows): written by every call, so on a line of its own.
     seq: CachePadded<AtomicU64>,
-    totals: CachePadded<Totals>,
 }
 
 impl Window {
@@ -63,16 +73,17 @@ impl Window {
         };
         Window {
             kind,
-            width,
+            width: Divisor::new(width),
+            ring: Divisor::new(n),
             buckets: (0..n)
                 .map(|_| Bucket {
                     main: TaggedCounts::new(),
                     slow: TaggedCounts::new(),
                 })
                 .collect(),
-            head: CachePadded::new(AtomicU64::new(0)),
+            head: AtomicU64::new(0),
+            totals: Totals::default(),
             seq: CachePadded::new(AtomicU64::new(0)),
-            totals: CachePadded::new(Totals::default()),
         }
     }
 
@@ -86,7 +97,12 @@ impl Window {
     }
 
     fn time_slot(&self, now: u64) -> u64 {
-        now / self.width
+        self.width.div(now)
+    }
+
+    #[inline]
+    fn bucket(&self, slot: u64) -> &Bucket {
+        &self.buckets[self.ring.rem(slot) as usize]
     }
 
     /// Records one call finished at `now` (nanoseconds).
@@ -94,12 +110,11 @@ impl Window {
     pub(crate) fn record(&self, now: u64, failure: bool, slow: bool) {
         let slot = match self.kind {
             WindowKind::Time(_) => self.time_slot(now),
-            WindowKind::Count(_) => self.seq.fetch_add(1, Ordering::Relaxed) / self.width,
+            WindowKind::Count(_) => self.width.div(self.seq.fetch_add(1, Ordering::Relaxed)),
         };
         self.advance(slot);
-        let bucket = &self.buckets[(slot % self.len()) as usize];
+        let bucket = self.bucket(slot);
         let d = bucket.main.add(slot, 1, u64::from(failure));
-        self.apply(d.added.0, d.removed.0, &self.totals.calls);
         self.apply(d.added.1, d.removed.1, &self.totals.failures);
         if slow {
             let d = bucket.slow.add(slot, 0, 1);
@@ -137,9 +152,8 @@ impl Window {
     }
 
     fn expire(&self, slot: u64) {
-        let bucket = &self.buckets[(slot % self.len()) as usize];
-        let (calls, failures) = bucket.main.expire(slot);
-        self.apply(0, calls, &self.totals.calls);
+        let bucket = self.bucket(slot);
+        let (_, failures) = bucket.main.expire(slot);
         self.apply(0, failures, &self.totals.failures);
         let (_, slow) = bucket.slow.expire(slot);
         self.apply(0, slow, &self.totals.slow);
@@ -156,13 +170,27 @@ impl Window {
     /// The counts as last recorded, without sliding a time-based window forward first.
     #[inline]
     pub(crate) fn totals(&self) -> WindowCounts {
-        let read = |t: &AtomicI64| t.load(Ordering::Relaxed).max(0) as u64;
-        let calls = read(&self.totals.calls);
+        let (failures, slow_calls) = self.rare_totals();
+        let calls = self.calls();
         WindowCounts {
             calls,
-            failures: read(&self.totals.failures).min(calls),
-            slow_calls: read(&self.totals.slow).min(calls),
+            failures: failures.min(calls),
+            slow_calls: slow_calls.min(calls),
         }
+    }
+
+    /// The failures and slow calls in the window (two loads): when both are zero, no
+    /// rate can trip and the number of calls is not needed.
+    #[inline]
+    pub(crate) fn rare_totals(&self) -> (u64, u64) {
+        let read = |t: &AtomicI64| t.load(Ordering::Relaxed).max(0) as u64;
+        (read(&self.totals.failures), read(&self.totals.slow))
+    }
+
+    /// The calls in the window, summed from the buckets (one load per bucket, at most
+    /// `MAX_WINDOW_BUCKETS`).
+    fn calls(&self) -> u64 {
+        self.buckets.iter().map(|b| b.main.peek().1).sum()
     }
 
     /// The counts recomputed from the buckets, to check that the totals never drift.
@@ -182,8 +210,7 @@ impl Window {
     /// Empties the window.
     pub(crate) fn clear(&self) {
         for b in self.buckets.iter() {
-            let (calls, failures) = b.main.clear();
-            self.apply(0, calls, &self.totals.calls);
+            let (_, failures) = b.main.clear();
             self.apply(0, failures, &self.totals.failures);
             let (_, slow) = b.slow.clear();
             self.apply(0, slow, &self.totals.slow);
@@ -195,14 +222,13 @@ impl Window {
     pub(crate) fn carry_over(&self, now: u64, counts: WindowCounts) {
         let slot = match self.kind {
             WindowKind::Time(_) => self.time_slot(now),
-            WindowKind::Count(_) => {
-                self.seq.fetch_add(counts.calls, Ordering::Relaxed) / self.width
-            }
+            WindowKind::Count(_) => self
+                .width
+                .div(self.seq.fetch_add(counts.calls, Ordering::Relaxed)),
         };
         self.advance(slot);
-        let bucket = &self.buckets[(slot % self.len()) as usize];
+        let bucket = self.bucket(slot);
         let d = bucket.main.add(slot, counts.calls, counts.failures);
-        self.apply(d.added.0, d.removed.0, &self.totals.calls);
         self.apply(d.added.1, d.removed.1, &self.totals.failures);
         let d = bucket.slow.add(slot, 0, counts.slow_calls);
         self.apply(d.added.1, d.removed.1, &self.totals.slow);

@@ -1,0 +1,308 @@
+//! The demo service: breakers (presets) around simulated dependencies, `/metrics` for
+//! Prometheus, the health/admin API, the eager timer and optional notifications. Shared by
+//! the `demo` example and the end-to-end test, so the test proves what the README runs.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::get;
+use breakerbox::http::BreakerApi;
+use breakerbox::notify::{AlertmanagerNotifier, Dispatcher, RetryPolicy, WebhookNotifier};
+use breakerbox::observe::prometheus;
+use breakerbox::{CallError, CircuitBreaker, Config, Event, Registry, State, TimerHandle};
+
+/// What the demo serves and where it reports.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Address of `/metrics` and `/api/circuit-breakers/...`.
+    pub listen: SocketAddr,
+    /// Bearer token of the admin routes (off without one).
+    pub admin_token: Option<String>,
+    /// Webhook URL for notifications.
+    pub webhook: Option<String>,
+    /// Alertmanager base URL for notifications.
+    pub alertmanager: Option<String>,
+    /// Print transitions as they happen.
+    pub print_transitions: bool,
+}
+
+/// The running demo service.
+pub struct Demo {
+    pub registry: Registry,
+    pub addr: SocketAddr,
+    pub dispatcher: Option<Dispatcher>,
+    pub breakers: Vec<CircuitBreaker>,
+    _timer: TimerHandle,
+}
+
+/// The presets with timeouts shortened so every state shows up within a minute.
+pub fn demo_config(base: Config) -> Config {
+    base.into_builder()
+        .reset_timeout(Duration::from_secs(3))
+        .slow_call_duration(Duration::from_millis(25))
+        .failure_window(Duration::from_secs(10))
+        .build()
+        .expect("valid demo config")
+}
+
+/// The demo's breakers: name and config.
+pub fn breakers() -> Vec<(&'static str, Config)> {
+    vec![
+        ("postgres", demo_config(Config::database())),
+        ("redis", demo_config(Config::cache())),
+        (
+            "solana-rpc",
+            demo_config(Config::rpc())
+                .into_builder()
+                .backoff_factor(2.0)
+                .build()
+                .unwrap(),
+        ),
+        ("pricing-api", demo_config(Config::external_api())),
+        ("recommendations", demo_config(Config::external_api())),
+        ("search", demo_config(Config::default())),
+    ]
+}
+
+/// Installs the Prometheus recorder (before any breaker is built), builds the breakers,
+/// subscribes the notifier and serves the HTTP API.
+///
+/// # Errors
+/// When the recorder is already installed, the address cannot be bound or a notifier URL
+/// is invalid.
+pub async fn start(opts: Options) -> Result<Demo, Box<dyn std::error::Error + Send + Sync>> {
+    let handle = prometheus::install_recorder()?;
+    let registry = Registry::new();
+    if opts.print_transitions {
+        registry.subscribe(print_transition);
+    }
+    let dispatcher = notifier(&opts)?;
+    if let Some(d) = &dispatcher {
+        d.subscribe(&registry);
+    }
+    let mut list = Vec::new();
+    for (name, cfg) in breakers() {
+        list.push(registry.breaker(name, cfg)?);
+    }
+    // A new integration rolled out as a dry run, and one switched off by an operator.
+    registry.get("recommendations").unwrap().metrics_only();
+    registry.get("search").unwrap().disable();
+    let timer = registry.spawn_timer(Duration::from_millis(250));
+
+    let mut api = BreakerApi::new(&registry);
+    if let Some(token) = &opts.admin_token {
+        api = api.admin_token(token.clone());
+    }
+    let metrics_registry = registry.clone();
+    let app = Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let body = prometheus::render(&handle, &metrics_registry);
+                async move { body }
+            }),
+        )
+        .nest("/api/circuit-breakers", api.router());
+    let listener = tokio::net::TcpListener::bind(opts.listen).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(Demo {
+        registry,
+        addr,
+        dispatcher,
+        breakers: list,
+        _timer: timer,
+    })
+}
+
+fn notifier(
+    opts: &Options,
+) -> Result<Option<Dispatcher>, Box<dyn std::error::Error + Send + Sync>> {
+    if opts.webhook.is_none() && opts.alertmanager.is_none() {
+        return Ok(None);
+    }
+    let mut builder = Dispatcher::builder().retry(
+        RetryPolicy::new()
+            .attempts(3)
+            .backoff(Duration::from_millis(100), Duration::from_secs(1))
+            .timeout(Duration::from_secs(2)),
+    );
+    if let Some(url) = &opts.webhook {
+        builder = builder.channel(WebhookNotifier::builder(url.clone()).build()?);
+    }
+    if let Some(url) = &opts.alertmanager {
+        builder = builder.channel(AlertmanagerNotifier::builder(url.clone()).build()?);
+    }
+    Ok(Some(builder.build()?))
+}
+
+fn print_transition(e: &Event<'_>) {
+    let (t, note) = match e {
+        Event::Transition(t) => (*t, ""),
+        Event::WouldOpen(t) => (*t, "  (dry run: would have opened)"),
+        _ => return,
+    };
+    let rate = |r: Option<f64>| r.map_or("-".to_owned(), |r| format!("{:.0}%", r * 100.0));
+    println!(
+        "  {:<16} {:>12} -> {:<12} reason={:<21} calls={:<4} failure_rate={:<5} slow_rate={:<5}{}",
+        t.breaker,
+        t.from.as_str(),
+        t.to.as_str(),
+        t.reason.as_str(),
+        t.counts.calls,
+        rate(t.failure_rate),
+        rate(t.slow_call_rate),
+        note
+    );
+}
+
+/// A simulated dependency whose health changes in phases.
+pub struct Dependency {
+    name: &'static str,
+    started: Instant,
+    seed: AtomicU64,
+}
+
+/// How a dependency behaves during one phase.
+#[derive(Debug, Clone, Copy)]
+pub struct Phase {
+    pub name: &'static str,
+    pub failure_probability: f64,
+    pub latency: Duration,
+}
+
+impl Dependency {
+    pub fn new(name: &'static str) -> Self {
+        Dependency {
+            name,
+            started: Instant::now(),
+            seed: AtomicU64::new(name.len() as u64 * 0x9E37_79B9 + 1),
+        }
+    }
+
+    fn random(&self) -> f64 {
+        let mut x = self.seed.load(Ordering::Relaxed);
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.seed.store(x, Ordering::Relaxed);
+        (x % 10_000) as f64 / 10_000.0
+    }
+
+    /// The phase now: healthy, failing, slow and recovering in a 30 s cycle, shifted per
+    /// dependency so they do not all fail at once.
+    pub fn phase(&self) -> Phase {
+        let shift = (self.name.len() as u64 * 7) % 30;
+        let (name, failure_probability, ms) = match (self.started.elapsed().as_secs() + shift) % 30
+        {
+            0..=9 => ("healthy", 0.02, 2),
+            10..=16 => ("failing", 0.9, 1),
+            17..=22 => ("slow", 0.05, 40),
+            _ => ("recovering", 0.1, 3),
+        };
+        Phase {
+            name,
+            failure_probability,
+            latency: Duration::from_millis(ms),
+        }
+    }
+
+    /// One request to the dependency.
+    pub async fn request(&self) -> Result<u32, String> {
+        let phase = self.phase();
+        tokio::time::sleep(phase.latency).await;
+        if self.random() < phase.failure_probability {
+            Err(format!("{} is {}", self.name, phase.name))
+        } else {
+            Ok(200)
+        }
+    }
+}
+
+/// Drives every breaker with simulated traffic until `deadline` (forever with `None`);
+/// an operator forces `pricing-api` open for 5 s every 40 s.
+pub async fn drive(demo: &Demo, deadline: Option<Instant>) {
+    let mut tasks = Vec::new();
+    for b in &demo.breakers {
+        let b = b.clone();
+        let name: &'static str = breakers()
+            .into_iter()
+            .map(|(n, _)| n)
+            .find(|n| *n == b.name())
+            .unwrap();
+        let dep = Arc::new(Dependency::new(name));
+        tasks.push(tokio::spawn(async move {
+            while deadline.is_none_or(|d| Instant::now() < d) {
+                match b.call(dep.request()).await {
+                    Ok(_) | Err(CallError::Inner(_)) => {}
+                    Err(CallError::Rejected(_)) => {
+                        tokio::time::sleep(Duration::from_millis(20)).await
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }));
+    }
+    let pricing = demo.registry.get("pricing-api").unwrap();
+    tasks.push(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(40));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
+            println!("  operator: force-open pricing-api for 5s");
+            pricing.force_open_for(Duration::from_secs(5));
+        }
+    }));
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+/// A table of every breaker, for the terminal.
+pub fn table(registry: &Registry) -> String {
+    let mut out = format!(
+        "{:<16} {:<12} {:>7} {:>6} {:>6} {:>8} {:>8} {:>8}  {}\n",
+        "breaker",
+        "state",
+        "window",
+        "fail%",
+        "slow%",
+        "success",
+        "failure",
+        "rejected",
+        "last reason"
+    );
+    let pct = |r: Option<f64>| r.map_or("-".to_owned(), |r| format!("{:.0}", r * 100.0));
+    for s in registry.snapshot_all() {
+        out.push_str(&format!(
+            "{:<16} {:<12} {:>7} {:>6} {:>6} {:>8} {:>8} {:>8}  {}\n",
+            s.name,
+            s.state.as_str(),
+            s.window.calls,
+            pct(s.failure_rate),
+            pct(s.slow_call_rate),
+            s.totals.successes,
+            s.totals.failures,
+            s.totals.rejected,
+            s.last_transition
+                .as_ref()
+                .map_or("-", |t| t.reason.as_str()),
+        ));
+    }
+    out
+}
+
+/// Whether `state` is one the demo should show at some point.
+pub fn shown(state: State) -> bool {
+    State::ALL.contains(&state)
+}

@@ -1,0 +1,227 @@
+//! One operation through four breakers: a trade checks the balance in PostgreSQL, reads
+//! market data from Redis, fetches a price from an external API and submits the
+//! transaction to a Solana RPC node. Each dependency has its own breaker with its preset;
+//! when one refuses, the trade says which breaker refused, since when, why it opened and
+//! when to retry, and the steps after it never run.
+//!
+//! Run: `cargo run --example trade`. The presets' reset timeouts (10 s to 60 s) are cut to
+//! one or two seconds so the run takes a few seconds.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use breakerbox::{BreakerOpen, CallError, CircuitBreaker, Config, Event, Reason, Registry};
+
+/// A simulated dependency that can be switched off.
+struct Dependency {
+    what: &'static str,
+    down: AtomicBool,
+}
+
+impl Dependency {
+    const fn new(what: &'static str) -> Self {
+        Dependency {
+            what,
+            down: AtomicBool::new(false),
+        }
+    }
+
+    async fn request<T>(&self, value: T) -> Result<T, String> {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        if self.down.load(Ordering::Relaxed) {
+            Err(format!("{} unreachable", self.what))
+        } else {
+            Ok(value)
+        }
+    }
+}
+
+static POSTGRES: Dependency = Dependency::new("postgres");
+static REDIS: Dependency = Dependency::new("redis");
+static PRICES: Dependency = Dependency::new("price API");
+static RPC: Dependency = Dependency::new("solana RPC");
+
+/// The four breakers of the trading service, one per dependency, from the presets.
+struct Breakers {
+    db: CircuitBreaker,
+    cache: CircuitBreaker,
+    prices: CircuitBreaker,
+    rpc: CircuitBreaker,
+}
+
+impl Breakers {
+    fn new(registry: &Registry) -> Result<Self, breakerbox::RegistryError> {
+        // The presets, with reset timeouts short enough for a demo.
+        let short = |c: Config, secs| {
+            c.into_builder()
+                .reset_timeout(Duration::from_secs(secs))
+                .build()
+        };
+        Ok(Breakers {
+            db: registry.breaker("postgres", short(Config::database(), 2)?)?,
+            cache: registry.breaker("redis", short(Config::cache(), 1)?)?,
+            prices: registry.breaker("price-api", short(Config::external_api(), 2)?)?,
+            rpc: registry.breaker("solana-rpc", short(Config::rpc(), 2)?)?,
+        })
+    }
+}
+
+/// Why a trade did not go through.
+#[derive(Debug)]
+enum TradeError {
+    /// A breaker refused the step: the dependency is known to be down.
+    Refused {
+        step: &'static str,
+        open: BreakerOpen,
+        why: String,
+    },
+    /// The step ran and its dependency failed.
+    Failed { step: &'static str, error: String },
+}
+
+impl fmt::Display for TradeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TradeError::Refused { step, open, why } => {
+                let retry = open
+                    .retry_after()
+                    .map_or("when an operator resets it".to_owned(), |d| {
+                        format!("in {:.1}s", d.as_secs_f64())
+                    });
+                let name = open.name();
+                write!(
+                    f,
+                    "refused at `{step}` by breaker `{name}`, {why}; retry {retry}"
+                )
+            }
+            TradeError::Failed { step, error } => write!(f, "failed at `{step}`: {error}"),
+        }
+    }
+}
+
+/// Runs one step through its breaker; a refusal carries the breaker's last transition.
+async fn step<T>(
+    name: &'static str,
+    breaker: &CircuitBreaker,
+    call: impl Future<Output = Result<T, String>>,
+) -> Result<T, TradeError> {
+    breaker.call(call).await.map_err(|e| match e {
+        CallError::Rejected(open) => TradeError::Refused {
+            step: name,
+            why: why_open(breaker),
+            open,
+        },
+        CallError::Inner(error) => TradeError::Failed { step: name, error },
+    })
+}
+
+/// "open for 3ms, reason consecutive_failures: 3 of 4 calls failed, 3 in a row
+/// (threshold 3)": the breaker's last transition, the answer to "why did it open?".
+fn why_open(breaker: &CircuitBreaker) -> String {
+    let snap = breaker.snapshot();
+    let ago = snap.since.elapsed().unwrap_or_default().as_millis();
+    let Some(t) = snap.last_transition else {
+        return format!("{} for {ago}ms", snap.state);
+    };
+    let numbers = match t.reason {
+        Reason::Forced | Reason::Manual => "by an operator".to_owned(),
+        _ => {
+            let threshold = t
+                .threshold
+                .map_or(String::new(), |v| format!(" (threshold {v})"));
+            let c = t.counts;
+            let row = t.consecutive_failures;
+            format!(
+                "{} of {} calls failed, {row} in a row{threshold}",
+                c.failures, c.calls
+            )
+        }
+    };
+    format!("{} for {ago}ms, reason {}: {numbers}", snap.state, t.reason)
+}
+
+/// The composite operation: four protected calls, one line each.
+async fn trade(b: &Breakers, user: u32, symbol: &str, qty: u64) -> Result<String, TradeError> {
+    let balance = step("check balance", &b.db, POSTGRES.request(10_000u64)).await?;
+    let book = step(
+        "read market data",
+        &b.cache,
+        REDIS.request(format!("{symbol} book")),
+    )
+    .await?;
+    let price = step("fetch price", &b.prices, PRICES.request(142u64)).await?;
+    if price * qty > balance {
+        return Err(TradeError::Failed {
+            step: "check balance",
+            error: format!("user {user} cannot afford {qty} {symbol}"),
+        });
+    }
+    let sig = step(
+        "submit on chain",
+        &b.rpc,
+        RPC.request(format!("sig-{user}-{qty}")),
+    )
+    .await?;
+    Ok(format!("{qty} {symbol} at {price} ({book}), tx {sig}"))
+}
+
+async fn attempt(b: &Breakers, n: u32) {
+    match trade(b, 7, "SOL", 3).await {
+        Ok(receipt) => println!("  trade {n}: ok, {receipt}"),
+        Err(e) => println!("  trade {n}: {e}"),
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let registry = Registry::new();
+    registry.subscribe(|e: &Event<'_>| {
+        if let Event::Transition(t) = e {
+            println!("    [{}] {} -> {} ({})", t.breaker, t.from, t.to, t.reason);
+        }
+    });
+    let b = Breakers::new(&registry)?;
+
+    println!("All dependencies healthy:");
+    attempt(&b, 1).await;
+
+    println!("\nThe price API goes down (external_api preset: 3 failures trip it):");
+    PRICES.down.store(true, Ordering::Relaxed);
+    for n in 2..=6 {
+        attempt(&b, n).await;
+    }
+
+    println!("\nIt recovers; after the reset timeout, trial trades close the breaker:");
+    PRICES.down.store(false, Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    for n in 7..=9 {
+        attempt(&b, n).await;
+    }
+
+    println!("\nAn operator forces the RPC breaker open for 1 s (maintenance):");
+    b.rpc.force_open_for(Duration::from_secs(1));
+    attempt(&b, 10).await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    attempt(&b, 11).await;
+
+    println!("\nRedis is down; nothing after the failing step runs:");
+    REDIS.down.store(true, Ordering::Relaxed);
+    for n in 12..=18 {
+        attempt(&b, n).await;
+    }
+
+    println!("\nBreakers at the end:");
+    for s in registry.snapshot_all() {
+        let t = s.totals;
+        println!(
+            "  {:<10} {:<9} ok {:>2}  failed {:>2}  refused {:>2}",
+            s.name,
+            s.state.as_str(),
+            t.successes,
+            t.failures,
+            t.rejected
+        );
+    }
+    Ok(())
+}

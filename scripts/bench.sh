@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# Runs the benches (breakerbox and its peers in one run: benches/compare.rs, benches/scale.rs),
+# measures the memory per breaker (tests/memory.rs), and prints the tables of
+# docs/BENCHMARKS.md as ratios.
+#
+#   scripts/bench.sh                 # everything, about 4 minutes on 2 cores
+#   scripts/bench.sh closed_sync     # extra arguments go to criterion (here: a filter)
+#   scripts/bench.sh --table         # only print the tables of the last run
+#
+# Timings are medians from criterion. Run it on a quiet machine: the load average is
+# printed before and after, and a busy machine shows up in the 2-thread rows first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+target="${CARGO_TARGET_DIR:-target}"
+features="prometheus,otel"
+out="$target/criterion"
+
+if [[ "${1:-}" != "--table" ]]; then
+    mkdir -p "$out"
+    echo "building the benches..." >&2
+    cargo bench --quiet --features "$features" --no-run >&2
+    load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "running the benches (log: $out/bench.log)..." >&2
+    cargo bench --features "$features" --bench compare --bench scale -- "$@" >"$out/bench.log" 2>&1 \
+        || { tail -n 30 "$out/bench.log" >&2; exit 1; }
+    cargo test --release --features "$features" --test memory -- --nocapture 2>/dev/null \
+        | grep '^memory per breaker' >"$out/memory.txt" || true
+    {
+        echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) cores"
+        echo "rustc: $(rustc -V)"
+        echo "load average (1, 5, 15 min) before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg)"
+        echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
+    } >"$out/machine.txt"
+fi
+
+python3 - "$out" <<'PY'
+import json, os, re, sys
+
+root = sys.argv[1]
+
+def ns(group, bench):
+    path = os.path.join(root, group, bench, "new", "estimates.json")
+    try:
+        with open(path) as f:
+            return json.load(f)["median"]["point_estimate"]
+    except (OSError, KeyError, ValueError):
+        return None
+
+def fmt(v):
+    if v is None:
+        return "-"
+    return f"{v:.1f}" if v < 100 else f"{v:.0f}"
+
+def cell(v, base):
+    if v is None:
+        return "-"
+    if base is None or base == 0:
+        return fmt(v)
+    return f"{fmt(v)} ({v / base:.2f}x)"
+
+print("## Machine")
+try:
+    print(open(os.path.join(root, "machine.txt")).read().strip())
+except OSError:
+    print("(not recorded)")
+print()
+
+print("## Calls: ns per call (median); in brackets, the ratio to breakerbox with no recorder")
+print("in the same column (2.00x = twice breakerbox's time)")
+print()
+rows = [
+    ("bare call (no breaker)", "bare", None),
+    ("**breakerbox**, no recorder", "breakerbox", "breakerbox"),
+    ("breakerbox, permit API (no span)", "breakerbox_permit", None),
+    ("breakerbox, counters -> Prometheus", "breakerbox_counters", "breakerbox_counters"),
+    ("breakerbox, + duration histogram", "breakerbox_histogram", None),
+    ("breakerbox, spans -> OTel, sampled", "spans:breakerbox_otel_sampled", None),
+    ("breakerbox, spans -> OTel, not sampled", "spans:breakerbox_otel_not_sampled", None),
+    ("breakerbox, rejected without the upkeep thread", None, None),
+    ("recloser", "recloser", "recloser"),
+    ("failsafe, consecutive failures", "failsafe_consecutive", "failsafe_consecutive"),
+    ("failsafe, default policy", "failsafe_default", None),
+    ("tower-resilience", "tower_resilience", "tower_resilience"),
+    ("tower-resilience, metrics -> Prometheus", "tower_resilience_metrics", None),
+]
+groups = ["closed_sync", "closed_async", "rejected"]
+base = {g: ns(g, "breakerbox") for g in groups}
+b1, b2 = ns("contention", "breakerbox_1t"), ns("contention", "breakerbox_2t")
+print("| | closed, sync | closed, async | rejected (open) | 1 thread | 2 threads on one breaker | 2 threads / 1 thread |")
+print("|---|---|---|---|---|---|---|")
+for label, bench, cont in rows:
+    cells = []
+    for g in groups:
+        if bench is None:
+            v = ns("rejected", "breakerbox_no_upkeep") if g == "rejected" else None
+        elif bench.startswith("spans:"):
+            v = ns("spans_" + g, bench[6:])
+        else:
+            v = ns(g, bench)
+        cells.append(cell(v, base[g]))
+    t1 = ns("contention", f"{cont}_1t") if cont else None
+    t2 = ns("contention", f"{cont}_2t") if cont else None
+    cells += [cell(t1, b1), cell(t2, b2), f"{t2 / t1:.2f}" if t1 and t2 else "-"]
+    print(f"| {label} | " + " | ".join(cells) + " |")
+print()
+
+print("## breakerbox against each peer (peer time / breakerbox time; above 1 = breakerbox faster)")
+print()
+print("| peer | closed, sync | closed, async | rejected | 2 threads |")
+print("|---|---|---|---|---|")
+for label, bench, cont in rows[8:]:
+    cells = []
+    for g in groups:
+        v, b = ns(g, bench), base[g]
+        cells.append(f"{v / b:.2f}" if v and b else "-")
+    t2 = ns("contention", f"{cont}_2t") if cont else None
+    cells.append(f"{t2 / b2:.2f}" if t2 and b2 else "-")
+    print(f"| {label} | " + " | ".join(cells) + " |")
+print()
+
+print("## Targets (docs/DESIGN.md)")
+print()
+def check(label, v, limit, unit="ns"):
+    ok = "met" if v is not None and v < limit else ("missed" if v is not None else "not run")
+    print(f"| {label} | {fmt(v)} {unit} | < {limit} {unit} | {ok} |")
+print("| target | measured | limit | |")
+print("|---|---|---|---|")
+check("closed, counters into Prometheus", ns("closed_sync", "breakerbox_counters"), 30)
+check("closed, counters + duration histogram", ns("closed_sync", "breakerbox_histogram"), 70)
+check("rejected (upkeep thread running, no clock read)", ns("rejected", "breakerbox"), 10)
+check("rejected, counters into Prometheus", ns("rejected", "breakerbox_counters"), 10)
+for obs in ("breakerbox", "breakerbox_counters"):
+    t1, t2 = ns("contention", f"{obs}_1t"), ns("contention", f"{obs}_2t")
+    r = t2 / t1 if t1 and t2 else None
+    ok = "met" if r is not None and r <= 2 else ("missed" if r is not None else "not run")
+    print(f"| 2 threads / 1 thread ({obs}) | {r:.2f}x | <= 2x | {ok} |" if r else f"| 2 threads ({obs}) | - | <= 2x | not run |")
+memory = {}
+try:
+    for line in open(os.path.join(root, "memory.txt")):
+        for value, what in re.findall(r"(\d+) B (alone|in a registry|with a recorder)", line):
+            memory[what] = int(value)
+except OSError:
+    pass
+for what in ("alone", "in a registry"):
+    v = memory.get(what)
+    ok = "met" if v is not None and v < 4096 else ("missed" if v is not None else "not run")
+    print(f"| memory per breaker, default window, {what} | {v if v is not None else '-'} B | < 4096 B | {ok} |")
+if "with a recorder" in memory:
+    print(f"| (with a Prometheus recorder: its ~60 series per breaker) | {memory['with a recorder']} B | | |")
+print()
+
+print("## Floor: what the parts cost here (ns)")
+print()
+print("| primitive | ns |")
+print("|---|---|")
+for b, label in [
+    ("std_instant_now", "std::time::Instant::now()"),
+    ("clock_now", "breakerbox MonotonicClock::now() (quanta, TSC)"),
+    ("clock_recent_no_upkeep", "MonotonicClock::recent() without upkeep (= now)"),
+    ("clock_recent_upkeep", "MonotonicClock::recent() with upkeep (cached)"),
+    ("atomic_add", "AtomicU64::fetch_add, uncontended"),
+    ("arc_swap_load", "ArcSwap::load + drop of the guard"),
+    ("metrics_counter", "pre-registered Prometheus counter increment"),
+    ("metrics_histogram", "pre-registered Prometheus histogram record"),
+]:
+    print(f"| {label} | {fmt(ns('floor', b))} |")
+print()
+
+print("## Scale: ns per call with N breakers registered")
+print()
+print("| breakers | one hot breaker | round-robin over all |")
+print("|---|---|---|")
+for n in (1, 1000, 100000):
+    print(f"| {n:,} | {fmt(ns('scale', f'hot_{n}'))} | {fmt(ns('scale', f'round_robin_{n}'))} |")
+PY

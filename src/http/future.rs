@@ -1,0 +1,94 @@
+//! The response future of [`CircuitBreakerService`](super::CircuitBreakerService).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use http::Response;
+use pin_project_lite::pin_project;
+
+use super::classify::ClassifyResponse;
+use super::response::{ResponseBody, rejection_response};
+use crate::breaker::OwnedPermit;
+use crate::error::BreakerOpen;
+
+pin_project! {
+    /// Resolves to the inner service's response, after recording its outcome with the
+    /// breaker, or at once to the 503 rejection.
+    ///
+    /// Dropped before it completes, the call counts as ignored and frees its half-open
+    /// trial slot.
+    pub struct ResponseFuture<F, C> {
+        #[pin]
+        kind: Kind<F, C>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F, C> {
+        Called {
+            #[pin]
+            fut: F,
+            guard: Option<(OwnedPermit, C)>,
+        },
+        Rejected {
+            open: Option<BreakerOpen>,
+        },
+    }
+}
+
+impl<F, C> ResponseFuture<F, C> {
+    /// The inner call, guarded by `permit` (`None`: not guarded).
+    pub(crate) fn called(fut: F, guard: Option<(OwnedPermit, C)>) -> Self {
+        ResponseFuture {
+            kind: Kind::Called { fut, guard },
+        }
+    }
+
+    /// An already-ready rejection.
+    pub(crate) fn rejected(open: BreakerOpen) -> Self {
+        ResponseFuture {
+            kind: Kind::Rejected { open: Some(open) },
+        }
+    }
+}
+
+impl<F, C> std::fmt::Debug for ResponseFuture<F, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            Kind::Called { guard, .. } => f
+                .debug_struct("ResponseFuture::Called")
+                .field("permit", &guard.as_ref().map(|(p, _)| p))
+                .finish_non_exhaustive(),
+            Kind::Rejected { open } => f
+                .debug_struct("ResponseFuture::Rejected")
+                .field("open", open)
+                .finish(),
+        }
+    }
+}
+
+impl<F, C, B, E> Future for ResponseFuture<F, C>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    C: ClassifyResponse<B, E>,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Called { fut, guard } => {
+                let result = ready!(fut.poll(cx));
+                if let Some((permit, classifier)) = guard.take() {
+                    permit.record(classifier.classify(&result));
+                }
+                Poll::Ready(result.map(|res| res.map(ResponseBody::new)))
+            }
+            KindProj::Rejected { open } => {
+                let open = open.take().expect("ResponseFuture polled after completion");
+                Poll::Ready(Ok(rejection_response(&open).map(ResponseBody::full)))
+            }
+        }
+    }
+}

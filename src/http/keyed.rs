@@ -1,0 +1,297 @@
+//! Choosing the breaker for a request: one breaker for everything, or one per key (route)
+//! with a cap on the number of keys.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, OnceLock, RwLock};
+
+use http::Request;
+
+use crate::breaker::{CircuitBreaker, OwnedPermit};
+use crate::config::Config;
+use crate::error::{BreakerOpen, ConfigError, RegistryError};
+use crate::registry::Registry;
+
+/// The longest breaker name (see [`CircuitBreaker::builder`]).
+const MAX_NAME: usize = 128;
+
+/// How a [`CircuitBreakerLayer`](super::CircuitBreakerLayer) picks the breaker that guards
+/// a request.
+///
+/// Implemented by [`CircuitBreaker`] (one breaker guards every request) and by
+/// [`KeyedBreakers`] (one breaker per key, e.g. per route).
+pub trait PickBreaker<B> {
+    /// Asks the chosen breaker for a permit: `None` lets the request through unguarded
+    /// (e.g. a request that matched no route), `Some(Err(_))` rejects it.
+    fn acquire(&self, req: &Request<B>) -> Option<Result<OwnedPermit, BreakerOpen>>;
+}
+
+impl<B> PickBreaker<B> for CircuitBreaker {
+    fn acquire(&self, _req: &Request<B>) -> Option<Result<OwnedPermit, BreakerOpen>> {
+        Some(self.try_acquire_owned())
+    }
+}
+
+/// Extracts the key of a request for [`KeyedBreakers`]. `None` means "not guarded".
+///
+/// Implemented by any `Fn(&Request<B>) -> Option<K>` closure where `K: AsRef<str>` (a
+/// `&'static str` or a `String`), and, with the `axum` feature, by `MatchedPathKey`
+/// (the route template, without allocating).
+///
+/// ```
+/// use breakerbox::http::RequestKey;
+/// use http::Request;
+///
+/// // One breaker per upstream host, for a client-side stack.
+/// let by_host = |req: &Request<()>| req.uri().host().map(str::to_owned);
+/// let req = Request::get("http://prices.example/quote").body(()).unwrap();
+/// assert_eq!(by_host.with_key(&req, |k| k.map(str::to_owned)).as_deref(), Some("prices.example"));
+/// ```
+pub trait RequestKey<B> {
+    /// Calls `f` with the key of `req`.
+    fn with_key<R>(&self, req: &Request<B>, f: impl FnOnce(Option<&str>) -> R) -> R;
+}
+
+impl<B, F, K> RequestKey<B> for F
+where
+    F: Fn(&Request<B>) -> Option<K>,
+    K: AsRef<str>,
+{
+    fn with_key<R>(&self, req: &Request<B>, f: impl FnOnce(Option<&str>) -> R) -> R {
+        let key = self(req);
+        f(key.as_ref().map(AsRef::as_ref))
+    }
+}
+
+/// Keys a request by the route template axum matched (`/users/{id}`, not `/users/7`), so
+/// the number of keys is bounded by the number of routes. Requests that matched no route
+/// are not guarded.
+///
+/// axum inserts the matched path before a layer added with `Router::layer` or
+/// `Router::route_layer` runs.
+#[cfg(feature = "axum")]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MatchedPathKey;
+
+#[cfg(feature = "axum")]
+impl<B> RequestKey<B> for MatchedPathKey {
+    fn with_key<R>(&self, req: &Request<B>, f: impl FnOnce(Option<&str>) -> R) -> R {
+        let path = req.extensions().get::<axum::extract::MatchedPath>();
+        f(path.map(axum::extract::MatchedPath::as_str))
+    }
+}
+
+/// One breaker per key (e.g. per route), registered in a [`Registry`] as `prefix + key`,
+/// all with the same config. At most `max_keys` keys get their own breaker; later keys
+/// share one overflow breaker (`prefix + overflow_key`), so memory and metric series stay
+/// bounded whatever the clients send. A key that would make a name longer than 128 bytes
+/// also goes to the overflow breaker.
+///
+/// A cheap `Clone`: clones share the breakers.
+///
+/// ```
+/// use breakerbox::http::KeyedBreakers;
+/// use breakerbox::{Config, Registry};
+///
+/// let registry = Registry::new();
+/// let by_tenant = |req: &http::Request<()>| {
+///     req.headers().get("x-tenant").and_then(|v| v.to_str().ok()).map(str::to_owned)
+/// };
+/// let keyed = KeyedBreakers::builder(&registry, Config::external_api())
+///     .prefix("tenant:")
+///     .max_keys(2)
+///     .build(by_tenant)?;
+/// keyed.breaker_for("a");
+/// keyed.breaker_for("b");
+/// let c = keyed.breaker_for("c").unwrap(); // past the cap
+/// assert_eq!(c.name(), "tenant:~overflow");
+/// assert_eq!(registry.names(), ["tenant:a", "tenant:b", "tenant:~overflow"]);
+/// # Ok::<(), breakerbox::ConfigError>(())
+/// ```
+pub struct KeyedBreakers<K> {
+    inner: Arc<KeyedInner<K>>,
+}
+
+struct KeyedInner<K> {
+    registry: Registry,
+    config: Config,
+    key: K,
+    prefix: Box<str>,
+    overflow_key: Box<str>,
+    max_keys: usize,
+    map: RwLock<HashMap<Box<str>, CircuitBreaker>>,
+    overflow: OnceLock<CircuitBreaker>,
+}
+
+impl<K> Clone for KeyedBreakers<K> {
+    fn clone(&self) -> Self {
+        KeyedBreakers {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<K> fmt::Debug for KeyedBreakers<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedBreakers")
+            .field("prefix", &self.inner.prefix)
+            .field("max_keys", &self.inner.max_keys)
+            .field("keys", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds [`KeyedBreakers`]; from [`KeyedBreakers::builder`].
+#[derive(Debug)]
+pub struct KeyedBuilder {
+    registry: Registry,
+    config: Config,
+    prefix: String,
+    overflow_key: String,
+    max_keys: usize,
+}
+
+impl KeyedBuilder {
+    /// The prefix of every breaker name (default `"http:"`).
+    #[must_use]
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How many keys get a breaker of their own (default 64).
+    #[must_use]
+    pub fn max_keys(mut self, max: usize) -> Self {
+        self.max_keys = max;
+        self
+    }
+
+    /// The key of the breaker shared by keys past the cap (default `"~overflow"`).
+    #[must_use]
+    pub fn overflow_key(mut self, key: impl Into<String>) -> Self {
+        self.overflow_key = key.into();
+        self
+    }
+
+    /// Builds the family, keying requests with `key`.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidName`] if the overflow breaker's name (`prefix + overflow_key`)
+    /// is empty or longer than 128 bytes.
+    pub fn build<K>(self, key: K) -> Result<KeyedBreakers<K>, ConfigError> {
+        let overflow_name = format!("{}{}", self.prefix, self.overflow_key);
+        if overflow_name.is_empty() || overflow_name.len() > MAX_NAME {
+            return Err(ConfigError::InvalidName {
+                name: overflow_name,
+            });
+        }
+        Ok(self.build_unchecked(key))
+    }
+
+    /// Builds without checking the overflow name (for the defaults, which are valid).
+    pub(crate) fn build_unchecked<K>(self, key: K) -> KeyedBreakers<K> {
+        KeyedBreakers {
+            inner: Arc::new(KeyedInner {
+                registry: self.registry,
+                config: self.config,
+                key,
+                prefix: self.prefix.into(),
+                overflow_key: self.overflow_key.into(),
+                max_keys: self.max_keys,
+                map: RwLock::default(),
+                overflow: OnceLock::new(),
+            }),
+        }
+    }
+}
+
+impl KeyedBreakers<()> {
+    /// A builder for breakers registered in `registry` with `config`.
+    pub fn builder(registry: &Registry, config: Config) -> KeyedBuilder {
+        KeyedBuilder {
+            registry: registry.clone(),
+            config,
+            prefix: "http:".to_owned(),
+            overflow_key: "~overflow".to_owned(),
+            max_keys: 64,
+        }
+    }
+}
+
+impl<K> KeyedBreakers<K> {
+    /// The breaker for `key`: its own while fewer than `max_keys` keys exist, else the
+    /// overflow breaker. `None` only if the registry holds a breaker of that name with
+    /// another config and it was removed meanwhile.
+    pub fn breaker_for(&self, key: &str) -> Option<CircuitBreaker> {
+        self.breaker(key)
+    }
+
+    /// How many keys have a breaker of their own.
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    /// Whether no key has a breaker yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The breaker that keys past the cap share, if one was needed yet.
+    pub fn overflow(&self) -> Option<CircuitBreaker> {
+        self.inner.overflow.get().cloned()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Box<str>, CircuitBreaker>> {
+        self.inner.map.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Looks the breaker up, creating it if needed. No lock is held when this returns, so
+    /// listeners run by the caller's acquire may use this family freely.
+    fn breaker(&self, key: &str) -> Option<CircuitBreaker> {
+        if let Some(b) = self.read().get(key) {
+            return Some(b.clone());
+        }
+        let inner = &*self.inner;
+        let name_len = inner.prefix.len() + key.len();
+        if name_len == 0 || name_len > MAX_NAME {
+            return self.overflow_breaker();
+        }
+        let mut map = inner.map.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = map.get(key) {
+            return Some(b.clone());
+        }
+        if map.len() >= inner.max_keys {
+            drop(map);
+            return self.overflow_breaker();
+        }
+        let b = self.register(&format!("{}{key}", inner.prefix))?;
+        map.insert(key.into(), b.clone());
+        Some(b)
+    }
+
+    fn overflow_breaker(&self) -> Option<CircuitBreaker> {
+        if let Some(b) = self.inner.overflow.get() {
+            return Some(b.clone());
+        }
+        let name = format!("{}{}", self.inner.prefix, self.inner.overflow_key);
+        let b = self.register(&name)?;
+        Some(self.inner.overflow.get_or_init(|| b).clone())
+    }
+
+    /// The registry's breaker of that name: created with our config, or the existing one
+    /// (whatever its config) so that a route is never left unguarded by a name clash.
+    fn register(&self, name: &str) -> Option<CircuitBreaker> {
+        match self.inner.registry.breaker(name, self.inner.config.clone()) {
+            Ok(b) => Some(b),
+            Err(RegistryError::ConfigMismatch { .. }) => self.inner.registry.get(name),
+            Err(_) => None,
+        }
+    }
+}
+
+impl<B, K: RequestKey<B>> PickBreaker<B> for KeyedBreakers<K> {
+    fn acquire(&self, req: &Request<B>) -> Option<Result<OwnedPermit, BreakerOpen>> {
+        let breaker = self.inner.key.with_key(req, |key| self.breaker(key?))?;
+        Some(breaker.try_acquire_owned())
+    }
+}

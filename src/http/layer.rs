@@ -1,0 +1,98 @@
+//! The tower layer.
+
+use tower::Layer;
+
+use super::classify::StatusClassifier;
+use super::keyed::KeyedBreakers;
+use super::service::CircuitBreakerService;
+use crate::breaker::CircuitBreaker;
+#[cfg(feature = "axum")]
+use {
+    super::keyed::MatchedPathKey,
+    crate::{config::Config, registry::Registry},
+};
+
+/// Guards a service with a circuit breaker: one for every request
+/// ([`new`](CircuitBreakerLayer::new)) or one per route or key
+/// (`per_route` with the `axum` feature, [`keyed`](CircuitBreakerLayer::keyed)).
+/// Responses are classified by a [`StatusClassifier`] (5xx and errors are failures) unless
+/// you set another [`classifier`](CircuitBreakerLayer::classifier).
+///
+/// A rejected request gets a 503 response with `Retry-After` and a problem+json body; see
+/// [`CircuitBreakerService`] for the details. A cheap `Clone`: clones share the breakers.
+///
+/// ```
+/// # #[cfg(feature = "axum")] {
+/// use axum::{Router, routing::get};
+/// use breakerbox::http::CircuitBreakerLayer;
+/// use breakerbox::{Config, Registry};
+///
+/// let registry = Registry::new();
+/// let app: Router = Router::new()
+///     .route("/users/{id}", get(|| async { "user" }))
+///     .route("/orders", get(|| async { "orders" }))
+///     // one breaker per route template: `http:/users/{id}`, `http:/orders`
+///     .layer(CircuitBreakerLayer::per_route(&registry, Config::default()));
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct CircuitBreakerLayer<P = CircuitBreaker, C = StatusClassifier> {
+    picker: P,
+    classifier: C,
+}
+
+impl CircuitBreakerLayer {
+    /// Every request goes through `breaker`.
+    pub fn new(breaker: CircuitBreaker) -> Self {
+        CircuitBreakerLayer {
+            picker: breaker,
+            classifier: StatusClassifier::new(),
+        }
+    }
+}
+
+impl<K> CircuitBreakerLayer<KeyedBreakers<K>> {
+    /// Each request goes through the breaker of its key; see [`KeyedBreakers`].
+    pub fn keyed(breakers: KeyedBreakers<K>) -> Self {
+        CircuitBreakerLayer {
+            picker: breakers,
+            classifier: StatusClassifier::new(),
+        }
+    }
+}
+
+#[cfg(feature = "axum")]
+impl CircuitBreakerLayer<KeyedBreakers<MatchedPathKey>> {
+    /// One breaker per axum route template (from `MatchedPath`), named `http:` + the
+    /// template and registered in `registry`, with at most 64 routes (more share the
+    /// `http:~overflow` breaker). Requests that match no route are not guarded. Use
+    /// [`KeyedBreakers::builder`] and [`keyed`](CircuitBreakerLayer::keyed) to change the
+    /// prefix or the cap.
+    pub fn per_route(registry: &Registry, config: Config) -> Self {
+        let builder = KeyedBreakers::builder(registry, config);
+        Self::keyed(builder.build_unchecked(MatchedPathKey))
+    }
+}
+
+impl<P, C> CircuitBreakerLayer<P, C> {
+    /// Classifies responses with `classifier` instead.
+    pub fn classifier<C2>(self, classifier: C2) -> CircuitBreakerLayer<P, C2> {
+        CircuitBreakerLayer {
+            picker: self.picker,
+            classifier,
+        }
+    }
+
+    /// The breaker (or the keyed family) the layer uses.
+    pub fn breakers(&self) -> &P {
+        &self.picker
+    }
+}
+
+impl<S, P: Clone, C: Clone> Layer<S> for CircuitBreakerLayer<P, C> {
+    type Service = CircuitBreakerService<S, P, C>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CircuitBreakerService::new(inner, self.picker.clone(), self.classifier.clone())
+    }
+}

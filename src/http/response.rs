@@ -1,0 +1,218 @@
+//! The rejection as an HTTP response: 503, `Retry-After` and an RFC 9457
+//! `application/problem+json` body; and the response body type of the layer.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use http::{Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+
+use crate::error::BreakerOpen;
+use crate::state::State;
+
+/// The problem type of a rejection, in the `type` member of the body.
+pub const PROBLEM_TYPE: &str = "CircuitBreakerOpen";
+
+/// The media type of the rejection body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The `Retry-After` value for a rejection, in whole seconds: the remaining open time
+/// rounded up, at least 1. A half-open breaker with every trial slot busy says 1. `None`
+/// for a breaker forced open without a TTL (nobody knows when it will admit calls).
+///
+/// ```
+/// use breakerbox::{CircuitBreaker, Config};
+/// use breakerbox::http::retry_after_secs;
+/// use std::time::Duration;
+///
+/// let b = CircuitBreaker::new("api");
+/// b.force_open_for(Duration::from_millis(1500));
+/// let open = b.try_acquire().unwrap_err();
+/// assert_eq!(retry_after_secs(&open), Some(2));
+/// b.force_open();
+/// assert_eq!(retry_after_secs(&b.try_acquire().unwrap_err()), None);
+/// ```
+pub fn retry_after_secs(open: &BreakerOpen) -> Option<u64> {
+    match (open.retry_after(), open.state()) {
+        (Some(d), _) => Some(ceil_secs(d).max(1)),
+        (None, State::ForcedOpen) => None,
+        (None, _) => Some(1),
+    }
+}
+
+fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+/// The rejection response: `503 Service Unavailable`, a `Retry-After` header (see
+/// [`retry_after_secs`]) and an `application/problem+json` body naming the breaker:
+///
+/// ```json
+/// {"type":"CircuitBreakerOpen","title":"Circuit breaker open","status":503,
+///  "detail":"circuit breaker `postgres` is open; retry after 30s",
+///  "breaker":"postgres","state":"open","retry_after":30}
+/// ```
+///
+/// The response carries the [`BreakerOpen`] in its extensions, so that an outer layer's
+/// [`StatusClassifier`](super::StatusClassifier) can tell an inner breaker's refusal from
+/// a failure. The layer answers with this; use it to build your own integration.
+pub fn rejection_response(open: &BreakerOpen) -> Response<Bytes> {
+    let retry = retry_after_secs(open);
+    let mut res = Response::new(Bytes::from(problem_body(open, retry)));
+    *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    let headers = res.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(secs) = retry {
+        headers.insert(RETRY_AFTER, HeaderValue::from(secs));
+    }
+    res.extensions_mut().insert(open.clone());
+    res
+}
+
+fn problem_body(open: &BreakerOpen, retry: Option<u64>) -> String {
+    let name = json_string(open.name());
+    let state = open.state().as_str();
+    let (detail_retry, retry_json) = match retry {
+        Some(s) => (format!("; retry after {s}s"), s.to_string()),
+        None => (String::new(), "null".to_owned()),
+    };
+    let detail = json_string(&format!(
+        "circuit breaker `{}` is {state}{detail_retry}",
+        open.name()
+    ));
+    format!(
+        concat!(
+            r#"{{"type":"{}","title":"Circuit breaker open","status":503,"detail":{},"#,
+            r#""breaker":{},"state":"{}","retry_after":{}}}"#
+        ),
+        PROBLEM_TYPE, detail, name, state, retry_json
+    )
+}
+
+/// `s` as a JSON string literal, quotes included.
+pub(crate) fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+pin_project! {
+    /// The response body of a guarded service: the inner service's body, or the
+    /// rejection's problem+json body.
+    pub struct ResponseBody<B> {
+        #[pin]
+        kind: Kind<B>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<B> {
+        Inner { #[pin] body: B },
+        Full { data: Option<Bytes> },
+    }
+}
+
+impl<B> ResponseBody<B> {
+    /// Wraps the inner service's body.
+    pub fn new(body: B) -> Self {
+        ResponseBody {
+            kind: Kind::Inner { body },
+        }
+    }
+
+    /// A body of `data` in one frame.
+    pub fn full(data: Bytes) -> Self {
+        let data = (!data.is_empty()).then_some(data);
+        ResponseBody {
+            kind: Kind::Full { data },
+        }
+    }
+}
+
+impl<B> std::fmt::Debug for ResponseBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            Kind::Inner { .. } => f.write_str("ResponseBody::Inner"),
+            Kind::Full { data } => f.debug_tuple("ResponseBody::Full").field(data).finish(),
+        }
+    }
+}
+
+impl<B> Body for ResponseBody<B>
+where
+    B: Body,
+    B::Data: From<Bytes>,
+{
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        match self.project().kind.project() {
+            KindProj::Inner { body } => body.poll_frame(cx),
+            KindProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d.into())))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Inner { body } => body.is_end_stream(),
+            Kind::Full { data } => data.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Inner { body } => body.size_hint(),
+            Kind::Full { data } => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+            }
+        }
+    }
+}
+
+#[cfg(feature = "axum")]
+mod axum_impls {
+    use axum::response::IntoResponse;
+
+    use crate::error::{BreakerOpen, CallError};
+
+    /// A rejection answers 503 with `Retry-After` and a problem+json body, so a handler
+    /// can use `?` on a breaker's result.
+    impl IntoResponse for BreakerOpen {
+        fn into_response(self) -> axum::response::Response {
+            super::rejection_response(&self).map(axum::body::Body::from)
+        }
+    }
+
+    /// A rejection answers like [`BreakerOpen`]; the call's own error answers as it
+    /// would without the breaker.
+    impl<E: IntoResponse> IntoResponse for CallError<E> {
+        fn into_response(self) -> axum::response::Response {
+            match self {
+                CallError::Rejected(open) => open.into_response(),
+                CallError::Inner(e) => e.into_response(),
+            }
+        }
+    }
+}

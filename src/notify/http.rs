@@ -1,0 +1,148 @@
+//! HTTP plumbing shared by the webhook and Alertmanager channels: validated URLs and
+//! headers, a rustls client on the ring provider, and a POST that maps every failure to
+//! a [`DeliveryError`].
+
+use std::error::Error as StdError;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Client, Url};
+
+use super::{DeliveryError, NotifyError};
+
+/// The `User-Agent` of every request.
+pub(crate) const USER_AGENT: &str = concat!("breakerbox/", env!("CARGO_PKG_VERSION"));
+
+/// A client whose every request times out after `timeout`.
+pub(crate) fn client(timeout: Duration) -> Result<Client, NotifyError> {
+    if timeout.is_zero() {
+        return Err(NotifyError::Zero { field: "timeout" });
+    }
+    // reqwest is built without a default crypto provider: install ring (once per process;
+    // an "already installed" result is fine).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Client::builder()
+        .user_agent(USER_AGENT)
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .build()
+        .map_err(|e| NotifyError::Client { reason: chain(&e) })
+}
+
+/// An absolute `http` or `https` URL with a host.
+pub(crate) fn parse_url(url: &str) -> Result<Url, NotifyError> {
+    let invalid = |reason: &str| NotifyError::InvalidUrl {
+        url: url.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let parsed = Url::parse(url).map_err(|e| invalid(&e.to_string()))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(invalid("the scheme must be http or https"));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("no host"));
+    }
+    Ok(parsed)
+}
+
+/// Validated headers from name/value pairs.
+pub(crate) fn header_map(pairs: &[(String, String)]) -> Result<HeaderMap, NotifyError> {
+    let mut map = HeaderMap::new();
+    for (name, value) in pairs {
+        let invalid = |reason: String| NotifyError::InvalidHeader {
+            name: name.clone(),
+            reason,
+        };
+        let n = HeaderName::from_bytes(name.as_bytes()).map_err(|e| invalid(e.to_string()))?;
+        let v = HeaderValue::from_str(value).map_err(|e| invalid(e.to_string()))?;
+        map.append(n, v);
+    }
+    Ok(map)
+}
+
+/// POSTs `body` as JSON; any status but 2xx is an error.
+pub(crate) async fn post_json(
+    client: &Client,
+    url: &Url,
+    headers: HeaderMap,
+    body: Vec<u8>,
+) -> Result<(), DeliveryError> {
+    let response = client
+        .post(url.clone())
+        .headers(headers)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await
+        .map_err(delivery_error)?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let mut text = response.text().await.unwrap_or_default();
+    if text.len() > 256 {
+        let mut end = 256;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    Err(DeliveryError::Status {
+        status: status.as_u16(),
+        body: text.trim().to_owned(),
+    })
+}
+
+fn delivery_error(e: reqwest::Error) -> DeliveryError {
+    if e.is_timeout() {
+        DeliveryError::Transport(format!("timed out: {}", chain(&e)))
+    } else {
+        DeliveryError::Transport(chain(&e))
+    }
+}
+
+/// An error and its sources, joined by `: `.
+fn chain(e: &dyn StdError) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_must_be_absolute_http() {
+        assert!(parse_url("http://127.0.0.1:9093").is_ok());
+        assert!(parse_url("https://hooks.example.com/x?y=1").is_ok());
+        for bad in [
+            "",
+            "not a url",
+            "ftp://example.com/",
+            "/relative",
+            "mailto:a@b.c",
+        ] {
+            let err = parse_url(bad).unwrap_err();
+            assert!(
+                matches!(err, NotifyError::InvalidUrl { .. }),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn headers_are_validated() {
+        let ok = header_map(&[("X-Team".into(), "db".into())]).unwrap();
+        assert_eq!(ok["x-team"], "db");
+        let bad_name = header_map(&[("X Team".into(), "db".into())]).unwrap_err();
+        assert!(matches!(bad_name, NotifyError::InvalidHeader { .. }));
+        let bad_value = header_map(&[("X-Team".into(), "a\nb".into())]).unwrap_err();
+        assert!(matches!(bad_value, NotifyError::InvalidHeader { .. }));
+    }
+}

@@ -1,0 +1,353 @@
+//! Prometheus-style metrics through the `metrics` facade.
+//!
+//! Every handle a breaker needs is registered once, when the breaker is built, with the
+//! recorder installed at that moment: a call increments pre-registered counters and records
+//! into a pre-registered histogram, with no name lookup and no label allocation. Every
+//! transition counter a breaker can ever increment is registered up front too, so each
+//! series exists from the start with the value 0 and PromQL's `increase()` sees the very
+//! first trip.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use metrics::{Counter, Gauge, Histogram, Unit};
+
+use super::names::{self, MetricKind};
+use crate::breaker::rate;
+use crate::config::Config;
+use crate::event::{Outcome, Transition};
+use crate::state::{Reason, State};
+use crate::window::WindowCounts;
+
+/// Registers the HELP text (and the unit, for `_seconds` metrics) of every breakerbox
+/// metric with the recorder in force: the global recorder, or the local one inside
+/// [`metrics::with_local_recorder`].
+///
+/// Breakers call this when they are built, so an application rarely needs to; call it
+/// after installing a recorder if that recorder should know the descriptions before the
+/// first breaker exists. Describing twice is harmless.
+///
+/// ```
+/// breakerbox::observe::describe_metrics();
+/// ```
+pub fn describe_metrics() {
+    for m in names::METRICS {
+        let unit = m.name.ends_with("_seconds").then_some(Unit::Seconds);
+        metrics::with_recorder(|r| match m.kind {
+            MetricKind::Counter => r.describe_counter(m.name.into(), unit, m.help.into()),
+            MetricKind::Gauge => r.describe_gauge(m.name.into(), unit, m.help.into()),
+            MetricKind::Histogram => r.describe_histogram(m.name.into(), unit, m.help.into()),
+        });
+    }
+}
+
+/// A transition's `from`, `to` and `reason`.
+type TransitionKey = (State, State, Reason);
+
+/// The transitions the engine can make, with their reasons: every one gets a counter at
+/// build time. Anything else (a future engine change) is registered on first use.
+const TRANSITIONS: &[TransitionKey] = {
+    use Reason::*;
+    use State::*;
+    &[
+        (Closed, Open, ConsecutiveFailures),
+        (Closed, Open, FailureRate),
+        (Closed, Open, SlowCallRate),
+        (HalfOpen, Open, HalfOpenFailure),
+        (HalfOpen, Open, HalfOpenSlowCall),
+        (HalfOpen, Open, TimeoutElapsed),
+        (Open, HalfOpen, TimeoutElapsed),
+        (ForcedOpen, HalfOpen, TimeoutElapsed),
+        (HalfOpen, Closed, HalfOpenSuccess),
+        (Open, Closed, Manual),
+        (HalfOpen, Closed, Manual),
+        (Disabled, Closed, Manual),
+        (ForcedOpen, Closed, Manual),
+        (MetricsOnly, Closed, Manual),
+        (Closed, Disabled, Manual),
+        (Open, Disabled, Manual),
+        (HalfOpen, Disabled, Manual),
+        (ForcedOpen, Disabled, Manual),
+        (MetricsOnly, Disabled, Manual),
+        (Closed, MetricsOnly, Manual),
+        (Open, MetricsOnly, Manual),
+        (HalfOpen, MetricsOnly, Manual),
+        (Disabled, MetricsOnly, Manual),
+        (ForcedOpen, MetricsOnly, Manual),
+        (Closed, ForcedOpen, Forced),
+        (Open, ForcedOpen, Forced),
+        (HalfOpen, ForcedOpen, Forced),
+        (Disabled, ForcedOpen, Forced),
+        (MetricsOnly, ForcedOpen, Forced),
+    ]
+};
+
+/// The reasons a dry run can report (the Closed -> Open triggers).
+const TRIGGERS: [Reason; 3] = [
+    Reason::ConsecutiveFailures,
+    Reason::FailureRate,
+    Reason::SlowCallRate,
+];
+
+/// The outcomes of calls that ran, in index order.
+const RAN: [Outcome; 3] = [Outcome::Success, Outcome::Failure, Outcome::Ignore];
+
+/// The epoch field of the state word is 29 bits wide and wraps.
+const EPOCH_MASK: u64 = u64::MAX >> 35;
+
+#[inline]
+fn ran_index(outcome: Outcome) -> usize {
+    match outcome {
+        Outcome::Success => 0,
+        Outcome::Failure => 1,
+        Outcome::Ignore => 2,
+    }
+}
+
+/// A breaker's metric handles.
+pub(crate) struct Metrics {
+    name: Arc<str>,
+    calls: [Counter; 3],
+    rejected: Counter,
+    slow: [Counter; 3],
+    duration: [Histogram; 3],
+    state: [Gauge; 6],
+    since: Gauge,
+    /// The epoch whose state the gauges show; transitions reported out of order by racing
+    /// threads never move the gauges back to an older state.
+    shown_epoch: Mutex<u64>,
+    transitions: Box<[(TransitionKey, Counter)]>,
+    dry_run: [Counter; 3],
+    failure_rate: Gauge,
+    slow_call_rate: Gauge,
+    window_calls: Gauge,
+    config: [Gauge; 7],
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    pub(crate) fn new(name: &Arc<str>, config: &Config, state: State, since_unix: f64) -> Self {
+        use names::*;
+        describe_metrics();
+        let b = || name.clone();
+        let by_outcome = |metric: &'static str, o: &'static str| metrics::counter!(metric, LABEL_BREAKER => b(), LABEL_OUTCOME => o);
+        let m = Metrics {
+            name: name.clone(),
+            calls: RAN.map(|o| by_outcome(CALLS_TOTAL, o.as_str())),
+            rejected: by_outcome(CALLS_TOTAL, "rejected"),
+            slow: RAN.map(|o| by_outcome(SLOW_CALLS_TOTAL, o.as_str())),
+            duration: RAN.map(|o| {
+                metrics::histogram!(CALL_DURATION_SECONDS, LABEL_BREAKER => b(), LABEL_OUTCOME => o.as_str())
+            }),
+            state: State::ALL
+                .map(|s| metrics::gauge!(STATE, LABEL_BREAKER => b(), LABEL_STATE => s.as_str())),
+            since: metrics::gauge!(STATE_SINCE_TIMESTAMP_SECONDS, LABEL_BREAKER => b()),
+            shown_epoch: Mutex::new(0),
+            transitions: TRANSITIONS
+                .iter()
+                .map(|&(from, to, reason)| ((from, to, reason), transition_counter(name, from, to, reason)))
+                .collect(),
+            dry_run: TRIGGERS.map(|r| dry_run_counter(name, r)),
+            failure_rate: metrics::gauge!(FAILURE_RATE, LABEL_BREAKER => b()),
+            slow_call_rate: metrics::gauge!(SLOW_CALL_RATE, LABEL_BREAKER => b()),
+            window_calls: metrics::gauge!(WINDOW_CALLS, LABEL_BREAKER => b()),
+            config: [
+                CONFIG_FAILURE_THRESHOLD,
+                CONFIG_FAILURE_RATE_THRESHOLD,
+                CONFIG_SLOW_CALL_RATE_THRESHOLD,
+                CONFIG_SLOW_CALL_DURATION_SECONDS,
+                CONFIG_MIN_CALLS,
+                CONFIG_RESET_TIMEOUT_SECONDS,
+                CONFIG_HALF_OPEN_MAX_CALLS,
+            ]
+            .map(|metric| metrics::gauge!(metric, LABEL_BREAKER => b())),
+        };
+        m.show_state(state, since_unix);
+        m.config(config);
+        m.rates(WindowCounts::default(), config.min_calls());
+        m
+    }
+
+    /// Sets the one-hot gauges: every state's gauge is written, so exactly one is 1.
+    fn show_state(&self, state: State, since_unix: f64) {
+        for (s, g) in State::ALL.iter().zip(&self.state) {
+            g.set(if *s == state { 1.0 } else { 0.0 });
+        }
+        self.since.set(since_unix);
+    }
+
+    #[inline]
+    pub(crate) fn call(&self, outcome: Outcome, duration: Duration, slow: bool) {
+        let i = ran_index(outcome);
+        self.calls[i].increment(1);
+        if slow {
+            self.slow[i].increment(1);
+        }
+        self.duration[i].record(duration.as_secs_f64());
+    }
+
+    #[inline]
+    pub(crate) fn rejected(&self) {
+        self.rejected.increment(1);
+    }
+
+    pub(crate) fn transition(&self, t: &Transition, epoch: u64, since_unix: f64) {
+        {
+            let mut shown = self
+                .shown_epoch
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let ahead = epoch.wrapping_sub(*shown) & EPOCH_MASK;
+            if ahead != 0 && ahead <= EPOCH_MASK / 2 {
+                *shown = epoch;
+                self.show_state(t.to, since_unix);
+            }
+        }
+        let key = (t.from, t.to, t.reason);
+        match self.transitions.iter().find(|(k, _)| *k == key) {
+            Some((_, c)) => c.increment(1),
+            None => transition_counter(&self.name, t.from, t.to, t.reason).increment(1),
+        }
+    }
+
+    pub(crate) fn would_open(&self, t: &Transition) {
+        match TRIGGERS.iter().position(|r| *r == t.reason) {
+            Some(i) => self.dry_run[i].increment(1),
+            None => dry_run_counter(&self.name, t.reason).increment(1),
+        }
+    }
+
+    pub(crate) fn config(&self, c: &Config) {
+        let values = [
+            f64::from(c.failure_threshold()),
+            c.failure_rate_threshold(),
+            c.slow_call_rate_threshold(),
+            c.slow_call_duration().as_secs_f64(),
+            f64::from(c.min_calls()),
+            c.reset_timeout().as_secs_f64(),
+            f64::from(c.half_open_max_calls()),
+        ];
+        for (g, v) in self.config.iter().zip(values) {
+            g.set(v);
+        }
+    }
+
+    pub(crate) fn rates(&self, c: WindowCounts, min_calls: u32) {
+        let or_nan = |r: Option<f64>| r.unwrap_or(f64::NAN);
+        self.failure_rate
+            .set(or_nan(rate(c.failures, c.calls, min_calls)));
+        self.slow_call_rate
+            .set(or_nan(rate(c.slow_calls, c.calls, min_calls)));
+        self.window_calls.set(c.calls as f64);
+    }
+
+    /// The state the one-hot gauges were last set to (for tests).
+    #[cfg(test)]
+    fn shown(&self) -> u64 {
+        *self.shown_epoch.lock().unwrap()
+    }
+}
+
+fn transition_counter(name: &Arc<str>, from: State, to: State, reason: Reason) -> Counter {
+    use names::*;
+    metrics::counter!(
+        TRANSITIONS_TOTAL,
+        LABEL_BREAKER => name.clone(),
+        LABEL_FROM => from.as_str(),
+        LABEL_TO => to.as_str(),
+        LABEL_REASON => reason.as_str()
+    )
+}
+
+fn dry_run_counter(name: &Arc<str>, reason: Reason) -> Counter {
+    use names::*;
+    metrics::counter!(DRY_RUN_TRIPS_TOTAL, LABEL_BREAKER => name.clone(), LABEL_REASON => reason.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    fn transition(from: State, to: State) -> Transition {
+        Transition {
+            breaker: "t".into(),
+            from,
+            to,
+            reason: Reason::Manual,
+            counts: WindowCounts::default(),
+            failure_rate: None,
+            slow_call_rate: None,
+            consecutive_failures: 0,
+            threshold: None,
+            open_for: None,
+            at: std::time::SystemTime::UNIX_EPOCH,
+        }
+    }
+
+    fn ones(rec: &DebuggingRecorder) -> Vec<String> {
+        rec.snapshotter()
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .filter(|(k, _, _, v)| {
+                k.key().name() == names::STATE && *v == DebugValue::Gauge(1.0.into())
+            })
+            .map(|(k, ..)| k.key().labels().nth(1).unwrap().value().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn transitions_reported_out_of_order_never_move_the_state_gauge_back() {
+        let rec = DebuggingRecorder::new();
+        let m = metrics::with_local_recorder(&rec, || {
+            Metrics::new(&"t".into(), &Config::default(), State::Closed, 0.0)
+        });
+        // Epoch 2 (Open -> HalfOpen) is reported before epoch 1 (Closed -> Open).
+        m.transition(&transition(State::Open, State::HalfOpen), 2, 2.0);
+        assert_eq!(ones(&rec), ["half_open"]);
+        m.transition(&transition(State::Closed, State::Open), 1, 1.0);
+        assert_eq!(m.shown(), 2);
+        // The debugging recorder zeroes gauges on snapshot: nothing was written since.
+        assert!(ones(&rec).is_empty());
+    }
+
+    #[test]
+    fn the_epoch_comparison_survives_wrapping() {
+        let rec = DebuggingRecorder::new();
+        let m = metrics::with_local_recorder(&rec, || {
+            Metrics::new(&"t".into(), &Config::default(), State::Closed, 0.0)
+        });
+        m.transition(&transition(State::Closed, State::Open), EPOCH_MASK / 2, 1.0);
+        m.transition(
+            &transition(State::Open, State::HalfOpen),
+            EPOCH_MASK - 1,
+            2.0,
+        );
+        m.transition(&transition(State::HalfOpen, State::Closed), 0, 3.0); // wrapped
+        assert_eq!(m.shown(), 0);
+        m.transition(
+            &transition(State::Open, State::HalfOpen),
+            EPOCH_MASK - 1,
+            2.0,
+        ); // stale
+        assert_eq!(m.shown(), 0);
+        assert_eq!(ones(&rec), ["closed"]);
+    }
+
+    #[test]
+    fn every_possible_transition_has_a_counter_from_the_start() {
+        let mut seen = std::collections::HashSet::new();
+        for t in TRANSITIONS {
+            assert!(seen.insert(*t), "duplicate {t:?}");
+            assert_ne!(t.0, t.1);
+        }
+    }
+}
