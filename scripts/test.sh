@@ -38,7 +38,7 @@ promtool test rules alerts/tests/*.yml
 step "dashboards (structure)"
 python3 scripts/check_dashboards.py dashboards/*.json
 step "loom models"
-RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 CARGO_TARGET_DIR=target/loom \
+RUSTFLAGS="--cfg breakerbox_loom" LOOM_MAX_PREEMPTIONS=3 CARGO_TARGET_DIR=target/loom \
   cargo test --release --lib loom_tests
 step "benchmarks compile"
 cargo bench --no-run --all-features

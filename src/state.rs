@@ -293,7 +293,7 @@ mod tests {
     }
 }
 
-#[cfg(loom)]
+#[cfg(breakerbox_loom)]
 mod loom_tests {
     use super::*;
     use loom::sync::Arc;

@@ -127,7 +127,7 @@ impl TaggedCounts {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(breakerbox_loom)))]
 mod tests {
     use super::*;
 

@@ -44,7 +44,7 @@ impl Divisor {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(breakerbox_loom)))]
 mod tests {
     use super::*;
 

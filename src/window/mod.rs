@@ -194,7 +194,7 @@ impl Window {
     }
 
     /// The counts recomputed from the buckets, to check that the totals never drift.
-    #[cfg(any(test, loom))]
+    #[cfg(any(test, breakerbox_loom))]
     pub(crate) fn bucket_sum(&self) -> WindowCounts {
         let mut c = WindowCounts::default();
         for b in self.buckets.iter() {
@@ -235,7 +235,7 @@ impl Window {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(breakerbox_loom)))]
 mod tests {
     use super::*;
     use std::time::Duration;
@@ -364,7 +364,7 @@ mod tests {
     }
 }
 
-#[cfg(loom)]
+#[cfg(breakerbox_loom)]
 mod loom_tests {
     use super::*;
     use loom::sync::Arc;
