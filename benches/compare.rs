@@ -42,6 +42,9 @@ fn floor(c: &mut Criterion) {
     g.bench_function("atomic_add", |b| {
         run(b, || n.fetch_add(black_box(1), Ordering::Relaxed))
     });
+    // What a rejection pays for the breaker's name in its `BreakerOpen`.
+    let name: std::sync::Arc<str> = "postgres".into();
+    g.bench_function("arc_clone_drop", |b| run(b, || name.clone()));
     let swap = ArcSwap::from_pointee(7u64);
     g.bench_function("arc_swap_load", |b| run(b, || **swap.load()));
     let env = Env::new(Obs::Histogram);

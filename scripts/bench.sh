@@ -121,20 +121,28 @@ print()
 
 print("## Targets (docs/DESIGN.md)")
 print()
-def check(label, v, limit, unit="ns"):
-    ok = "met" if v is not None and v < limit else ("missed" if v is not None else "not run")
-    print(f"| {label} | {fmt(v)} {unit} | < {limit} {unit} | {ok} |")
-print("| target | measured | limit | |")
+# The limits were set on a machine where recloser took 15 ns closed and 37 ns rejected
+# (DESIGN.md); scaled by recloser's time here they say the same thing on this machine.
+DESIGN_RECLOSER = {"closed_sync": 15.0, "rejected": 37.0}
+def check(label, v, limit, group):
+    here = ns(group, "recloser")
+    scaled = limit * here / DESIGN_RECLOSER[group] if here else None
+    def verdict(lim):
+        if v is None or lim is None:
+            return "-"
+        return "met" if v < lim else "missed"
+    print(f"| {label} | {fmt(v)} ns | < {limit} ns: {verdict(limit)} | < {fmt(scaled)} ns: {verdict(scaled)} |")
+print("| target | measured | limit as written | limit scaled by recloser's time here |")
 print("|---|---|---|---|")
-check("closed, counters into Prometheus", ns("closed_sync", "breakerbox_counters"), 30)
-check("closed, counters + duration histogram", ns("closed_sync", "breakerbox_histogram"), 70)
-check("rejected (upkeep thread running, no clock read)", ns("rejected", "breakerbox"), 10)
-check("rejected, counters into Prometheus", ns("rejected", "breakerbox_counters"), 10)
+check("closed, counters into Prometheus", ns("closed_sync", "breakerbox_counters"), 30, "closed_sync")
+check("closed, counters + duration histogram", ns("closed_sync", "breakerbox_histogram"), 70, "closed_sync")
+check("rejected (upkeep thread running, no clock read)", ns("rejected", "breakerbox"), 10, "rejected")
+check("rejected, counters into Prometheus", ns("rejected", "breakerbox_counters"), 10, "rejected")
 for obs in ("breakerbox", "breakerbox_counters"):
     t1, t2 = ns("contention", f"{obs}_1t"), ns("contention", f"{obs}_2t")
     r = t2 / t1 if t1 and t2 else None
     ok = "met" if r is not None and r <= 2 else ("missed" if r is not None else "not run")
-    print(f"| 2 threads / 1 thread ({obs}) | {r:.2f}x | <= 2x | {ok} |" if r else f"| 2 threads ({obs}) | - | <= 2x | not run |")
+    print(f"| 2 threads / 1 thread ({obs}) | {r:.2f}x | <= 2x: {ok} | |" if r else f"| 2 threads ({obs}) | - | <= 2x | |")
 memory = {}
 try:
     for line in open(os.path.join(root, "memory.txt")):
@@ -145,7 +153,7 @@ except OSError:
 for what in ("alone", "in a registry"):
     v = memory.get(what)
     ok = "met" if v is not None and v < 4096 else ("missed" if v is not None else "not run")
-    print(f"| memory per breaker, default window, {what} | {v if v is not None else '-'} B | < 4096 B | {ok} |")
+    print(f"| memory per breaker, default window, {what} | {v if v is not None else '-'} B | < 4096 B: {ok} | |")
 if "with a recorder" in memory:
     print(f"| (with a Prometheus recorder: its ~60 series per breaker) | {memory['with a recorder']} B | | |")
 print()
@@ -160,6 +168,7 @@ for b, label in [
     ("clock_recent_no_upkeep", "MonotonicClock::recent() without upkeep (= now)"),
     ("clock_recent_upkeep", "MonotonicClock::recent() with upkeep (cached)"),
     ("atomic_add", "AtomicU64::fetch_add, uncontended"),
+    ("arc_clone_drop", "Arc<str> clone + drop (the name in a BreakerOpen)"),
     ("arc_swap_load", "ArcSwap::load + drop of the guard"),
     ("metrics_counter", "pre-registered Prometheus counter increment"),
     ("metrics_histogram", "pre-registered Prometheus histogram record"),

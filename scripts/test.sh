@@ -30,7 +30,8 @@ step "clippy (all targets, all features)"
 cargo clippy --all-targets --all-features -- -D warnings
 step "clippy (no default features)"
 cargo clippy --lib --no-default-features -- -D warnings
-step "docs"
+step "docs (default and all features)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features
 step "alert rules"
 promtool check rules alerts/*.rules.yml

@@ -1,5 +1,5 @@
 //! Time, injected: the [`Clock`] trait, the real [`MonotonicClock`] and, under the
-//! `test-util` feature, the [`ManualClock`] that tests advance by hand.
+//! `test-util` feature, the `ManualClock` that tests advance by hand.
 
 use std::fmt;
 use std::sync::Arc;

@@ -70,14 +70,20 @@
 //! | `metrics` | yes | Prometheus-style metrics through the `metrics` facade |
 //! | `tracing` | yes | a `breakerbox.call` span per call, transition events and logs |
 //! | `serde` | no | (de)serializable [`Config`] with human-readable durations |
-//! | `test-util` | no | [`ManualClock`] for tests without sleeps |
+//! | `test-util` | no | `ManualClock` for tests without sleeps |
 //! | `rt-tokio` | no | the eager timer task |
 //! | `prometheus` | no | helpers that install a Prometheus recorder and exporter |
 //! | `otel` | no | helpers that build an OpenTelemetry tracing layer |
-//! | `tower` | no | a tower `Layer` answering 503 when a breaker is open |
-//! | `axum` | no | health and admin routes |
-//! | `notify-email`, `notify-webhook` | no | notifications on state changes |
+//! | `tower` | no | a tower `Layer` answering 503 when a breaker is open (`breakerbox::http`) |
+//! | `axum` | no | health and admin routes (`http::BreakerApi`) |
+//! | `notify` | no | the notification dispatcher and the `Notifier` trait (`breakerbox::notify`) |
+//! | `notify-email`, `notify-webhook` | no | email (SMTP), webhook/Slack and Alertmanager channels |
 //! | `full` | no | everything |
+//!
+//! ## Guides
+//! The repository's `docs/` folder has the metric and span contract (`METRICS.md`), the
+//! alert runbooks (`ALERTS.md`), the HTTP edge (`HTTP.md`), notifications (`NOTIFY.md`),
+//! the engine's design (`ARCHITECTURE.md`) and the benchmarks (`BENCHMARKS.md`).
 
 mod breaker;
 mod clock;

@@ -61,7 +61,7 @@ impl Registry {
     }
 
     /// An empty registry whose breakers use `clock` (e.g. a shared
-    /// [`ManualClock`](crate::ManualClock) in tests).
+    /// `ManualClock` (feature `test-util`) in tests).
     pub fn with_clock(clock: Arc<dyn Clock>) -> Registry {
         Registry {
             inner: Arc::new(RegistryInner {

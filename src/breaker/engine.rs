@@ -121,13 +121,42 @@ pub(crate) struct Counters {
     pub(crate) slow: AtomicU64,
 }
 
-/// What a permit remembers about its admission.
+/// What a permit remembers about its admission. Two words, so that it travels in
+/// registers: as a struct of four fields it went through the stack, and reading it back
+/// stalled on store forwarding.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Admission {
-    pub(crate) epoch: u64,
-    pub(crate) state: State,
-    pub(crate) trial: bool,
+    /// `epoch << 4 | trial << 3 | state code`.
+    word: u64,
     pub(crate) start: u64,
+}
+
+impl Admission {
+    #[inline]
+    fn new(epoch: u64, state: State, trial: bool, start: u64) -> Admission {
+        Admission {
+            word: (epoch << 4) | (u64::from(trial) << 3) | state.code(),
+            start,
+        }
+    }
+
+    /// The state epoch the call was admitted in.
+    #[inline]
+    pub(crate) fn epoch(&self) -> u64 {
+        self.word >> 4
+    }
+
+    /// The state that admitted the call.
+    #[inline]
+    pub(crate) fn state(&self) -> State {
+        State::from_code(self.word & 7)
+    }
+
+    /// Whether the call is a half-open trial.
+    #[inline]
+    pub(crate) fn trial(&self) -> bool {
+        self.word & 8 != 0
+    }
 }
 
 pub(crate) struct Inner {
@@ -262,12 +291,7 @@ impl Inner {
 
     #[inline]
     fn admit(&self, w: Word, trial: bool) -> Admission {
-        Admission {
-            epoch: w.epoch(),
-            state: w.state(),
-            trial,
-            start: self.clock.now(),
-        }
+        Admission::new(w.epoch(), w.state(), trial, self.clock.now())
     }
 
     #[cold]
@@ -311,23 +335,23 @@ impl Inner {
             self.counters.slow.fetch_add(1, Ordering::Relaxed);
         }
         let duration = Duration::from_nanos(elapsed);
-        self.observer.call(adm.state, outcome, duration, slow);
+        self.observer.call(adm.state(), outcome, duration, slow);
         self.listeners.emit(&Event::Call {
             breaker: &self.name,
-            state: adm.state,
+            state: adm.state(),
             outcome,
             duration,
             slow,
         });
-        if adm.trial {
-            self.complete_trial(adm.epoch, outcome, slow, end);
+        if adm.trial() {
+            self.complete_trial(adm.epoch(), outcome, slow, end);
         } else if outcome != Outcome::Ignore {
             let failure = outcome == Outcome::Failure;
             if !self.window_replaced.load(Ordering::Acquire) {
-                self.complete_normal(adm.epoch, failure, slow, end, &self.window);
+                self.complete_normal(adm.epoch(), failure, slow, end, &self.window);
             } else {
                 let settings = self.settings.load();
-                self.complete_normal(adm.epoch, failure, slow, end, &settings.window);
+                self.complete_normal(adm.epoch(), failure, slow, end, &settings.window);
             }
         }
     }

@@ -316,7 +316,7 @@ impl Builder {
     }
 
     /// The clock (default: the fast monotonic clock). Tests pass a
-    /// [`ManualClock`](crate::ManualClock).
+    /// `ManualClock` (feature `test-util`).
     #[must_use]
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Some(Arc::new(clock));

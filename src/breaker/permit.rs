@@ -40,18 +40,18 @@ impl<'a> Permit<'a> {
 
     /// The state in which the call was admitted (`HalfOpen` for a trial call).
     pub fn state(&self) -> State {
-        self.adm.state
+        self.adm.state()
     }
 
     /// Whether this call is a half-open trial.
     pub fn is_trial(&self) -> bool {
-        self.adm.trial
+        self.adm.trial()
     }
 
     /// The state epoch the call was admitted in. The epoch changes on every transition, so
     /// two permits with the same epoch belong to the same Closed or HalfOpen phase.
     pub fn epoch(&self) -> u64 {
-        self.adm.epoch
+        self.adm.epoch()
     }
 
     /// Records a success.
@@ -88,8 +88,8 @@ impl fmt::Debug for Permit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
             .field("breaker", &self.breaker.name())
-            .field("state", &self.adm.state)
-            .field("trial", &self.adm.trial)
+            .field("state", &self.adm.state())
+            .field("trial", &self.adm.trial())
             .finish()
     }
 }
@@ -119,7 +119,7 @@ impl OwnedPermit {
 
     /// The state in which the call was admitted.
     pub fn state(&self) -> State {
-        self.adm.state
+        self.adm.state()
     }
 
     /// Records a success.
@@ -156,8 +156,8 @@ impl fmt::Debug for OwnedPermit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OwnedPermit")
             .field("breaker", &self.breaker.name())
-            .field("state", &self.adm.state)
-            .field("trial", &self.adm.trial)
+            .field("state", &self.adm.state())
+            .field("trial", &self.adm.trial())
             .finish()
     }
 }
