@@ -7,6 +7,70 @@ use super::engine::Admission;
 use crate::event::Outcome;
 use crate::state::State;
 
+/// The methods both permit types share: what was admitted, and recording the outcome
+/// exactly once (a drop without a record counts as ignored).
+macro_rules! permit_methods {
+    ($ty:ident $(<$lt:lifetime>)?) => {
+        impl$(<$lt>)? $ty$(<$lt>)? {
+            /// The state in which the call was admitted (`HalfOpen` for a trial call).
+            pub fn state(&self) -> State {
+                self.adm.state()
+            }
+
+            /// Whether this call is a half-open trial.
+            pub fn is_trial(&self) -> bool {
+                self.adm.trial()
+            }
+
+            /// The state epoch the call was admitted in. The epoch changes on every
+            /// transition, so two permits with the same epoch belong to the same Closed or
+            /// HalfOpen phase.
+            pub fn epoch(&self) -> u64 {
+                self.adm.epoch()
+            }
+
+            /// Records a success.
+            pub fn success(self) {
+                self.record(Outcome::Success);
+            }
+
+            /// Records a failure.
+            pub fn failure(self) {
+                self.record(Outcome::Failure);
+            }
+
+            /// Records an outcome that neither helps nor hurts (counted as `ignored`).
+            pub fn ignore(self) {
+                self.record(Outcome::Ignore);
+            }
+
+            /// Records `outcome`.
+            pub fn record(mut self, outcome: Outcome) {
+                self.done = true;
+                self.breaker.inner.complete(self.adm, outcome);
+            }
+        }
+
+        impl$(<$lt>)? Drop for $ty$(<$lt>)? {
+            fn drop(&mut self) {
+                if !self.done {
+                    self.breaker.inner.complete(self.adm, Outcome::Ignore);
+                }
+            }
+        }
+
+        impl$(<$lt>)? fmt::Debug for $ty$(<$lt>)? {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    .field("breaker", &self.breaker.name())
+                    .field("state", &self.adm.state())
+                    .field("trial", &self.adm.trial())
+                    .finish()
+            }
+        }
+    };
+}
+
 /// Permission to make one call, from [`CircuitBreaker::try_acquire`]. Record how the call
 /// went with [`success`](Permit::success), [`failure`](Permit::failure),
 /// [`ignore`](Permit::ignore) or [`record`](Permit::record). A permit dropped without a
@@ -37,62 +101,9 @@ impl<'a> Permit<'a> {
             done: false,
         }
     }
-
-    /// The state in which the call was admitted (`HalfOpen` for a trial call).
-    pub fn state(&self) -> State {
-        self.adm.state()
-    }
-
-    /// Whether this call is a half-open trial.
-    pub fn is_trial(&self) -> bool {
-        self.adm.trial()
-    }
-
-    /// The state epoch the call was admitted in. The epoch changes on every transition, so
-    /// two permits with the same epoch belong to the same Closed or HalfOpen phase.
-    pub fn epoch(&self) -> u64 {
-        self.adm.epoch()
-    }
-
-    /// Records a success.
-    pub fn success(self) {
-        self.record(Outcome::Success);
-    }
-
-    /// Records a failure.
-    pub fn failure(self) {
-        self.record(Outcome::Failure);
-    }
-
-    /// Records an outcome that neither helps nor hurts (counted as `ignored`).
-    pub fn ignore(self) {
-        self.record(Outcome::Ignore);
-    }
-
-    /// Records `outcome`.
-    pub fn record(mut self, outcome: Outcome) {
-        self.done = true;
-        self.breaker.inner.complete(self.adm, outcome);
-    }
 }
 
-impl Drop for Permit<'_> {
-    fn drop(&mut self) {
-        if !self.done {
-            self.breaker.inner.complete(self.adm, Outcome::Ignore);
-        }
-    }
-}
-
-impl fmt::Debug for Permit<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Permit")
-            .field("breaker", &self.breaker.name())
-            .field("state", &self.adm.state())
-            .field("trial", &self.adm.trial())
-            .finish()
-    }
-}
+permit_methods!(Permit<'a>);
 
 /// A [`Permit`] that owns a handle to its breaker, for futures and services that must be
 /// `'static`. From [`CircuitBreaker::try_acquire_owned`]; same rules as `Permit`.
@@ -116,48 +127,6 @@ impl OwnedPermit {
     pub fn breaker(&self) -> &CircuitBreaker {
         &self.breaker
     }
-
-    /// The state in which the call was admitted.
-    pub fn state(&self) -> State {
-        self.adm.state()
-    }
-
-    /// Records a success.
-    pub fn success(self) {
-        self.record(Outcome::Success);
-    }
-
-    /// Records a failure.
-    pub fn failure(self) {
-        self.record(Outcome::Failure);
-    }
-
-    /// Records an ignored outcome.
-    pub fn ignore(self) {
-        self.record(Outcome::Ignore);
-    }
-
-    /// Records `outcome`.
-    pub fn record(mut self, outcome: Outcome) {
-        self.done = true;
-        self.breaker.inner.complete(self.adm, outcome);
-    }
 }
 
-impl Drop for OwnedPermit {
-    fn drop(&mut self) {
-        if !self.done {
-            self.breaker.inner.complete(self.adm, Outcome::Ignore);
-        }
-    }
-}
-
-impl fmt::Debug for OwnedPermit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OwnedPermit")
-            .field("breaker", &self.breaker.name())
-            .field("state", &self.adm.state())
-            .field("trial", &self.adm.trial())
-            .finish()
-    }
-}
+permit_methods!(OwnedPermit);
