@@ -223,11 +223,6 @@ pub enum RegistryError {
     },
     /// The config or name was invalid.
     Config(ConfigError),
-    /// The keyed family reached its cap of distinct keys.
-    TooManyKeys {
-        /// The cap.
-        cap: usize,
-    },
 }
 
 impl fmt::Display for RegistryError {
@@ -237,9 +232,6 @@ impl fmt::Display for RegistryError {
                 write!(f, "breaker `{name}` already exists with a different config")
             }
             RegistryError::Config(e) => write!(f, "invalid breaker config: {e}"),
-            RegistryError::TooManyKeys { cap } => {
-                write!(f, "too many keyed breakers (cap {cap})")
-            }
         }
     }
 }
