@@ -111,8 +111,12 @@ print("| peer | closed, sync | closed, async | rejected | 2 threads |")
 print("|---|---|---|---|---|")
 for label, bench, cont in rows[8:]:
     cells = []
+    # A peer emitting metrics is compared with breakerbox emitting its counters and histogram.
+    against = "breakerbox_histogram" if bench.endswith("_metrics") else "breakerbox"
+    if against != "breakerbox":
+        label += " (vs breakerbox + histogram)"
     for g in groups:
-        v, b = ns(g, bench), base[g]
+        v, b = ns(g, bench), ns(g, against)
         cells.append(f"{v / b:.2f}" if v and b else "-")
     t2 = ns("contention", f"{cont}_2t") if cont else None
     cells.append(f"{t2 / b2:.2f}" if t2 and b2 else "-")

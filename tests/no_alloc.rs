@@ -38,25 +38,40 @@ fn call_paths_do_not_allocate() {
             drop(b.try_acquire().unwrap());
         }
     };
-    run(100); // warm-up: thread-local state of arc-swap and the window's first slots
-    let region = Region::new(GLOBAL);
-    run(10_000);
-    let closed = region.change();
+    run(100); // warm-up: thread-local state and the window's first slots
+    // The allocator counts the whole process, and the test harness's own threads may
+    // allocate at any moment. A call path that allocated would do so in every run (10,000
+    // calls each), so one clean run out of three proves it does not.
+    let closed = clean_run(|| run(10_000));
     assert_eq!(closed.allocations, 0, "closed path allocated: {closed:?}");
 
     b.force_open_for(Duration::from_secs(3600));
     let _ = b.try_acquire(); // warm-up of the rejection path
-    let region = Region::new(GLOBAL);
-    for _ in 0..10_000 {
-        let e = b.try_acquire().unwrap_err();
-        assert_eq!(e.state(), State::ForcedOpen);
-        drop(e);
-    }
-    let rejected = region.change();
     // A `BreakerOpen` holds the name as an `Arc<str>`: cloning it is a reference count,
     // not an allocation.
+    let rejected = clean_run(|| {
+        for _ in 0..10_000 {
+            let e = b.try_acquire().unwrap_err();
+            assert_eq!(e.state(), State::ForcedOpen);
+            drop(e);
+        }
+    });
     assert_eq!(
         rejected.allocations, 0,
         "rejected path allocated: {rejected:?}"
     );
+}
+
+/// Runs `f` up to three times; returns the first allocation-free measurement, or the last.
+fn clean_run(mut f: impl FnMut()) -> stats_alloc::Stats {
+    let mut last = stats_alloc::Stats::default();
+    for _ in 0..3 {
+        let region = Region::new(GLOBAL);
+        f();
+        last = region.change();
+        if last.allocations == 0 {
+            break;
+        }
+    }
+    last
 }

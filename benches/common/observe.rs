@@ -6,7 +6,6 @@ use breakerbox::{CircuitBreaker, Config};
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use opentelemetry::Context;
-use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, Span, SpanData, SpanProcessor};
 use tracing::Dispatch;
@@ -138,7 +137,7 @@ impl Env {
                     .with_sampler(sampler)
                     .with_span_processor(DropSpans)
                     .build();
-                let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"));
+                let layer = breakerbox::observe::otel::layer(&provider);
                 let subscriber = tracing_subscriber::registry().with(layer);
                 env.dispatch = Some(Dispatch::new(subscriber));
                 env.provider = Some(provider);

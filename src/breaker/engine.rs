@@ -8,6 +8,8 @@ use std::time::Duration;
 use arc_swap::{ArcSwap, ArcSwapOption};
 use crossbeam_utils::CachePadded;
 
+use super::counters::Counters;
+use super::hot::HotConfig;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::BreakerOpen;
@@ -26,63 +28,6 @@ pub(crate) struct Settings {
 impl Settings {
     pub(crate) fn new(config: Config, window: Arc<Window>) -> Settings {
         Settings { config, window }
-    }
-}
-
-/// The config values the call path reads, copied out of [`Settings`] into atomics so a
-/// call does not pay for an `arc-swap` load and its guard (as much as a clock read here).
-///
-/// # Memory ordering
-/// Each value is a `Relaxed` atomic of its own: a call that races with `set_config` may
-/// see some values of the old config and some of the new, for that one call. Every value
-/// it sees is one the user set; the state word, window and counters are not affected.
-#[derive(Debug)]
-pub(crate) struct HotConfig {
-    slow_nanos: AtomicU64,
-    failure_threshold: AtomicU32,
-    min_calls: AtomicU32,
-    success_threshold: AtomicU32,
-    half_open_max_calls: AtomicU32,
-    failure_rate_threshold: AtomicU64,
-    slow_call_rate_threshold: AtomicU64,
-}
-
-impl HotConfig {
-    fn new(config: &Config) -> HotConfig {
-        let hot = HotConfig {
-            slow_nanos: AtomicU64::new(0),
-            failure_threshold: AtomicU32::new(0),
-            min_calls: AtomicU32::new(0),
-            success_threshold: AtomicU32::new(0),
-            half_open_max_calls: AtomicU32::new(0),
-            failure_rate_threshold: AtomicU64::new(0),
-            slow_call_rate_threshold: AtomicU64::new(0),
-        };
-        hot.store(config);
-        hot
-    }
-
-    fn store(&self, c: &Config) {
-        let r = Ordering::Relaxed;
-        self.slow_nanos.store(nanos(c.slow_call_duration()), r);
-        self.failure_threshold.store(c.failure_threshold(), r);
-        self.min_calls.store(c.min_calls(), r);
-        self.success_threshold.store(c.success_threshold(), r);
-        self.half_open_max_calls.store(c.half_open_max_calls(), r);
-        let rate = c.failure_rate_threshold().to_bits();
-        self.failure_rate_threshold.store(rate, r);
-        let rate = c.slow_call_rate_threshold().to_bits();
-        self.slow_call_rate_threshold.store(rate, r);
-    }
-
-    #[inline]
-    fn get(atomic: &AtomicU32) -> u32 {
-        atomic.load(Ordering::Relaxed)
-    }
-
-    #[inline]
-    fn rate(atomic: &AtomicU64) -> f64 {
-        f64::from_bits(atomic.load(Ordering::Relaxed))
     }
 }
 
@@ -107,18 +52,6 @@ fn unstamp(word: u64, epoch: u64) -> Result<Option<u64>, ()> {
     }
     let micros = word & NO_TIME;
     Ok((micros != NO_TIME).then(|| micros * 1_000))
-}
-
-/// Lifetime outcome counters. They share one cache line (the breaker pads it): a call
-/// writes one or two of them, and one line instead of five is less memory per breaker and
-/// fewer cache misses when many breakers take calls in turn.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) success: AtomicU64,
-    pub(crate) failure: AtomicU64,
-    pub(crate) ignored: AtomicU64,
-    pub(crate) rejected: AtomicU64,
-    pub(crate) slow: AtomicU64,
 }
 
 /// What a permit remembers about its admission. Two words, so that it travels in
@@ -172,7 +105,7 @@ pub(crate) struct Inner {
     window_replaced: AtomicBool,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) consecutive: CachePadded<AtomicU32>,
-    pub(crate) counters: CachePadded<Counters>,
+    pub(crate) counters: Counters,
     /// Deadline of Open / ForcedOpen, stamped with its epoch.
     deadline: AtomicU64,
     /// When the current state began, stamped with its epoch.
@@ -218,7 +151,7 @@ impl Inner {
             window_replaced: AtomicBool::new(false),
             clock,
             consecutive: CachePadded::new(AtomicU32::new(0)),
-            counters: CachePadded::default(),
+            counters: Counters::default(),
             deadline: AtomicU64::new(stamp(0, None)),
             since: AtomicU64::new(stamp(0, Some(now))),
             last_trial_done: AtomicU64::new(0),
@@ -272,7 +205,7 @@ impl Inner {
                     }
                 }
                 State::HalfOpen => {
-                    let max = HotConfig::get(&self.hot.half_open_max_calls);
+                    let max = self.hot.half_open_max_calls();
                     match self.state.try_take_trial(max) {
                         Ok(taken) => return Ok(self.admit(taken, true)),
                         Err(found) if found.state() != State::HalfOpen => {}
@@ -296,7 +229,7 @@ impl Inner {
 
     #[cold]
     fn reject(&self, w: Word, retry_after: Option<u64>) -> BreakerOpen {
-        self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+        self.counters.add(|s| &s.rejected);
         let retry_after = retry_after.map(Duration::from_nanos);
         self.observer.rejected(w.state());
         self.listeners.emit(&Event::Rejected {
@@ -324,15 +257,14 @@ impl Inner {
     pub(crate) fn complete(&self, adm: Admission, outcome: Outcome) {
         let end = self.clock.now();
         let elapsed = end.saturating_sub(adm.start);
-        let slow = elapsed > self.hot.slow_nanos.load(Ordering::Relaxed);
-        let counter = match outcome {
-            Outcome::Success => &self.counters.success,
-            Outcome::Failure => &self.counters.failure,
-            Outcome::Ignore => &self.counters.ignored,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        let slow = elapsed > self.hot.slow_nanos();
+        self.counters.add(match outcome {
+            Outcome::Success => |s| &s.success,
+            Outcome::Failure => |s| &s.failure,
+            Outcome::Ignore => |s| &s.ignored,
+        });
         if slow {
-            self.counters.slow.fetch_add(1, Ordering::Relaxed);
+            self.counters.add(|s| &s.slow);
         }
         let duration = Duration::from_nanos(elapsed);
         self.observer.call(adm.state(), outcome, duration, slow);
@@ -401,23 +333,21 @@ impl Inner {
     /// calls (summed from the buckets) is not read.
     fn trigger(&self, consecutive: u32, window: &Window) -> Option<Reason> {
         let hot = &self.hot;
-        if consecutive >= HotConfig::get(&hot.failure_threshold) {
+        if consecutive >= hot.failure_threshold() {
             return Some(Reason::ConsecutiveFailures);
         }
         if window.rare_totals() == (0, 0) {
             return None;
         }
         let c = window.totals();
-        if (c.failures == 0 && c.slow_calls == 0)
-            || c.calls < u64::from(HotConfig::get(&hot.min_calls))
-        {
+        if (c.failures == 0 && c.slow_calls == 0) || c.calls < u64::from(hot.min_calls()) {
             return None;
         }
         let calls = c.calls as f64;
-        if c.failures as f64 / calls >= HotConfig::rate(&hot.failure_rate_threshold) {
+        if c.failures as f64 / calls >= hot.failure_rate_threshold() {
             return Some(Reason::FailureRate);
         }
-        if c.slow_calls as f64 / calls >= HotConfig::rate(&hot.slow_call_rate_threshold) {
+        if c.slow_calls as f64 / calls >= hot.slow_call_rate_threshold() {
             return Some(Reason::SlowCallRate);
         }
         None
@@ -445,7 +375,7 @@ impl Inner {
         };
         while w.state() == State::HalfOpen
             && w.epoch() == epoch
-            && w.successes() >= HotConfig::get(&self.hot.success_threshold)
+            && w.successes() >= self.hot.success_threshold()
         {
             match self.transition(w, State::Closed, Reason::HalfOpenSuccess) {
                 Ok(_) => return,

@@ -1,6 +1,8 @@
 //! The [`CircuitBreaker`] handle: call paths, permits and operator controls.
 
+mod counters;
 mod engine;
+mod hot;
 mod permit;
 mod snapshot;
 
@@ -208,7 +210,6 @@ impl CircuitBreaker {
         let now = inner.clock.now();
         let window = settings.window.counts(now);
         let min = settings.config.min_calls();
-        let c = &inner.counters;
         Snapshot {
             name: inner.name.clone(),
             state: w.state(),
@@ -220,13 +221,7 @@ impl CircuitBreaker {
             half_open_in_flight: w.in_flight(),
             half_open_successes: w.successes(),
             retry_after: inner.retry_after(w),
-            totals: CallTotals {
-                successes: c.success.load(Ordering::Relaxed),
-                failures: c.failure.load(Ordering::Relaxed),
-                ignored: c.ignored.load(Ordering::Relaxed),
-                rejected: c.rejected.load(Ordering::Relaxed),
-                slow: c.slow.load(Ordering::Relaxed),
-            },
+            totals: inner.counters.totals(),
             last_transition: inner.last_transition.load_full(),
             config: settings.config.clone(),
         }

@@ -1,0 +1,121 @@
+//! The config values the call path reads, kept in atomics beside the `arc-swap`ed settings.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use super::engine::nanos;
+use crate::config::Config;
+
+/// The config values the call path reads, copied out of the `arc-swap`ed settings into
+/// atomics, so a call does not pay for an `arc-swap` load and its guard (as much as a clock
+/// read on the machine of `docs/BENCHMARKS.md`).
+///
+/// # Memory ordering
+/// Each value is a `Relaxed` atomic of its own: a call that races with `set_config` may
+/// see some values of the old config and some of the new, for that one call. Every value
+/// it sees is one the user set; the state word, window and counters are not affected.
+#[derive(Debug)]
+pub(crate) struct HotConfig {
+    slow_nanos: AtomicU64,
+    failure_threshold: AtomicU32,
+    min_calls: AtomicU32,
+    success_threshold: AtomicU32,
+    half_open_max_calls: AtomicU32,
+    failure_rate_threshold: AtomicU64,
+    slow_call_rate_threshold: AtomicU64,
+}
+
+impl HotConfig {
+    pub(crate) fn new(config: &Config) -> HotConfig {
+        let hot = HotConfig {
+            slow_nanos: AtomicU64::new(0),
+            failure_threshold: AtomicU32::new(0),
+            min_calls: AtomicU32::new(0),
+            success_threshold: AtomicU32::new(0),
+            half_open_max_calls: AtomicU32::new(0),
+            failure_rate_threshold: AtomicU64::new(0),
+            slow_call_rate_threshold: AtomicU64::new(0),
+        };
+        hot.store(config);
+        hot
+    }
+
+    /// Copies the values of a new config.
+    pub(crate) fn store(&self, c: &Config) {
+        let r = Ordering::Relaxed;
+        self.slow_nanos.store(nanos(c.slow_call_duration()), r);
+        self.failure_threshold.store(c.failure_threshold(), r);
+        self.min_calls.store(c.min_calls(), r);
+        self.success_threshold.store(c.success_threshold(), r);
+        self.half_open_max_calls.store(c.half_open_max_calls(), r);
+        let rate = c.failure_rate_threshold().to_bits();
+        self.failure_rate_threshold.store(rate, r);
+        let rate = c.slow_call_rate_threshold().to_bits();
+        self.slow_call_rate_threshold.store(rate, r);
+    }
+
+    /// `slow_call_duration` in nanoseconds.
+    #[inline]
+    pub(crate) fn slow_nanos(&self) -> u64 {
+        self.slow_nanos.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    pub(crate) fn failure_threshold(&self) -> u32 {
+        self.failure_threshold.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    pub(crate) fn min_calls(&self) -> u32 {
+        self.min_calls.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    pub(crate) fn success_threshold(&self) -> u32 {
+        self.success_threshold.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    pub(crate) fn half_open_max_calls(&self) -> u32 {
+        self.half_open_max_calls.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    pub(crate) fn failure_rate_threshold(&self) -> f64 {
+        f64::from_bits(self.failure_rate_threshold.load(Ordering::Relaxed))
+    }
+
+    #[inline]
+    pub(crate) fn slow_call_rate_threshold(&self) -> f64 {
+        f64::from_bits(self.slow_call_rate_threshold.load(Ordering::Relaxed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn holds_the_values_of_the_last_config() {
+        let hot = HotConfig::new(&Config::default());
+        assert_eq!(hot.failure_threshold(), 5);
+        let cfg = Config::builder()
+            .failure_threshold(7)
+            .min_calls(20)
+            .success_threshold(2)
+            .half_open_max_calls(4)
+            .failure_rate_threshold(0.7)
+            .slow_call_rate_threshold(0.3)
+            .slow_call_duration(Duration::from_millis(250))
+            .build()
+            .unwrap();
+        hot.store(&cfg);
+        assert_eq!(hot.failure_threshold(), 7);
+        assert_eq!(hot.min_calls(), 20);
+        assert_eq!(hot.success_threshold(), 2);
+        assert_eq!(hot.half_open_max_calls(), 4);
+        assert_eq!(hot.failure_rate_threshold(), 0.7);
+        assert_eq!(hot.slow_call_rate_threshold(), 0.3);
+        assert_eq!(hot.slow_nanos(), 250_000_000);
+    }
+}
