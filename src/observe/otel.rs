@@ -29,6 +29,9 @@ pub const SCOPE: &str = "breakerbox";
 
 /// A `tracing-opentelemetry` layer exporting spans through a tracer of `provider`, with the
 /// instrumentation scope `breakerbox` and the crate's version.
+///
+/// Busy/idle time tracking (`busy_ns`, `idle_ns`) is off: it reads the clock on every
+/// enter and exit of every span and adds nothing a call span's duration does not say.
 pub fn layer<S, P>(provider: &P) -> OpenTelemetryLayer<S, P::Tracer>
 where
     S: Subscriber + for<'span> LookupSpan<'span>,
@@ -39,5 +42,7 @@ where
     let scope = InstrumentationScope::builder(SCOPE)
         .with_version(env!("CARGO_PKG_VERSION"))
         .build();
-    tracing_opentelemetry::layer().with_tracer(provider.tracer_with_scope(scope))
+    tracing_opentelemetry::layer()
+        .with_tracked_inactivity(false)
+        .with_tracer(provider.tracer_with_scope(scope))
 }
