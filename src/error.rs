@@ -113,18 +113,72 @@ impl StdError for ConfigError {}
 /// A call refused because the breaker does not admit calls right now.
 ///
 /// Carries the breaker's name, the state that refused the call and how long until the
-/// breaker will admit a probe.
+/// breaker will admit a probe. Building one allocates nothing and, for names of up to
+/// [`INLINE_NAME`] bytes, touches no shared reference count.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BreakerOpen {
-    pub(crate) name: Arc<str>,
+    pub(crate) name: Name,
     pub(crate) state: State,
     pub(crate) retry_after: Option<Duration>,
 }
 
+/// Breaker names up to this many bytes are copied into a [`BreakerOpen`] instead of being
+/// shared through a reference count, so that a rejection on a hot path costs no atomic
+/// read-modify-write (two of them, with the drop, on a line every rejecting thread shares).
+pub const INLINE_NAME: usize = 46;
+
+/// A breaker name held by a rejection: inline when short, shared otherwise.
+#[derive(Clone)]
+pub(crate) enum Name {
+    Inline { len: u8, bytes: [u8; INLINE_NAME] },
+    Shared(Arc<str>),
+}
+
+impl Name {
+    #[inline]
+    pub(crate) fn new(name: &Arc<str>) -> Name {
+        let src = name.as_bytes();
+        if src.len() <= INLINE_NAME {
+            let mut bytes = [0; INLINE_NAME];
+            bytes[..src.len()].copy_from_slice(src);
+            Name::Inline {
+                len: src.len() as u8,
+                bytes,
+            }
+        } else {
+            Name::Shared(name.clone())
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            // Copied whole from a `str`, so always valid UTF-8.
+            Name::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..*len as usize]).unwrap_or("")
+            }
+            Name::Shared(s) => s,
+        }
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Name) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Name {}
+
 impl BreakerOpen {
     /// The name of the breaker that refused the call.
     pub fn name(&self) -> &str {
-        &self.name
+        self.name.as_str()
     }
 
     /// The state that refused the call: `Open`, `HalfOpen` (all trial slots busy) or
@@ -143,7 +197,7 @@ impl BreakerOpen {
 
 impl fmt::Display for BreakerOpen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "circuit breaker `{}` is {}", self.name, self.state)?;
+        write!(f, "circuit breaker `{}` is {}", self.name(), self.state)?;
         if let Some(after) = self.retry_after {
             write!(f, "; retry after {}ms", after.as_millis())?;
         }

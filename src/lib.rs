@@ -107,7 +107,7 @@ pub use breaker::{Builder, CallTotals, CircuitBreaker, OwnedPermit, Permit, Snap
 pub use clock::ManualClock;
 pub use clock::{Clock, MonotonicClock, UpkeepHandle};
 pub use config::{Config, ConfigBuilder, MAX_HALF_OPEN_COUNT, MAX_WINDOW_BUCKETS, WindowKind};
-pub use error::{BreakerOpen, CallError, ConfigError, RegistryError};
+pub use error::{BreakerOpen, CallError, ConfigError, INLINE_NAME, RegistryError};
 pub use event::{Event, Listener, ListenerId, Outcome, Transition};
 pub use registry::Registry;
 pub use state::{Reason, State};

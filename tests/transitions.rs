@@ -550,3 +550,16 @@ fn a_panicking_listener_is_disabled_and_calls_keep_working() {
     }
     assert_eq!(b.snapshot().totals.successes, 3);
 }
+
+#[test]
+fn rejections_carry_short_and_long_names() {
+    for name in ["db", &"n".repeat(46), &"long-".repeat(25)] {
+        let b = CircuitBreaker::builder(name).build().unwrap();
+        b.force_open();
+        let e = b.try_acquire().unwrap_err();
+        assert_eq!(e.name(), name);
+        assert_eq!(e.clone(), e);
+        assert!(e.to_string().contains(name));
+        assert!(format!("{e:?}").contains(name));
+    }
+}

@@ -12,7 +12,7 @@ use super::counters::Counters;
 use super::hot::HotConfig;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::error::BreakerOpen;
+use crate::error::{BreakerOpen, Name};
 use crate::event::{Event, Listeners, Outcome, Transition};
 use crate::observe::Observer;
 use crate::state::{Reason, State, StateCell, Word};
@@ -238,7 +238,7 @@ impl Inner {
             retry_after,
         });
         BreakerOpen {
-            name: self.name.clone(),
+            name: Name::new(&self.name),
             state: w.state(),
             retry_after,
         }
