@@ -28,6 +28,8 @@ step "format"
 cargo fmt --all -- --check
 step "clippy (all targets, all features)"
 cargo clippy --all-targets --all-features -- -D warnings
+step "clippy (all targets, default features: plain \`cargo test\` builds)"
+cargo clippy --all-targets -- -D warnings
 step "clippy (no default features)"
 cargo clippy --lib --no-default-features -- -D warnings
 step "docs (default and all features)"

@@ -2,6 +2,8 @@
 //! The model is the specification written as plainly as possible (a `VecDeque` window, no
 //! atomics); the breaker must agree with it after every operation.
 
+#![cfg(feature = "test-util")]
+
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

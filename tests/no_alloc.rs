@@ -5,6 +5,8 @@
 //! is atomics, the config is read through `arc-swap`'s lock-free `load`); the registry's lock
 //! is taken only to create or look up a breaker by name, never on a call.
 
+#![cfg(feature = "test-util")]
+
 use std::alloc::System;
 use std::time::Duration;
 

@@ -1,5 +1,7 @@
 //! Concurrency claims checked with exact counts, not asserted in prose.
 
+#![cfg(feature = "test-util")]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::thread;

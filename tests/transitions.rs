@@ -1,5 +1,7 @@
 //! Every transition and reason of the state machine, driven with a manual clock: no sleeps.
 
+#![cfg(feature = "test-util")]
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
