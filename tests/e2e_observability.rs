@@ -251,7 +251,12 @@ async fn dashboards_alerts_and_notifications_work_against_real_servers() {
             }
         })
     };
-    tokio::time::sleep(Duration::from_secs(4)).await; // a few samples for rate()
+    // Wait (by polling, not a fixed sleep) until rate() sees the live traffic.
+    eventually("rates of the live traffic", Duration::from_secs(30), || async {
+        let q = r#"sum(rate(breakerbox_calls_total{breaker="postgres",outcome="rejected"}[1m])) > 0"#;
+        (!query(&http, &prom_url, q).await.is_empty()).then_some(())
+    })
+    .await;
 
     // Every dashboard query and template variable returns data.
     let out = tokio::process::Command::new("python3")

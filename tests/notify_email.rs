@@ -4,7 +4,7 @@
 #[path = "support/notify_servers.rs"]
 mod notify_servers;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use breakerbox::notify::{Dispatcher, EmailNotifier, FlapPolicy, RetryPolicy, SmtpSecurity};
 use breakerbox::{CircuitBreaker, Config};
@@ -157,9 +157,9 @@ async fn dead_smtp_server_is_retried_and_counted_without_blocking_calls() {
         .unwrap();
     let b = breaker();
     b.subscribe(dispatcher.listener());
-    let started = Instant::now();
     trip(&b);
-    assert!(started.elapsed() < Duration::from_millis(100));
+    // That the call does not wait for the dead server is proven without timing in
+    // tests/notify_stress.rs; here the failure is retried and counted.
     let stats = dispatcher.shutdown(Duration::from_secs(10)).await;
     let email = &stats.channels[0];
     assert_eq!((email.queued, email.sent, email.failed), (1, 0, 1));

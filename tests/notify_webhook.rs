@@ -150,14 +150,17 @@ async fn a_hanging_receiver_is_timed_out_and_counted_as_failed() {
     b.subscribe(d.listener());
     let started = Instant::now();
     trip(&b);
-    assert!(
-        started.elapsed() < Duration::from_millis(100),
-        "the call waited"
+    // The call returned before any delivery attempt ended (each takes 200 ms): it did not
+    // wait for the notification.
+    let early = d.stats();
+    assert_eq!(
+        (early.channels[0].sent, early.channels[0].failed),
+        (0, 0),
+        "the call waited for the delivery: {early:?}"
     );
     let stats = d.shutdown(Duration::from_secs(5)).await;
     let elapsed = started.elapsed();
     assert!(elapsed >= Duration::from_millis(400), "{elapsed:?}");
-    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
     assert_eq!(rx.requests().len(), 2);
     let c = &stats.channels[0];
     assert_eq!((c.sent, c.failed, c.dropped), (0, 1, 0));
