@@ -6,6 +6,34 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Each step prints its duration; a summary with the total closes the run.
+t_total=$SECONDS
+t_step=$SECONDS
+current=""
+timings=()
+finish_step() {
+  if [ -n "$current" ]; then
+    local took=$((SECONDS - t_step))
+    timings+=("$(printf '%5ds  %s' "$took" "$current")")
+    printf '<== %s: %ds\n' "$current" "$took"
+  fi
+}
+step() {
+  finish_step
+  current="$*"
+  t_step=$SECONDS
+  printf '\n==> %s\n' "$current"
+}
+summary() {
+  finish_step
+  current=""
+  printf '\nstep timings:\n'
+  printf '  %s\n' "${timings[@]}"
+  printf 'total: %ds\n' "$((SECONDS - t_total))"
+}
+trap 'rc=$?; [ $rc -ne 0 ] && { summary; echo "failed in step: ${current:-?} (exit $rc)" >&2; }; exit $rc' EXIT
+
+step "test servers (Debian packages, installed when missing)"
 need=()
 for bin in prometheus promtool prometheus-alertmanager redis-server curl; do
   command -v "$bin" >/dev/null 2>&1 || need+=("$bin")
@@ -22,10 +50,13 @@ if [ ${#need[@]} -gt 0 ]; then
     prometheus prometheus-alertmanager redis-server python3-aiosmtpd curl >/dev/null
 fi
 
-step() { printf '\n==> %s\n' "$*"; }
-
 step "format"
 cargo fmt --all -- --check
+step "alert rules (promtool)"
+promtool check rules alerts/*.rules.yml
+promtool test rules alerts/tests/*.yml
+step "dashboards (structure)"
+python3 scripts/check_dashboards.py dashboards/*.json
 step "clippy (all targets, all features)"
 cargo clippy --all-targets --all-features -- -D warnings
 step "clippy (all targets, default features: plain \`cargo test\` builds)"
@@ -35,17 +66,25 @@ cargo clippy --lib --no-default-features -- -D warnings
 step "docs (default and all features)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features
-step "alert rules"
-promtool check rules alerts/*.rules.yml
-promtool test rules alerts/tests/*.yml
-step "dashboards (structure)"
-python3 scripts/check_dashboards.py dashboards/*.json
+step "build the tests (all features)"
+cargo test --all-features --no-run
+step "the demo (README main job): build"
+cargo build --example demo --features full
+step "the demo (README main job): runs for 8 s"
+# Built in the step before: the timeout counts the run only, never compile time.
+timeout 60 cargo run -q --example demo --features full -- --seconds 8 --listen 127.0.0.1:0 >/dev/null
 step "loom models"
 RUSTFLAGS="--cfg breakerbox_loom" LOOM_MAX_PREEMPTIONS=3 CARGO_TARGET_DIR=target/loom \
   cargo test --release --lib loom_tests
 step "benchmarks compile"
 cargo bench --no-run --all-features
-step "the demo (README main job) runs"
-timeout 120 cargo run -q --example demo --features full -- --seconds 8 --listen 127.0.0.1:0 >/dev/null
 step "tests (all features)"
-cargo test --all-features
+log="$(mktemp)"
+cargo test --all-features 2>&1 | tee "$log"
+counts=$(awk '/^test result:/ { for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { printf "%d %d", p, f }' "$log")
+read -r passed failed <<<"$counts"
+rm -f "$log"
+summary
+trap - EXIT
+# One closing line for the whole run, summed over every test binary and the doc tests.
+echo "tests: ${passed:-0} passed, ${failed:-0} failed"
