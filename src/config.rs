@@ -451,7 +451,9 @@ impl Config {
     }
 
     /// The reset timeout after `trips` consecutive trips without recovery (1 for the first),
-    /// before jitter: `reset_timeout * backoff_factor^(trips - 1)`, capped.
+    /// before jitter: `reset_timeout * backoff_factor^(trips - 1)`, capped at
+    /// [`max_reset_timeout`](Config::max_reset_timeout). Never overflows: a growth beyond
+    /// what a `Duration` holds is the cap.
     pub fn reset_timeout_for(&self, trips: u32) -> Duration {
         let exp = i32::try_from(trips.saturating_sub(1)).unwrap_or(i32::MAX);
         let grown = self.b.reset_timeout.as_secs_f64() * self.b.backoff_factor.powi(exp);
@@ -459,7 +461,7 @@ impl Config {
         if !grown.is_finite() || grown >= cap.as_secs_f64() {
             return cap.max(self.b.reset_timeout);
         }
-        Duration::from_secs_f64(grown)
+        Duration::try_from_secs_f64(grown).unwrap_or(cap)
     }
 }
 

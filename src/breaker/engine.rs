@@ -10,6 +10,7 @@ use crossbeam_utils::CachePadded;
 
 use super::counters::Counters;
 use super::hot::HotConfig;
+use super::stamp::{stamp, unstamp};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{BreakerOpen, Name};
@@ -33,25 +34,6 @@ impl Settings {
 
 pub(crate) fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
-/// A time stamped with the low 16 bits of the epoch it belongs to, so a reader can tell
-/// a value of the current epoch from one the transition winner has not yet replaced.
-/// Times are microseconds (48 bits: 8.9 years from the clock's origin).
-const NO_TIME: u64 = (1 << 48) - 1;
-
-fn stamp(epoch: u64, time_nanos: Option<u64>) -> u64 {
-    let micros = time_nanos.map_or(NO_TIME, |n| (n / 1_000).min(NO_TIME - 1));
-    ((epoch & 0xFFFF) << 48) | micros
-}
-
-/// `Err(())` when the stamp belongs to another epoch; `Ok(None)` for "no time".
-fn unstamp(word: u64, epoch: u64) -> Result<Option<u64>, ()> {
-    if word >> 48 != epoch & 0xFFFF {
-        return Err(());
-    }
-    let micros = word & NO_TIME;
-    Ok((micros != NO_TIME).then(|| micros * 1_000))
 }
 
 /// What a permit remembers about its admission. Two words, so that it travels in
@@ -390,6 +372,12 @@ impl Inner {
         self.transition_with(from, to, reason, None)
     }
 
+    /// As [`transition`](Inner::transition), with a forced-open TTL. `to` may be the
+    /// current state (an operator action): the breaker still enters a new epoch.
+    ///
+    /// Everything that can be computed is computed before the compare-and-swap, and none
+    /// of it can panic: after the swap the winner first stores the new state's deadline
+    /// and since-time, so no state is ever left without its deadline.
     pub(crate) fn transition_with(
         &self,
         from: Word,
@@ -403,30 +391,61 @@ impl Inner {
         } else {
             from.next(to)
         };
+        let settings = self.settings.load();
+        let cfg = &settings.config;
+        let now = self.clock.now();
+        // Consecutive trips without recovery, for the backoff: kept by other transitions.
+        let trips = match (next.state(), from.state()) {
+            (State::Open, State::HalfOpen) => {
+                Some(self.trips.load(Ordering::Relaxed).saturating_add(1))
+            }
+            (State::Open, _) => Some(1),
+            (State::Closed, _) => Some(0),
+            _ => None,
+        };
+        let open_for = match next.state() {
+            State::Open => Some(self.open_timeout(trips.unwrap_or(1), cfg)),
+            State::ForcedOpen => ttl,
+            _ => None,
+        };
         self.state.cas(from, next)?;
-        self.after_transition(from, next, to, reason, ttl, dry_run);
+        if dry_run {
+            let quiet_until = now.saturating_add(nanos(cfg.reset_timeout()));
+            self.deadline
+                .store(stamp(next.epoch(), Some(quiet_until)), Ordering::Release);
+        } else {
+            if matches!(next.state(), State::Open | State::ForcedOpen) {
+                let deadline = open_for.map(|d| now.saturating_add(nanos(d)));
+                self.deadline
+                    .store(stamp(next.epoch(), deadline), Ordering::Release);
+            }
+            self.since
+                .store(stamp(next.epoch(), Some(now)), Ordering::Release);
+            if let Some(trips) = trips {
+                self.trips.store(trips, Ordering::Relaxed);
+            }
+        }
+        self.after_transition(&settings, from, next, to, reason, open_for, now);
         Ok(next)
     }
 
+    /// The winner's bookkeeping after the state word and its times are stored: the
+    /// window, the counters, and the report to the observer and listeners.
     #[cold]
+    #[allow(clippy::too_many_arguments)]
     fn after_transition(
         &self,
+        settings: &Settings,
         from: Word,
         next: Word,
         to: State,
         reason: Reason,
-        ttl: Option<Duration>,
-        dry_run: bool,
+        open_for: Option<Duration>,
+        now: u64,
     ) {
-        let settings = self.settings.load();
+        let dry_run = next.state() != to;
         let cfg = &settings.config;
-        let now = self.clock.now();
         let counts = settings.window.counts(now);
-        let open_for = match to {
-            State::Open if !dry_run => Some(self.next_open_timeout(from.state(), cfg)),
-            State::ForcedOpen => ttl,
-            _ => None,
-        };
         let t = Transition {
             breaker: self.name.clone(),
             from: from.state(),
@@ -445,35 +464,21 @@ impl Inner {
             open_for,
             at: self.clock.system_time(now),
         };
-        if dry_run {
-            let quiet_until = now.saturating_add(nanos(cfg.reset_timeout()));
-            self.deadline
-                .store(stamp(next.epoch(), Some(quiet_until)), Ordering::Release);
-        }
-        if matches!(next.state(), State::Open | State::ForcedOpen) {
-            let deadline = open_for.map(|d| now.saturating_add(nanos(d)));
-            self.deadline
-                .store(stamp(next.epoch(), deadline), Ordering::Release);
-        }
-        if !dry_run {
-            self.since
-                .store(stamp(next.epoch(), Some(now)), Ordering::Release);
-        }
-        if matches!(
-            next.state(),
-            State::Closed | State::MetricsOnly | State::Disabled
-        ) {
+        // A dry run keeps measuring through a would-have-opened trip: its window stays.
+        if !dry_run
+            && matches!(
+                next.state(),
+                State::Closed | State::MetricsOnly | State::Disabled
+            )
+        {
             settings.window.clear();
             self.consecutive.store(0, Ordering::Relaxed);
         }
-        if next.state() == State::Closed {
-            self.trips.store(0, Ordering::Relaxed);
-        }
-        let since_unix = unix_seconds(t.at);
         if dry_run {
             self.observer.would_open(&t);
             self.listeners.emit(&Event::WouldOpen(&t));
         } else {
+            let since_unix = unix_seconds(t.at);
             self.observer.transition(&t, next.epoch(), since_unix);
             self.listeners.emit(&Event::Transition(&t));
             self.last_transition.store(Some(Arc::new(t)));
@@ -482,21 +487,17 @@ impl Inner {
             .rates(settings.window.counts(now), cfg.min_calls());
     }
 
-    /// The open timeout for this trip: grown by the backoff on consecutive trips, jittered.
-    fn next_open_timeout(&self, from: State, cfg: &Config) -> Duration {
-        let trips = if from == State::HalfOpen {
-            self.trips.fetch_add(1, Ordering::Relaxed) + 1
-        } else {
-            self.trips.store(1, Ordering::Relaxed);
-            1
-        };
+    /// The open timeout after `trips` consecutive trips: grown by the backoff, capped,
+    /// jittered. Saturates at `Duration::MAX`; never panics.
+    fn open_timeout(&self, trips: u32, cfg: &Config) -> Duration {
         let base = cfg.reset_timeout_for(trips);
         let jitter = cfg.reset_jitter();
         if jitter == 0.0 {
             return base;
         }
         let unit = self.next_random() * 2.0 - 1.0; // [-1, 1)
-        base.mul_f64(1.0 + jitter * unit)
+        let secs = base.as_secs_f64() * (1.0 + jitter * unit);
+        Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
     }
 
     /// xorshift64*: a uniform number in [0, 1) for the jitter (not for cryptography).
@@ -509,34 +510,15 @@ impl Inner {
         (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    /// Forces a state from any state (operator actions).
+    /// Forces a state from any state (operator actions). Always a transition into a new
+    /// epoch, also when the breaker is already in `to`: a reset of a Closed breaker empties
+    /// the window, and outcomes of calls admitted before it are counted but not evaluated.
     pub(crate) fn force(&self, to: State, reason: Reason, ttl: Option<Duration>) {
         loop {
             let w = self.state.load();
-            if w.state() == to {
-                self.refresh_same_state(w, ttl);
-                return;
-            }
             if self.transition_with(w, to, reason, ttl).is_ok() {
                 return;
             }
-        }
-    }
-
-    /// An operator action that targets the current state: reset clears the window, a new
-    /// force-open TTL replaces the old one. No transition is reported.
-    fn refresh_same_state(&self, w: Word, ttl: Option<Duration>) {
-        match w.state() {
-            State::Closed | State::Disabled | State::MetricsOnly => {
-                self.settings.load().window.clear();
-                self.consecutive.store(0, Ordering::Relaxed);
-            }
-            State::ForcedOpen => {
-                let deadline = ttl.map(|d| self.clock.now().saturating_add(nanos(d)));
-                self.deadline
-                    .store(stamp(w.epoch(), deadline), Ordering::Release);
-            }
-            State::Open | State::HalfOpen => {}
         }
     }
 

@@ -5,6 +5,7 @@ mod engine;
 mod hot;
 mod permit;
 mod snapshot;
+mod stamp;
 
 use std::fmt;
 use std::future::Future;
