@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use crate::error::ConfigError;
 
+#[cfg(feature = "serde")]
+mod serde_map;
+
 /// The largest `success_threshold` and `half_open_max_calls` (they live in 16 bits of the
 /// state word).
 pub const MAX_HALF_OPEN_COUNT: u32 = u16::MAX as u32;
@@ -11,6 +14,17 @@ pub const MAX_HALF_OPEN_COUNT: u32 = u16::MAX as u32;
 pub const MAX_WINDOW_BUCKETS: u32 = 64;
 
 /// The sliding window over which failure and slow-call rates are computed.
+///
+/// A window is a ring of buckets and slides a bucket at a time, which bounds how exact it
+/// is:
+/// - `Count(n)` with `b` buckets of `w = ceil(n / b)` calls each holds, once full, between
+///   `(b - 1) * w + 1` and `b * w` of the most recent calls. With `b = n` (the default up to
+///   64 calls) it holds exactly the last `n` calls. Without `window_buckets`, a larger
+///   window gets the bucket count (at most 64) that keeps it closest to `n` calls: a count
+///   with a divisor `b` near 64 is within `n / b - 1` calls of `n`.
+/// - `Time(d)` with `b` buckets (default 10, fewer for a window under 10 ms so each bucket
+///   spans at least 1 ms) holds the calls of the last `d - d / b` to `d`: with the default
+///   60 s window, the last 54 to 60 seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WindowKind {
     /// The calls of the last `Duration` (default: 60 s).
@@ -50,9 +64,15 @@ pub struct Config {
 
 /// Builder for [`Config`]; every setter takes and returns `self`, and
 /// [`build`](ConfigBuilder::build) checks every rule.
+///
+/// With the `serde` feature it (de)serializes as a map, like [`Config`], and refuses any
+/// other shape (a sequence would set fields by position).
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[cfg_attr(
+    feature = "serde",
+    serde(remote = "Self", default, deny_unknown_fields)
+)]
 pub struct ConfigBuilder {
     failure_threshold: u32,
     success_threshold: u32,
@@ -62,7 +82,9 @@ pub struct ConfigBuilder {
     #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     failure_window: Option<Duration>,
     window_size: Option<u32>,
-    window_buckets: u32,
+    /// `None`: chosen from the window (see [`WindowKind`]).
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    window_buckets: Option<u32>,
     min_calls: u32,
     failure_rate_threshold: f64,
     #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
@@ -85,7 +107,7 @@ impl Default for ConfigBuilder {
             half_open_max_calls: 3,
             failure_window: None,
             window_size: None,
-            window_buckets: 10,
+            window_buckets: None,
             min_calls: 10,
             failure_rate_threshold: 0.5,
             slow_call_duration: Duration::from_secs(5),
@@ -146,11 +168,6 @@ impl ConfigBuilder {
         slow_call_rate_threshold: f64
     );
     setter!(
-        /// Buckets of the sliding window (default 10): the window slides in steps of
-        /// `window / buckets`. At most 64.
-        window_buckets: u32
-    );
-    setter!(
         /// Multiplier of the reset timeout for each consecutive trip without recovery
         /// (default 1.0: no backoff). Must be at least 1.
         backoff_factor: f64
@@ -180,6 +197,16 @@ impl ConfigBuilder {
         self
     }
 
+    /// Buckets of the sliding window, at most 64: the window slides in steps of
+    /// `window / buckets`. When not set, chosen from the window: one call per bucket for a
+    /// count window of up to 64 calls (exact), 10 for a time window (see [`WindowKind`]
+    /// for how exact each window is).
+    #[must_use]
+    pub fn window_buckets(mut self, buckets: u32) -> Self {
+        self.window_buckets = Some(buckets);
+        self
+    }
+
     /// The cap of the reset timeout when it grows by `backoff_factor` (default: ten times
     /// `reset_timeout`).
     #[must_use]
@@ -203,7 +230,6 @@ impl ConfigBuilder {
         nonzero("success_threshold", self.success_threshold)?;
         nonzero("half_open_max_calls", self.half_open_max_calls)?;
         nonzero("min_calls", self.min_calls)?;
-        nonzero("window_buckets", self.window_buckets)?;
         at_most(
             "success_threshold",
             self.success_threshold,
@@ -214,7 +240,11 @@ impl ConfigBuilder {
             self.half_open_max_calls,
             MAX_HALF_OPEN_COUNT,
         )?;
-        at_most("window_buckets", self.window_buckets, MAX_WINDOW_BUCKETS)?;
+        if let Some(buckets) = self.window_buckets {
+            nonzero("window_buckets", buckets)?;
+            at_most("window_buckets", buckets, MAX_WINDOW_BUCKETS)?;
+        }
+        let buckets = self.buckets();
         positive("reset_timeout", self.reset_timeout)?;
         positive("slow_call_duration", self.slow_call_duration)?;
         positive("half_open_timeout", self.half_open_timeout)?;
@@ -251,7 +281,7 @@ impl ConfigBuilder {
             }),
             (Some(w), None) => {
                 positive("failure_window", w)?;
-                if w.as_nanos() < u128::from(self.window_buckets) * 1_000_000 {
+                if w.as_nanos() < u128::from(buckets) * 1_000_000 {
                     return Err(ConfigError::Conflict {
                         field: "failure_window",
                         other: "window_buckets",
@@ -262,7 +292,7 @@ impl ConfigBuilder {
             }
             (None, Some(n)) => {
                 nonzero("window_size", n)?;
-                if n < self.window_buckets {
+                if n < buckets {
                     return Err(ConfigError::Conflict {
                         field: "window_size",
                         other: "window_buckets",
@@ -282,6 +312,50 @@ impl ConfigBuilder {
         }
     }
 }
+
+impl ConfigBuilder {
+    /// The window's kind, as [`Config::window`] reports it.
+    fn window(&self) -> WindowKind {
+        match self.window_size {
+            Some(n) => WindowKind::Count(n),
+            None => WindowKind::Time(self.failure_window.unwrap_or(DEFAULT_FAILURE_WINDOW)),
+        }
+    }
+
+    /// The bucket count: the one set, or the one chosen for the window.
+    fn buckets(&self) -> u32 {
+        self.window_buckets
+            .unwrap_or_else(|| default_buckets(self.window()))
+    }
+}
+
+/// The bucket count of a window whose `window_buckets` is not set (see [`WindowKind`]).
+fn default_buckets(kind: WindowKind) -> u32 {
+    match kind {
+        WindowKind::Count(n) if n <= MAX_WINDOW_BUCKETS => n.max(1),
+        WindowKind::Count(n) => {
+            // Buckets of `w = ceil(n / b)` calls hold between `(b - 1) * w + 1` and
+            // `b * w` calls: take the `b` whose range strays least from `n`, the larger
+            // on a tie.
+            let n = u64::from(n);
+            let error = |b: u64| {
+                let w = n.div_ceil(b);
+                (b * w - n).max(n.saturating_sub((b - 1) * w + 1))
+            };
+            (1..=u64::from(MAX_WINDOW_BUCKETS))
+                .rev()
+                .min_by_key(|&b| error(b))
+                .map_or(MAX_WINDOW_BUCKETS, |b| b as u32)
+        }
+        WindowKind::Time(d) => {
+            let millis = u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
+            millis.clamp(1, DEFAULT_TIME_BUCKETS)
+        }
+    }
+}
+
+/// Buckets of a time window whose `window_buckets` is not set.
+const DEFAULT_TIME_BUCKETS: u32 = 10;
 
 fn nonzero(field: &'static str, v: u32) -> Result<(), ConfigError> {
     if v == 0 {
@@ -406,14 +480,12 @@ impl Config {
     }
     /// The sliding window.
     pub fn window(&self) -> WindowKind {
-        match self.b.window_size {
-            Some(n) => WindowKind::Count(n),
-            None => WindowKind::Time(self.b.failure_window.unwrap_or(DEFAULT_FAILURE_WINDOW)),
-        }
+        self.b.window()
     }
-    /// Buckets of the sliding window.
+    /// Buckets of the sliding window: the value set, or the one chosen from the window
+    /// when none was (see [`WindowKind`]).
     pub fn window_buckets(&self) -> u32 {
-        self.b.window_buckets
+        self.b.buckets()
     }
     /// Calls needed in the window before rates are evaluated.
     pub fn min_calls(&self) -> u32 {
