@@ -255,3 +255,275 @@ fn a_permit_recorded_after_a_huge_clock_jump_is_counted() {
     assert_eq!(s.totals.successes, 1);
     assert_eq!(s.totals.slow, 1);
 }
+
+mod property {
+    //! Random valid configs, extremes included, and random sequences of calls, operator
+    //! actions, config swaps and clock advances.
+
+    use super::*;
+    use breakerbox::{BreakerOpen, Permit};
+    use proptest::prelude::*;
+
+    fn duration() -> impl Strategy<Value = Duration> {
+        prop_oneof![
+            Just(Duration::from_nanos(1)),
+            Just(Duration::MAX),
+            Just(Duration::from_nanos(u64::MAX)),
+            Just(Duration::from_secs(u64::MAX / 2)),
+            (1u64..=120_000).prop_map(Duration::from_millis),
+            (1u64..=10_000_000).prop_map(Duration::from_nanos),
+            (1u64..=u64::MAX).prop_map(Duration::from_nanos),
+        ]
+    }
+
+    fn count(small: u32, max: u32) -> impl Strategy<Value = u32> {
+        prop_oneof![4 => 1..=small, 1 => Just(max)]
+    }
+
+    fn rate() -> impl Strategy<Value = f64> {
+        prop_oneof![Just(1.0), Just(f64::MIN_POSITIVE), 0.01f64..=1.0]
+    }
+
+    #[derive(Debug, Clone)]
+    enum Window {
+        Default,
+        Count(u32, Option<u32>),
+        Time(Duration),
+    }
+
+    fn window() -> impl Strategy<Value = Window> {
+        prop_oneof![
+            Just(Window::Default),
+            (1u32..=300, prop::option::of(1u32..=64)).prop_map(|(n, b)| Window::Count(n, b)),
+            (1u32..=1_000).prop_map(|n| Window::Count(n, None)),
+            Just(Window::Count(u32::MAX, None)),
+            prop_oneof![
+                (1u64..=600_000).prop_map(Duration::from_millis),
+                Just(Duration::MAX),
+            ]
+            .prop_map(Window::Time),
+        ]
+    }
+
+    /// A config the builder accepts, from random and extreme values.
+    fn config() -> impl Strategy<Value = Config> {
+        let counts = (
+            count(10, u32::MAX),
+            count(5, breakerbox::MAX_HALF_OPEN_COUNT),
+            count(5, breakerbox::MAX_HALF_OPEN_COUNT),
+            count(20, u32::MAX),
+        );
+        let times = (
+            duration(),
+            prop::option::of(duration()),
+            duration(),
+            duration(),
+        );
+        let factors = (
+            prop_oneof![Just(1.0), 1.0f64..10.0, Just(1e300), Just(f64::MAX)],
+            prop_oneof![Just(0.0), 0.0f64..0.999, Just(0.999_999_999)],
+            rate(),
+            rate(),
+        );
+        (counts, times, factors, window()).prop_map(
+            |(
+                (failures, successes, half_open, min_calls),
+                (reset, max_reset, slow, half_open_timeout),
+                (backoff, jitter, failure_rate, slow_rate),
+                window,
+            )| {
+                let mut b = Config::builder()
+                    .failure_threshold(failures)
+                    .success_threshold(successes)
+                    .half_open_max_calls(half_open)
+                    .reset_timeout(reset)
+                    .slow_call_duration(slow)
+                    .half_open_timeout(half_open_timeout)
+                    .backoff_factor(backoff)
+                    .reset_jitter(jitter)
+                    .failure_rate_threshold(failure_rate)
+                    .slow_call_rate_threshold(slow_rate)
+                    .min_calls(min_calls);
+                if let Some(max) = max_reset {
+                    b = b.max_reset_timeout(max.max(reset));
+                }
+                b = match window {
+                    Window::Default => b,
+                    Window::Count(n, buckets) => {
+                        let b = b.window_size(n).min_calls(min_calls.min(n));
+                        match buckets {
+                            Some(buckets) => b.window_buckets(buckets.min(n)),
+                            None => b,
+                        }
+                    }
+                    Window::Time(d) => b.failure_window(d),
+                };
+                b.build().expect("a valid config")
+            },
+        )
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// Acquire, let `hold` pass, record.
+        Call(u8, Duration),
+        /// Acquire and keep the permit.
+        Hold,
+        Complete(usize, u8),
+        Drop(usize),
+        Advance(Duration),
+        Reset,
+        ForceOpen,
+        ForceOpenFor(Duration),
+        Disable,
+        MetricsOnly,
+        SetConfig(Config),
+        Poll,
+        /// Moves the clock past the deadline of an Open or ForcedOpen breaker, then polls
+        /// (or calls): the breaker must have left the open state.
+        PassDeadline(bool),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let short = (0u64..=10_000).prop_map(Duration::from_millis);
+        prop_oneof![
+            12 => (0u8..3, prop_oneof![3 => short.clone(), 1 => duration()])
+                .prop_map(|(o, d)| Op::Call(o, d)),
+            3 => Just(Op::Hold),
+            3 => (0usize..4, 0u8..3).prop_map(|(i, o)| Op::Complete(i, o)),
+            1 => (0usize..4).prop_map(Op::Drop),
+            4 => prop_oneof![3 => short, 1 => duration()].prop_map(Op::Advance),
+            1 => Just(Op::Reset),
+            1 => Just(Op::ForceOpen),
+            1 => duration().prop_map(Op::ForceOpenFor),
+            1 => Just(Op::Disable),
+            1 => Just(Op::MetricsOnly),
+            1 => config().prop_map(Op::SetConfig),
+            2 => Just(Op::Poll),
+            2 => any::<bool>().prop_map(Op::PassDeadline),
+        ]
+    }
+
+    fn outcome(code: u8) -> Outcome {
+        [Outcome::Success, Outcome::Failure, Outcome::Ignore][usize::from(code % 3)]
+    }
+
+    /// What the test expects the lifetime totals to be.
+    #[derive(Debug, Default)]
+    struct Expected {
+        outcomes: [u64; 3],
+        rejected: u64,
+    }
+
+    impl Expected {
+        fn record(&mut self, code: u8) {
+            self.outcomes[usize::from(code % 3)] += 1;
+        }
+        /// The permit, or `None` with the rejection counted.
+        fn admit<'a>(&mut self, r: Result<Permit<'a>, BreakerOpen>) -> Option<Permit<'a>> {
+            r.map_err(|_| self.rejected += 1).ok()
+        }
+    }
+
+    fn check(r: &Rig, expected: &Expected) -> Result<(), TestCaseError> {
+        let s = r.b.snapshot();
+        let t = s.totals;
+        prop_assert_eq!([t.successes, t.failures, t.ignored], expected.outcomes);
+        prop_assert_eq!(t.rejected, expected.rejected);
+        prop_assert!(s.window.failures <= s.window.calls);
+        prop_assert!(s.window.slow_calls <= s.window.calls);
+        if s.state == State::Open {
+            let wait = s.retry_after;
+            prop_assert!(wait.is_some(), "an Open breaker has a deadline");
+            let open_for = s.last_transition.as_ref().and_then(|t| t.open_for);
+            prop_assert!(wait <= open_for, "{:?} > {:?}", wait, open_for);
+        }
+        Ok(())
+    }
+
+    fn run(cfg: Config, ops: Vec<Op>) -> Result<(), TestCaseError> {
+        let r = rig_in(cfg.into_builder(), State::Closed);
+        let mut expected = Expected::default();
+        let mut held: Vec<Permit<'_>> = Vec::new();
+        for op in ops {
+            match op {
+                Op::Call(code, hold) => {
+                    if let Some(p) = expected.admit(r.b.try_acquire()) {
+                        r.clock.advance(hold);
+                        p.record(outcome(code));
+                        expected.record(code);
+                    }
+                }
+                Op::Hold => {
+                    if let Some(p) = expected.admit(r.b.try_acquire()) {
+                        if held.len() < 4 {
+                            held.push(p);
+                        } else {
+                            p.success();
+                            expected.record(0);
+                        }
+                    }
+                }
+                Op::Complete(i, code) if i < held.len() => {
+                    held.remove(i).record(outcome(code));
+                    expected.record(code);
+                }
+                Op::Drop(i) if i < held.len() => {
+                    drop(held.remove(i));
+                    expected.record(2);
+                }
+                Op::Complete(..) | Op::Drop(_) => {}
+                Op::Advance(d) => r.clock.advance(d),
+                Op::Reset => r.b.reset(),
+                Op::ForceOpen => r.b.force_open(),
+                Op::ForceOpenFor(d) => r.b.force_open_for(d),
+                Op::Disable => r.b.disable(),
+                Op::MetricsOnly => r.b.metrics_only(),
+                Op::SetConfig(c) => r.b.set_config(c),
+                Op::Poll => r.b.poll_timeouts(),
+                Op::PassDeadline(by_call) => {
+                    let s = r.b.snapshot();
+                    if let (State::Open | State::ForcedOpen, Some(wait)) = (s.state, s.retry_after)
+                    {
+                        r.clock.advance(wait);
+                        if by_call {
+                            let p = expected.admit(r.b.try_acquire());
+                            prop_assert!(p.is_some(), "admitted once the deadline passed");
+                            if let Some(p) = p {
+                                p.ignore();
+                                expected.record(2);
+                            }
+                        } else {
+                            r.b.poll_timeouts();
+                        }
+                        let now = r.b.state();
+                        prop_assert!(
+                            !matches!(now, State::Open | State::ForcedOpen),
+                            "still {} after its deadline",
+                            now
+                        );
+                    }
+                }
+            }
+            check(&r, &expected)?;
+        }
+        for p in held.drain(..) {
+            drop(p);
+            expected.record(2);
+        }
+        check(&r, &expected)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// No panic, exact totals, and an Open breaker always leaves Open after its deadline.
+        #[test]
+        fn random_configs_and_operations_never_panic_or_wedge(
+            cfg in config(),
+            ops in prop::collection::vec(op(), 1..100),
+        ) {
+            run(cfg, ops)?;
+        }
+    }
+}
