@@ -4,34 +4,19 @@ use std::time::Duration;
 
 use crate::error::ConfigError;
 
+mod presets;
 #[cfg(feature = "serde")]
 mod serde_map;
+mod window;
+
+pub use window::WindowKind;
+use window::default_buckets;
 
 /// The largest `success_threshold` and `half_open_max_calls` (they live in 16 bits of the
 /// state word).
 pub const MAX_HALF_OPEN_COUNT: u32 = u16::MAX as u32;
 /// The most buckets a sliding window may have.
 pub const MAX_WINDOW_BUCKETS: u32 = 64;
-
-/// The sliding window over which failure and slow-call rates are computed.
-///
-/// A window is a ring of buckets and slides a bucket at a time, which bounds how exact it
-/// is:
-/// - `Count(n)` with `b` buckets of `w = ceil(n / b)` calls each holds, once full, between
-///   `(b - 1) * w + 1` and `b * w` of the most recent calls. With `b = n` (the default up to
-///   64 calls) it holds exactly the last `n` calls. Without `window_buckets`, a larger
-///   window gets the bucket count (at most 64) that keeps it closest to `n` calls: a count
-///   with a divisor `b` near 64 is within `n / b - 1` calls of `n`.
-/// - `Time(d)` with `b` buckets (default 10, fewer for a window under 10 ms so each bucket
-///   spans at least 1 ms) holds the calls of the last `d - d / b` to `d`: with the default
-///   60 s window, the last 54 to 60 seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WindowKind {
-    /// The calls of the last `Duration` (default: 60 s).
-    Time(Duration),
-    /// The last `n` calls.
-    Count(u32),
-}
 
 /// A validated breaker configuration. Build one with [`Config::builder`], start from a
 /// preset ([`Config::database`], [`Config::cache`], [`Config::rpc`],
@@ -329,34 +314,6 @@ impl ConfigBuilder {
     }
 }
 
-/// The bucket count of a window whose `window_buckets` is not set (see [`WindowKind`]).
-fn default_buckets(kind: WindowKind) -> u32 {
-    match kind {
-        WindowKind::Count(n) if n <= MAX_WINDOW_BUCKETS => n.max(1),
-        WindowKind::Count(n) => {
-            // Buckets of `w = ceil(n / b)` calls hold between `(b - 1) * w + 1` and
-            // `b * w` calls: take the `b` whose range strays least from `n`, the larger
-            // on a tie.
-            let n = u64::from(n);
-            let error = |b: u64| {
-                let w = n.div_ceil(b);
-                (b * w - n).max(n.saturating_sub((b - 1) * w + 1))
-            };
-            (1..=u64::from(MAX_WINDOW_BUCKETS))
-                .rev()
-                .min_by_key(|&b| error(b))
-                .map_or(MAX_WINDOW_BUCKETS, |b| b as u32)
-        }
-        WindowKind::Time(d) => {
-            let millis = u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
-            millis.clamp(1, DEFAULT_TIME_BUCKETS)
-        }
-    }
-}
-
-/// Buckets of a time window whose `window_buckets` is not set.
-const DEFAULT_TIME_BUCKETS: u32 = 10;
-
 fn nonzero(field: &'static str, v: u32) -> Result<(), ConfigError> {
     if v == 0 {
         return Err(ConfigError::Zero { field });
@@ -415,51 +372,6 @@ impl Config {
     /// ```
     pub fn into_builder(self) -> ConfigBuilder {
         self.b
-    }
-
-    /// For a relational database: 10 consecutive failures, 70% failure rate, 60 s reset
-    /// timeout, calls slower than 10 s are slow.
-    pub fn database() -> Self {
-        preset(
-            Config::builder()
-                .failure_threshold(10)
-                .failure_rate_threshold(0.7)
-                .reset_timeout(Duration::from_secs(60))
-                .slow_call_duration(Duration::from_secs(10)),
-        )
-    }
-
-    /// For a cache such as Redis: 5 consecutive failures, 10 s reset timeout, calls slower
-    /// than 2 s are slow.
-    pub fn cache() -> Self {
-        preset(
-            Config::builder()
-                .failure_threshold(5)
-                .reset_timeout(Duration::from_secs(10))
-                .slow_call_duration(Duration::from_secs(2)),
-        )
-    }
-
-    /// For an RPC node (e.g. a Solana RPC endpoint): 30 s reset timeout, calls slower than
-    /// 5 s are slow.
-    pub fn rpc() -> Self {
-        preset(
-            Config::builder()
-                .reset_timeout(Duration::from_secs(30))
-                .slow_call_duration(Duration::from_secs(5)),
-        )
-    }
-
-    /// For a third-party HTTP API: 3 consecutive failures, 40% failure rate, 60 s reset
-    /// timeout, 5 half-open trial calls.
-    pub fn external_api() -> Self {
-        preset(
-            Config::builder()
-                .failure_threshold(3)
-                .failure_rate_threshold(0.4)
-                .reset_timeout(Duration::from_secs(60))
-                .half_open_max_calls(5),
-        )
     }
 
     /// Consecutive failures that trip the breaker.
@@ -535,11 +447,6 @@ impl Config {
         }
         Duration::try_from_secs_f64(grown).unwrap_or(cap)
     }
-}
-
-fn preset(b: ConfigBuilder) -> Config {
-    // Presets are constant and valid by construction; `validate` is covered by tests.
-    Config { b }
 }
 
 impl TryFrom<ConfigBuilder> for Config {
