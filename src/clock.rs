@@ -36,11 +36,12 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
     fn system_time(&self, nanos: u64) -> SystemTime {
         let now = self.now();
         let wall = SystemTime::now();
-        if nanos >= now {
-            wall + Duration::from_nanos(nanos - now)
+        let moved = if nanos >= now {
+            wall.checked_add(Duration::from_nanos(nanos - now))
         } else {
-            wall - Duration::from_nanos(now - nanos)
-        }
+            wall.checked_sub(Duration::from_nanos(now - nanos))
+        };
+        moved.unwrap_or(wall)
     }
 }
 
@@ -184,11 +185,15 @@ impl ManualClock {
         }
     }
 
-    /// Moves the clock forward by `by`.
+    /// Moves the clock forward by `by`. The clock saturates at `u64::MAX` nanoseconds
+    /// (584 years) instead of wrapping, so it never goes backwards.
     pub fn advance(&self, by: Duration) {
         let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
-        self.nanos
-            .fetch_add(by, std::sync::atomic::Ordering::SeqCst);
+        let order = std::sync::atomic::Ordering::SeqCst;
+        // The closure always returns `Some`: the update cannot fail.
+        let _ = self
+            .nanos
+            .fetch_update(order, order, |n| Some(n.saturating_add(by)));
     }
 
     /// Time elapsed since the clock was created (the sum of all advances).
@@ -211,7 +216,10 @@ impl Clock for ManualClock {
     }
 
     fn system_time(&self, nanos: u64) -> SystemTime {
-        self.wall_origin + Duration::from_nanos(nanos)
+        let since_origin = Duration::from_nanos(nanos);
+        self.wall_origin
+            .checked_add(since_origin)
+            .unwrap_or(self.wall_origin)
     }
 }
 

@@ -49,6 +49,10 @@ impl fmt::Display for Outcome {
 }
 
 /// A state change and the numbers that caused it: the answer to "why did it open?".
+///
+/// Every operator action is a transition, also one on the state the breaker is already in:
+/// then `from == to` (a reset of a Closed breaker is `Closed -> Closed`, reason `Manual`),
+/// and the breaker has entered a new epoch.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Transition {

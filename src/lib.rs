@@ -36,7 +36,11 @@
 //! - **HalfOpen** admits at most `half_open_max_calls` trials at once; `success_threshold`
 //!   successes close it; a failed or slow trial reopens it.
 //! - An outcome counts in the state epoch its call was admitted in: a call that started
-//!   before a trip is not a half-open trial.
+//!   before a trip is not a half-open trial. Every operator action starts a new epoch and
+//!   is a reported transition, also on the state the breaker is already in (a reset of a
+//!   Closed breaker is `closed -> closed`, reason `manual`).
+//! - A dry run ([`CircuitBreaker::metrics_only`]) keeps its window through a
+//!   would-have-opened trip, and reports a would-open at most once per reset timeout.
 //! - Operator states: [`CircuitBreaker::disable`], [`CircuitBreaker::force_open`],
 //!   [`CircuitBreaker::force_open_for`] (expires into HalfOpen, never straight to Closed),
 //!   [`CircuitBreaker::metrics_only`] (dry run) and [`CircuitBreaker::reset`].

@@ -274,3 +274,60 @@ fn config_round_trips_through_serde_and_validates() {
     let typo = serde_json::from_str::<Config>(r#"{"failure_treshold": 1}"#).unwrap_err();
     assert!(typo.to_string().contains("failure_treshold"), "{typo}");
 }
+
+#[test]
+fn small_count_windows_build_without_window_buckets() {
+    // `window_buckets` was never set: the window picks its own, one call per bucket.
+    let c = Config::builder()
+        .window_size(5)
+        .min_calls(5)
+        .build()
+        .unwrap();
+    assert_eq!(c.window(), WindowKind::Count(5));
+    assert_eq!(c.window_buckets(), 5);
+    let c = Config::builder().window_size(64).build().unwrap();
+    assert_eq!(c.window_buckets(), 64);
+    let c = Config::builder()
+        .window_size(1)
+        .min_calls(1)
+        .build()
+        .unwrap();
+    assert_eq!(c.window_buckets(), 1);
+    // Larger count windows pick a bucket count that divides them where one exists.
+    let c = Config::builder().window_size(100).build().unwrap();
+    assert_eq!(100 % c.window_buckets(), 0);
+    assert!(c.window_buckets() <= breakerbox::MAX_WINDOW_BUCKETS);
+    // A short time window gets buckets of at least 1 ms.
+    let c = Config::builder()
+        .failure_window(Duration::from_millis(4))
+        .build()
+        .unwrap();
+    assert_eq!(c.window_buckets(), 4);
+    assert_eq!(Config::default().window_buckets(), 10);
+    // A value the user set is kept, and checked.
+    let c = Config::builder()
+        .window_size(100)
+        .window_buckets(4)
+        .build()
+        .unwrap();
+    assert_eq!(c.window_buckets(), 4);
+}
+
+#[cfg(feature = "serde")]
+#[test]
+fn serde_refuses_a_sequence_as_a_config() {
+    let e = serde_json::from_str::<Config>("[7]").unwrap_err();
+    assert!(e.to_string().contains("invalid type: sequence"), "{e}");
+    assert!(serde_json::from_str::<Config>("[]").is_err());
+    assert!(serde_json::from_str::<breakerbox::ConfigBuilder>("[7, 3]").is_err());
+    // Maps still work, and a config without window_buckets round-trips as unset.
+    let c = Config::builder()
+        .window_size(5)
+        .min_calls(5)
+        .build()
+        .unwrap();
+    let json = serde_json::to_string(&c).unwrap();
+    let back: Config = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, c);
+    assert_eq!(back.window_buckets(), 5);
+}

@@ -188,7 +188,7 @@ fn counters_are_exact_after_a_scripted_sequence() {
         assert_eq!(*n, want, "{id}");
     }
     assert!(expected.is_empty(), "transitions not emitted: {expected:?}");
-    assert_eq!(got.len(), 29, "every possible transition has a series");
+    assert_eq!(got.len(), 33, "every possible transition has a series");
 
     let dry = s.counters_of(names::DRY_RUN_TRIPS_TOTAL);
     assert_eq!(
@@ -294,4 +294,37 @@ fn breakers_built_without_a_recorder_record_nothing_and_work() {
         "handles bind at build time: {:?}",
         s.values.keys().collect::<Vec<_>>()
     );
+}
+
+#[test]
+fn same_state_operator_actions_are_counted_as_transitions() {
+    let (rec, b, _clock) = scripted();
+    let series = |from: &str, to: &str, reason: &str| {
+        format!("breakerbox_transitions_total{{breaker=db,from={from},to={to},reason={reason}}}")
+    };
+    let s = Snap::take(&rec);
+    assert_eq!(
+        s.counter(&series("closed", "closed", "manual")),
+        0,
+        "born at 0"
+    );
+    b.reset(); // a Closed breaker: closed -> closed
+    b.force_open();
+    b.force_open_for(secs(5)); // forced_open -> forced_open, a new TTL
+    b.disable();
+    b.disable();
+    b.metrics_only();
+    b.metrics_only();
+    let s = Snap::take(&rec);
+    assert_eq!(s.counter(&series("closed", "closed", "manual")), 1);
+    assert_eq!(
+        s.counter(&series("forced_open", "forced_open", "forced")),
+        1
+    );
+    assert_eq!(s.counter(&series("disabled", "disabled", "manual")), 1);
+    assert_eq!(
+        s.counter(&series("metrics_only", "metrics_only", "manual")),
+        1
+    );
+    assert_eq!(s.counters_of(names::TRANSITIONS_TOTAL).len(), 33);
 }

@@ -125,7 +125,7 @@ impl Model {
             self.since = self.now;
             self.log.push((from, to, reason));
         }
-        if matches!(next, State::Closed | State::MetricsOnly | State::Disabled) {
+        if !dry && matches!(next, State::Closed | State::MetricsOnly | State::Disabled) {
             self.window.clear();
             self.consecutive = 0;
         }
@@ -134,19 +134,9 @@ impl Model {
         }
     }
 
+    /// Operator actions are transitions, also into the current state (a new epoch).
     fn force(&mut self, to: State, reason: Reason, ttl: Option<u64>) {
-        if self.state() == to {
-            match to {
-                State::Closed | State::Disabled | State::MetricsOnly => {
-                    self.window.clear();
-                    self.consecutive = 0;
-                }
-                State::ForcedOpen => self.deadline = ttl.map(|t| self.now + t),
-                _ => {}
-            }
-        } else {
-            self.transition(to, reason, ttl);
-        }
+        self.transition(to, reason, ttl);
     }
 
     fn acquire(&mut self) -> Result<MPermit, State> {

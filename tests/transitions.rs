@@ -392,13 +392,18 @@ fn reset_returns_to_closed_with_an_empty_window_from_any_state() {
     }
     r.b.reset();
     assert_eq!(r.b.snapshot().window.calls, 0);
-    assert!(r.reasons().is_empty(), "already closed: no transition");
+    // Already closed: still a transition (a new epoch), closed -> closed.
+    assert_eq!(
+        r.reasons(),
+        vec![(State::Closed, State::Closed, Reason::Manual)]
+    );
     r.b.force_open();
     r.b.reset();
     assert_eq!(r.b.state(), State::Closed);
     assert_eq!(
         r.reasons(),
         vec![
+            (State::Closed, State::Closed, Reason::Manual),
             (State::Closed, State::ForcedOpen, Reason::Forced),
             (State::ForcedOpen, State::Closed, Reason::Manual)
         ]

@@ -10,6 +10,7 @@ use crossbeam_utils::CachePadded;
 
 use super::counters::Counters;
 use super::hot::HotConfig;
+use super::stamp::{stamp, unstamp};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{BreakerOpen, Name};
@@ -17,6 +18,8 @@ use crate::event::{Event, Listeners, Outcome, Transition};
 use crate::observe::Observer;
 use crate::state::{Reason, State, StateCell, Word};
 use crate::window::Window;
+
+mod transition;
 
 /// A config with the window it shapes.
 #[derive(Debug)]
@@ -33,25 +36,6 @@ impl Settings {
 
 pub(crate) fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
-/// A time stamped with the low 16 bits of the epoch it belongs to, so a reader can tell
-/// a value of the current epoch from one the transition winner has not yet replaced.
-/// Times are microseconds (48 bits: 8.9 years from the clock's origin).
-const NO_TIME: u64 = (1 << 48) - 1;
-
-fn stamp(epoch: u64, time_nanos: Option<u64>) -> u64 {
-    let micros = time_nanos.map_or(NO_TIME, |n| (n / 1_000).min(NO_TIME - 1));
-    ((epoch & 0xFFFF) << 48) | micros
-}
-
-/// `Err(())` when the stamp belongs to another epoch; `Ok(None)` for "no time".
-fn unstamp(word: u64, epoch: u64) -> Result<Option<u64>, ()> {
-    if word >> 48 != epoch & 0xFFFF {
-        return Err(());
-    }
-    let micros = word & NO_TIME;
-    Ok((micros != NO_TIME).then(|| micros * 1_000))
 }
 
 /// What a permit remembers about its admission. Two words, so that it travels in
@@ -381,162 +365,6 @@ impl Inner {
                 Ok(_) => return,
                 Err(found) => w = found,
             }
-        }
-    }
-
-    /// Moves from `from` to `to` if the state word is still `from`. Only the winner of the
-    /// compare-and-swap does the bookkeeping and reports the transition.
-    pub(crate) fn transition(&self, from: Word, to: State, reason: Reason) -> Result<Word, Word> {
-        self.transition_with(from, to, reason, None)
-    }
-
-    pub(crate) fn transition_with(
-        &self,
-        from: Word,
-        to: State,
-        reason: Reason,
-        ttl: Option<Duration>,
-    ) -> Result<Word, Word> {
-        let dry_run = from.state() == State::MetricsOnly && to == State::Open;
-        let next = if dry_run {
-            from.next(State::MetricsOnly)
-        } else {
-            from.next(to)
-        };
-        self.state.cas(from, next)?;
-        self.after_transition(from, next, to, reason, ttl, dry_run);
-        Ok(next)
-    }
-
-    #[cold]
-    fn after_transition(
-        &self,
-        from: Word,
-        next: Word,
-        to: State,
-        reason: Reason,
-        ttl: Option<Duration>,
-        dry_run: bool,
-    ) {
-        let settings = self.settings.load();
-        let cfg = &settings.config;
-        let now = self.clock.now();
-        let counts = settings.window.counts(now);
-        let open_for = match to {
-            State::Open if !dry_run => Some(self.next_open_timeout(from.state(), cfg)),
-            State::ForcedOpen => ttl,
-            _ => None,
-        };
-        let t = Transition {
-            breaker: self.name.clone(),
-            from: from.state(),
-            to,
-            reason,
-            counts,
-            failure_rate: rate(counts.failures, counts.calls, cfg.min_calls()),
-            slow_call_rate: rate(counts.slow_calls, counts.calls, cfg.min_calls()),
-            consecutive_failures: self.consecutive.load(Ordering::Relaxed),
-            threshold: match reason {
-                Reason::ConsecutiveFailures => Some(f64::from(cfg.failure_threshold())),
-                Reason::FailureRate => Some(cfg.failure_rate_threshold()),
-                Reason::SlowCallRate => Some(cfg.slow_call_rate_threshold()),
-                _ => None,
-            },
-            open_for,
-            at: self.clock.system_time(now),
-        };
-        if dry_run {
-            let quiet_until = now.saturating_add(nanos(cfg.reset_timeout()));
-            self.deadline
-                .store(stamp(next.epoch(), Some(quiet_until)), Ordering::Release);
-        }
-        if matches!(next.state(), State::Open | State::ForcedOpen) {
-            let deadline = open_for.map(|d| now.saturating_add(nanos(d)));
-            self.deadline
-                .store(stamp(next.epoch(), deadline), Ordering::Release);
-        }
-        if !dry_run {
-            self.since
-                .store(stamp(next.epoch(), Some(now)), Ordering::Release);
-        }
-        if matches!(
-            next.state(),
-            State::Closed | State::MetricsOnly | State::Disabled
-        ) {
-            settings.window.clear();
-            self.consecutive.store(0, Ordering::Relaxed);
-        }
-        if next.state() == State::Closed {
-            self.trips.store(0, Ordering::Relaxed);
-        }
-        let since_unix = unix_seconds(t.at);
-        if dry_run {
-            self.observer.would_open(&t);
-            self.listeners.emit(&Event::WouldOpen(&t));
-        } else {
-            self.observer.transition(&t, next.epoch(), since_unix);
-            self.listeners.emit(&Event::Transition(&t));
-            self.last_transition.store(Some(Arc::new(t)));
-        }
-        self.observer
-            .rates(settings.window.counts(now), cfg.min_calls());
-    }
-
-    /// The open timeout for this trip: grown by the backoff on consecutive trips, jittered.
-    fn next_open_timeout(&self, from: State, cfg: &Config) -> Duration {
-        let trips = if from == State::HalfOpen {
-            self.trips.fetch_add(1, Ordering::Relaxed) + 1
-        } else {
-            self.trips.store(1, Ordering::Relaxed);
-            1
-        };
-        let base = cfg.reset_timeout_for(trips);
-        let jitter = cfg.reset_jitter();
-        if jitter == 0.0 {
-            return base;
-        }
-        let unit = self.next_random() * 2.0 - 1.0; // [-1, 1)
-        base.mul_f64(1.0 + jitter * unit)
-    }
-
-    /// xorshift64*: a uniform number in [0, 1) for the jitter (not for cryptography).
-    fn next_random(&self) -> f64 {
-        let mut x = self.rng.load(Ordering::Relaxed);
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.rng.store(x, Ordering::Relaxed);
-        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Forces a state from any state (operator actions).
-    pub(crate) fn force(&self, to: State, reason: Reason, ttl: Option<Duration>) {
-        loop {
-            let w = self.state.load();
-            if w.state() == to {
-                self.refresh_same_state(w, ttl);
-                return;
-            }
-            if self.transition_with(w, to, reason, ttl).is_ok() {
-                return;
-            }
-        }
-    }
-
-    /// An operator action that targets the current state: reset clears the window, a new
-    /// force-open TTL replaces the old one. No transition is reported.
-    fn refresh_same_state(&self, w: Word, ttl: Option<Duration>) {
-        match w.state() {
-            State::Closed | State::Disabled | State::MetricsOnly => {
-                self.settings.load().window.clear();
-                self.consecutive.store(0, Ordering::Relaxed);
-            }
-            State::ForcedOpen => {
-                let deadline = ttl.map(|d| self.clock.now().saturating_add(nanos(d)));
-                self.deadline
-                    .store(stamp(w.epoch(), deadline), Ordering::Release);
-            }
-            State::Open | State::HalfOpen => {}
         }
     }
 

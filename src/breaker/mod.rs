@@ -5,6 +5,7 @@ mod engine;
 mod hot;
 mod permit;
 mod snapshot;
+mod stamp;
 
 use std::fmt;
 use std::future::Future;
@@ -232,7 +233,10 @@ impl CircuitBreaker {
         self.inner.settings.load().config.clone()
     }
 
-    /// Returns to Closed with an empty window (reason `manual`), from any state.
+    /// Returns to Closed with an empty window (reason `manual`), from any state. Like every
+    /// operator action it starts a new epoch and is reported as a transition, also when
+    /// the breaker is already Closed (`closed -> closed`): outcomes of calls admitted
+    /// before the reset are counted but do not enter the new window.
     pub fn reset(&self) {
         self.inner.force(State::Closed, Reason::Manual, None);
     }
@@ -243,7 +247,10 @@ impl CircuitBreaker {
     }
 
     /// Rejects every call for `ttl`, then moves to HalfOpen to probe (reason
-    /// `timeout_elapsed`), never straight to Closed. A zero `ttl` probes at once.
+    /// `timeout_elapsed`), never straight to Closed. A zero `ttl` probes at once. On a
+    /// ForcedOpen breaker the new `ttl` replaces the old one (`forced_open -> forced_open`).
+    /// A `ttl` beyond what the clock can reach (up to `Duration::MAX`) saturates: the
+    /// breaker stays forced open until its clock's end, and `retry_after` never wraps.
     pub fn force_open_for(&self, ttl: Duration) {
         self.inner
             .force(State::ForcedOpen, Reason::Forced, Some(ttl));
@@ -255,7 +262,9 @@ impl CircuitBreaker {
     }
 
     /// Dry run (reason `manual`): triggers are evaluated and reported as "would have
-    /// opened" events, but no call is rejected. For tuning thresholds in production.
+    /// opened" events, but no call is rejected. For tuning thresholds in production. The
+    /// window is kept through a would-open, so the rates stay the dependency's real rates;
+    /// a would-open is reported at most once per reset timeout.
     pub fn metrics_only(&self) {
         self.inner.force(State::MetricsOnly, Reason::Manual, None);
     }

@@ -15,7 +15,8 @@ use crate::state::State;
 ///
 /// The default lets through transitions into `Open`, `ForcedOpen` and `Closed` (the
 /// dispatcher turns a close into a recovery notice, and drops it if no problem was
-/// announced).
+/// announced), except a reset of a breaker that was already Closed (closed -> closed):
+/// nothing changed for the dependency, so nobody is paged.
 ///
 /// ```
 /// use breakerbox::State;
@@ -57,7 +58,10 @@ fn bit(s: State) -> u8 {
 
 impl Default for Filter {
     fn default() -> Filter {
-        Filter::entering([State::Open, State::ForcedOpen, State::Closed])
+        let entering = Filter::entering([State::Open, State::ForcedOpen, State::Closed]);
+        Filter::new(move |t| {
+            !(t.from == State::Closed && t.to == State::Closed) && entering.matches(t)
+        })
     }
 }
 
@@ -287,6 +291,14 @@ mod tests {
         assert!(f.matches(&t(State::HalfOpen, State::Closed)));
         assert!(!f.matches(&t(State::Open, State::HalfOpen)));
         assert!(!f.matches(&t(State::Closed, State::Disabled)));
+        assert!(
+            !f.matches(&t(State::Closed, State::Closed)),
+            "a reset of Closed"
+        );
+        assert!(
+            f.matches(&t(State::ForcedOpen, State::ForcedOpen)),
+            "a new TTL"
+        );
         assert!(Filter::all().matches(&t(State::Open, State::HalfOpen)));
     }
 }

@@ -79,6 +79,11 @@ const TRANSITIONS: &[TransitionKey] = {
         (HalfOpen, ForcedOpen, Forced),
         (Disabled, ForcedOpen, Forced),
         (MetricsOnly, ForcedOpen, Forced),
+        // Operator actions in the state they target: a new epoch, reported too.
+        (Closed, Closed, Manual),
+        (Disabled, Disabled, Manual),
+        (MetricsOnly, MetricsOnly, Manual),
+        (ForcedOpen, ForcedOpen, Forced),
     ]
 };
 
@@ -347,7 +352,14 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for t in TRANSITIONS {
             assert!(seen.insert(*t), "duplicate {t:?}");
-            assert_ne!(t.0, t.1);
+            // A same-state transition is an operator action on the state it targets.
+            if t.0 == t.1 {
+                assert!(matches!(t.2, Reason::Manual | Reason::Forced), "{t:?}");
+            }
         }
+        for s in [State::Closed, State::Disabled, State::MetricsOnly] {
+            assert!(seen.contains(&(s, s, Reason::Manual)), "{s}");
+        }
+        assert!(seen.contains(&(State::ForcedOpen, State::ForcedOpen, Reason::Forced)));
     }
 }

@@ -7,7 +7,8 @@ use crate::sync::{AtomicU64, Ordering};
 
 const FIELD_BITS: u32 = 21;
 pub(crate) const TAG_BITS: u32 = 64 - 2 * FIELD_BITS;
-const FIELD_MAX: u64 = (1 << FIELD_BITS) - 1;
+/// The most a bucket counts of each kind.
+pub(crate) const FIELD_MAX: u64 = (1 << FIELD_BITS) - 1;
 const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
 const TAG_SHIFT: u64 = 2 * FIELD_BITS as u64;
 
@@ -75,11 +76,13 @@ impl TaggedCounts {
                 };
                 (pack(t, na, nb), delta)
             } else {
+                // Clamped: a count past the field would spill into its neighbour or the tag.
+                let (na, nb) = (a.min(FIELD_MAX), b.min(FIELD_MAX));
                 let delta = Delta {
-                    added: (a, b),
+                    added: (na, nb),
                     removed: (ca, cb),
                 };
-                (pack(tag, a, b), delta)
+                (pack(tag, na, nb), delta)
             };
             if new == cur {
                 return delta;

@@ -13,7 +13,7 @@ mod divisor;
 
 use crate::config::WindowKind;
 use crate::sync::{AtomicI64, AtomicU64, Ordering};
-use bucket::TaggedCounts;
+use bucket::{FIELD_MAX, TaggedCounts};
 use crossbeam_utils::CachePadded;
 use divisor::Divisor;
 
@@ -218,8 +218,14 @@ impl Window {
     }
 
     /// Adds counts carried over from another window (used when a new config changes the
-    /// window's shape) to the current bucket.
+    /// window's shape) to the current bucket: scaled down, rates kept, to what one bucket
+    /// holds and, for a count-based window, to its size.
     pub(crate) fn carry_over(&self, now: u64, counts: WindowCounts) {
+        let capacity = match self.kind {
+            WindowKind::Count(n) => u64::from(n).min(FIELD_MAX),
+            WindowKind::Time(_) => FIELD_MAX,
+        };
+        let counts = scaled(counts, capacity);
         let slot = match self.kind {
             WindowKind::Time(_) => self.time_slot(now),
             WindowKind::Count(_) => self
@@ -232,6 +238,22 @@ impl Window {
         self.apply(d.added.1, d.removed.1, &self.totals.failures);
         let d = bucket.slow.add(slot, 0, counts.slow_calls);
         self.apply(d.added.1, d.removed.1, &self.totals.slow);
+    }
+}
+
+/// `counts` with at most `max` calls, failures and slow calls scaled in proportion.
+fn scaled(counts: WindowCounts, max: u64) -> WindowCounts {
+    if counts.calls <= max {
+        return counts;
+    }
+    let part = |n: u64| {
+        let n = u128::from(n.min(counts.calls)) * u128::from(max) / u128::from(counts.calls);
+        u64::try_from(n).unwrap_or(max)
+    };
+    WindowCounts {
+        calls: max,
+        failures: part(counts.failures),
+        slow_calls: part(counts.slow_calls),
     }
 }
 
@@ -320,6 +342,32 @@ mod tests {
         };
         w.carry_over(0, counts);
         assert_eq!(w.counts(0), counts);
+    }
+
+    #[test]
+    fn carry_over_beyond_a_bucket_keeps_the_rates_and_the_tag() {
+        let w = Window::new(WindowKind::Time(Duration::from_secs(10)), 10);
+        let busy = WindowCounts {
+            calls: 10_000_000,
+            failures: 6_000_000,
+            slow_calls: 2_500_000,
+        };
+        w.carry_over(0, busy);
+        assert_eq!(w.totals(), w.bucket_sum());
+        let c = w.counts(0);
+        assert_eq!(c.calls, FIELD_MAX);
+        assert_eq!(c.failures, FIELD_MAX * 6 / 10);
+        assert_eq!(c.slow_calls, FIELD_MAX / 4);
+        w.record(500 * MS, true, false);
+        assert_eq!(w.totals(), w.bucket_sum());
+        // The carried counts slide out with their bucket.
+        assert_eq!(w.counts(10_500 * MS), WindowCounts::default());
+        // A count window takes at most its size.
+        let w = Window::new(WindowKind::Count(10), 10);
+        w.carry_over(0, busy);
+        let c = w.counts(0);
+        assert_eq!((c.calls, c.failures, c.slow_calls), (10, 6, 2));
+        assert_eq!(w.totals(), w.bucket_sum());
     }
 
     #[test]

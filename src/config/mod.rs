@@ -4,20 +4,19 @@ use std::time::Duration;
 
 use crate::error::ConfigError;
 
+mod presets;
+#[cfg(feature = "serde")]
+mod serde_map;
+mod window;
+
+pub use window::WindowKind;
+use window::default_buckets;
+
 /// The largest `success_threshold` and `half_open_max_calls` (they live in 16 bits of the
 /// state word).
 pub const MAX_HALF_OPEN_COUNT: u32 = u16::MAX as u32;
 /// The most buckets a sliding window may have.
 pub const MAX_WINDOW_BUCKETS: u32 = 64;
-
-/// The sliding window over which failure and slow-call rates are computed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WindowKind {
-    /// The calls of the last `Duration` (default: 60 s).
-    Time(Duration),
-    /// The last `n` calls.
-    Count(u32),
-}
 
 /// A validated breaker configuration. Build one with [`Config::builder`], start from a
 /// preset ([`Config::database`], [`Config::cache`], [`Config::rpc`],
@@ -50,9 +49,15 @@ pub struct Config {
 
 /// Builder for [`Config`]; every setter takes and returns `self`, and
 /// [`build`](ConfigBuilder::build) checks every rule.
+///
+/// With the `serde` feature it (de)serializes as a map, like [`Config`], and refuses any
+/// other shape (a sequence would set fields by position).
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[cfg_attr(
+    feature = "serde",
+    serde(remote = "Self", default, deny_unknown_fields)
+)]
 pub struct ConfigBuilder {
     failure_threshold: u32,
     success_threshold: u32,
@@ -62,7 +67,9 @@ pub struct ConfigBuilder {
     #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     failure_window: Option<Duration>,
     window_size: Option<u32>,
-    window_buckets: u32,
+    /// `None`: chosen from the window (see [`WindowKind`]).
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    window_buckets: Option<u32>,
     min_calls: u32,
     failure_rate_threshold: f64,
     #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
@@ -85,7 +92,7 @@ impl Default for ConfigBuilder {
             half_open_max_calls: 3,
             failure_window: None,
             window_size: None,
-            window_buckets: 10,
+            window_buckets: None,
             min_calls: 10,
             failure_rate_threshold: 0.5,
             slow_call_duration: Duration::from_secs(5),
@@ -146,11 +153,6 @@ impl ConfigBuilder {
         slow_call_rate_threshold: f64
     );
     setter!(
-        /// Buckets of the sliding window (default 10): the window slides in steps of
-        /// `window / buckets`. At most 64.
-        window_buckets: u32
-    );
-    setter!(
         /// Multiplier of the reset timeout for each consecutive trip without recovery
         /// (default 1.0: no backoff). Must be at least 1.
         backoff_factor: f64
@@ -180,6 +182,16 @@ impl ConfigBuilder {
         self
     }
 
+    /// Buckets of the sliding window, at most 64: the window slides in steps of
+    /// `window / buckets`. When not set, chosen from the window: one call per bucket for a
+    /// count window of up to 64 calls (exact), 10 for a time window (see [`WindowKind`]
+    /// for how exact each window is).
+    #[must_use]
+    pub fn window_buckets(mut self, buckets: u32) -> Self {
+        self.window_buckets = Some(buckets);
+        self
+    }
+
     /// The cap of the reset timeout when it grows by `backoff_factor` (default: ten times
     /// `reset_timeout`).
     #[must_use]
@@ -203,7 +215,6 @@ impl ConfigBuilder {
         nonzero("success_threshold", self.success_threshold)?;
         nonzero("half_open_max_calls", self.half_open_max_calls)?;
         nonzero("min_calls", self.min_calls)?;
-        nonzero("window_buckets", self.window_buckets)?;
         at_most(
             "success_threshold",
             self.success_threshold,
@@ -214,7 +225,11 @@ impl ConfigBuilder {
             self.half_open_max_calls,
             MAX_HALF_OPEN_COUNT,
         )?;
-        at_most("window_buckets", self.window_buckets, MAX_WINDOW_BUCKETS)?;
+        if let Some(buckets) = self.window_buckets {
+            nonzero("window_buckets", buckets)?;
+            at_most("window_buckets", buckets, MAX_WINDOW_BUCKETS)?;
+        }
+        let buckets = self.buckets();
         positive("reset_timeout", self.reset_timeout)?;
         positive("slow_call_duration", self.slow_call_duration)?;
         positive("half_open_timeout", self.half_open_timeout)?;
@@ -251,7 +266,7 @@ impl ConfigBuilder {
             }),
             (Some(w), None) => {
                 positive("failure_window", w)?;
-                if w.as_nanos() < u128::from(self.window_buckets) * 1_000_000 {
+                if w.as_nanos() < u128::from(buckets) * 1_000_000 {
                     return Err(ConfigError::Conflict {
                         field: "failure_window",
                         other: "window_buckets",
@@ -262,7 +277,7 @@ impl ConfigBuilder {
             }
             (None, Some(n)) => {
                 nonzero("window_size", n)?;
-                if n < self.window_buckets {
+                if n < buckets {
                     return Err(ConfigError::Conflict {
                         field: "window_size",
                         other: "window_buckets",
@@ -280,6 +295,22 @@ impl ConfigBuilder {
             }
             (None, None) => Ok(()),
         }
+    }
+}
+
+impl ConfigBuilder {
+    /// The window's kind, as [`Config::window`] reports it.
+    fn window(&self) -> WindowKind {
+        match self.window_size {
+            Some(n) => WindowKind::Count(n),
+            None => WindowKind::Time(self.failure_window.unwrap_or(DEFAULT_FAILURE_WINDOW)),
+        }
+    }
+
+    /// The bucket count: the one set, or the one chosen for the window.
+    fn buckets(&self) -> u32 {
+        self.window_buckets
+            .unwrap_or_else(|| default_buckets(self.window()))
     }
 }
 
@@ -343,51 +374,6 @@ impl Config {
         self.b
     }
 
-    /// For a relational database: 10 consecutive failures, 70% failure rate, 60 s reset
-    /// timeout, calls slower than 10 s are slow.
-    pub fn database() -> Self {
-        preset(
-            Config::builder()
-                .failure_threshold(10)
-                .failure_rate_threshold(0.7)
-                .reset_timeout(Duration::from_secs(60))
-                .slow_call_duration(Duration::from_secs(10)),
-        )
-    }
-
-    /// For a cache such as Redis: 5 consecutive failures, 10 s reset timeout, calls slower
-    /// than 2 s are slow.
-    pub fn cache() -> Self {
-        preset(
-            Config::builder()
-                .failure_threshold(5)
-                .reset_timeout(Duration::from_secs(10))
-                .slow_call_duration(Duration::from_secs(2)),
-        )
-    }
-
-    /// For an RPC node (e.g. a Solana RPC endpoint): 30 s reset timeout, calls slower than
-    /// 5 s are slow.
-    pub fn rpc() -> Self {
-        preset(
-            Config::builder()
-                .reset_timeout(Duration::from_secs(30))
-                .slow_call_duration(Duration::from_secs(5)),
-        )
-    }
-
-    /// For a third-party HTTP API: 3 consecutive failures, 40% failure rate, 60 s reset
-    /// timeout, 5 half-open trial calls.
-    pub fn external_api() -> Self {
-        preset(
-            Config::builder()
-                .failure_threshold(3)
-                .failure_rate_threshold(0.4)
-                .reset_timeout(Duration::from_secs(60))
-                .half_open_max_calls(5),
-        )
-    }
-
     /// Consecutive failures that trip the breaker.
     pub fn failure_threshold(&self) -> u32 {
         self.b.failure_threshold
@@ -406,14 +392,12 @@ impl Config {
     }
     /// The sliding window.
     pub fn window(&self) -> WindowKind {
-        match self.b.window_size {
-            Some(n) => WindowKind::Count(n),
-            None => WindowKind::Time(self.b.failure_window.unwrap_or(DEFAULT_FAILURE_WINDOW)),
-        }
+        self.b.window()
     }
-    /// Buckets of the sliding window.
+    /// Buckets of the sliding window: the value set, or the one chosen from the window
+    /// when none was (see [`WindowKind`]).
     pub fn window_buckets(&self) -> u32 {
-        self.b.window_buckets
+        self.b.buckets()
     }
     /// Calls needed in the window before rates are evaluated.
     pub fn min_calls(&self) -> u32 {
@@ -451,7 +435,9 @@ impl Config {
     }
 
     /// The reset timeout after `trips` consecutive trips without recovery (1 for the first),
-    /// before jitter: `reset_timeout * backoff_factor^(trips - 1)`, capped.
+    /// before jitter: `reset_timeout * backoff_factor^(trips - 1)`, capped at
+    /// [`max_reset_timeout`](Config::max_reset_timeout). Never overflows: a growth beyond
+    /// what a `Duration` holds is the cap.
     pub fn reset_timeout_for(&self, trips: u32) -> Duration {
         let exp = i32::try_from(trips.saturating_sub(1)).unwrap_or(i32::MAX);
         let grown = self.b.reset_timeout.as_secs_f64() * self.b.backoff_factor.powi(exp);
@@ -459,13 +445,8 @@ impl Config {
         if !grown.is_finite() || grown >= cap.as_secs_f64() {
             return cap.max(self.b.reset_timeout);
         }
-        Duration::from_secs_f64(grown)
+        Duration::try_from_secs_f64(grown).unwrap_or(cap)
     }
-}
-
-fn preset(b: ConfigBuilder) -> Config {
-    // Presets are constant and valid by construction; `validate` is covered by tests.
-    Config { b }
 }
 
 impl TryFrom<ConfigBuilder> for Config {
