@@ -81,6 +81,9 @@ pub const ATTR_OUTCOME: &str = "breakerbox.outcome";
 pub const ATTR_SLOW: &str = "breakerbox.slow";
 /// Span event name for a state transition.
 pub const EVENT_TRANSITION: &str = "breakerbox.transition";
+/// Span name: a short span around a transition decided outside any span (eager timer,
+/// `poll_timeouts`), so OpenTelemetry-only subscribers receive its event.
+pub const SPAN_TRANSITION: &str = "breakerbox.transition";
 /// Span event name for a trip a `metrics_only` breaker would have made (dry run).
 pub const EVENT_WOULD_OPEN: &str = "breakerbox.would_open";
 /// Span and event attribute: the state a transition left.
