@@ -7,7 +7,10 @@ Usage, from the repository root:
         Structural checks: uid, title, schemaVersion, unique panel ids (panels nested in
         rows included), gridPos, every target with an expr and a refId unique within its
         panel, every query going through the ${datasource} variable, no hard-coded range
-        in a rate()/increase() window.
+        in a rate()/increase() window, multi-value variables regex-escaped in =~
+        (${breaker:regex}), an __inputs data source (Grafana's import asks for it), a
+        schemaVersion that the declared Grafana version writes, and bar and heatmap panels
+        that tile time (a fixed minimum interval, no $__rate_interval window).
 
     python3 scripts/check_dashboards.py --prometheus http://127.0.0.1:9090 dashboards/*.json
         The structural checks, then every panel query (Grafana variables substituted) and
@@ -62,6 +65,10 @@ VARIABLE_RE = re.compile(
 LITERAL_RANGE_RE = re.compile(
     r"\b(?:rate|irate|increase|delta|idelta|changes|resets|deriv)\s*\(" r"[^()]*\[\s*(\d+[smhdwy])\s*\]"
 )
+# A variable used raw inside a regex matcher: =~"$breaker" instead of =~"${breaker:regex}".
+UNESCAPED_REGEX_VAR_RE = re.compile(r'=~\s*"[^"]*\$(?:\{(\w+)\}|(\w+))')
+# The dashboard schemaVersion each Grafana release line writes: (first version, schema).
+GRAFANA_SCHEMA = [((9, 0), 36), ((9, 3), 37), ((10, 0), 38), ((10, 3), 39), ((11, 3), 40), ((12, 0), 41)]
 METRIC_RE = re.compile(r"\bbreakerbox_[a-z0-9_]*[a-z0-9]")
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 LABEL_VALUES_RE = re.compile(r"^\s*label_values\(\s*(?:(?P<metric>.+?)\s*,\s*)?(?P<label>\w+)\s*\)\s*$", re.S)
@@ -269,6 +276,54 @@ def _check_annotations(dashboard: Dashboard) -> list[str]:
     return errors
 
 
+def is_tiling_panel(panel: dict[str, Any]) -> bool:
+    """Bar charts and heatmaps: panels whose points are per-interval counts."""
+    if panel.get("type") == "heatmap":
+        return True
+    custom = ((panel.get("fieldConfig") or {}).get("defaults") or {}).get("custom") or {}
+    return panel.get("type") == "timeseries" and custom.get("drawStyle") == "bars"
+
+
+def _check_tiling(panel: dict[str, Any], name: str) -> list[str]:
+    if not is_tiling_panel(panel):
+        return []
+    errors = []
+    if not re.fullmatch(r"\d+[smh]", str(panel.get("interval") or "")):
+        errors.append(f"{name}: a bar or heatmap panel needs a fixed minimum interval (e.g. 15s)")
+    for target in panel.get("targets") or []:
+        if "$__rate_interval" in (target.get("expr") or ""):
+            errors.append(f"{name}: $__rate_interval in a bar or heatmap panel counts events several times; "
+                          "use per-$__interval increases that tile time")
+    return errors
+
+
+def _check_regex_variables(dashboard: Dashboard) -> list[str]:
+    errors = []
+    texts = queries(dashboard) + variable_queries(dashboard) + annotation_queries(dashboard)
+    for title, text in texts:
+        for match in UNESCAPED_REGEX_VAR_RE.finditer(text):
+            var = match.group(1) or match.group(2)
+            errors.append(f"{title!r}: ${var} inside =~ is not regex-escaped; use ${{{var}:regex}}")
+    return errors
+
+
+def _check_import(dashboard: Dashboard) -> list[str]:
+    errors = []
+    inputs = dashboard.get("__inputs") or []
+    if not any(i.get("type") == "datasource" and i.get("pluginId") == "prometheus" for i in inputs):
+        errors.append("no __inputs entry for a prometheus data source (Grafana's import would not ask for one)")
+    grafana = next((r for r in dashboard.get("__requires") or [] if r.get("id") == "grafana"), None)
+    version = str((grafana or {}).get("version") or "")
+    match = re.match(r"(\d+)\.(\d+)", version)
+    if not match:
+        return errors + ["__requires declares no Grafana version"]
+    declared = (int(match.group(1)), int(match.group(2)))
+    expected = max((schema for first, schema in GRAFANA_SCHEMA if first <= declared), default=None)
+    if expected is not None and dashboard.get("schemaVersion") != expected:
+        errors.append(f"schemaVersion {dashboard.get('schemaVersion')} but Grafana {version} writes {expected}")
+    return errors
+
+
 def check_dashboard(dashboard: Dashboard) -> list[str]:
     """Structural problems of one dashboard; an empty list means it passes."""
     errors = []
@@ -304,9 +359,12 @@ def check_dashboard(dashboard: Dashboard) -> list[str]:
             errors += _overlaps(panel.get("panels") or [])
         elif panel.get("type") not in QUERYLESS_PANELS:
             errors += _check_targets(panel, name)
+            errors += _check_tiling(panel, name)
     errors += _overlaps(dashboard.get("panels") or [])
     errors += _check_templating(dashboard)
     errors += _check_annotations(dashboard)
+    errors += _check_regex_variables(dashboard)
+    errors += _check_import(dashboard)
     return errors
 
 

@@ -1,32 +1,35 @@
-//! End to end, with real servers: the demo service (the same code as `examples/demo`) is
-//! scraped every second by a real Prometheus with the shipped alert rules loaded, its
-//! breakers are driven through every state, and then
+//! End to end, with real servers: two replicas of the demo service (two processes of the
+//! built `demo` example, with different seeds) are scraped every second by one real
+//! Prometheus with the shipped alert rules loaded, unchanged, and a real Alertmanager. Then
 //! - every panel query and template-variable query of every dashboard returns data,
+//! - every bar and heatmap panel sums to the counters' real increase over a range,
 //! - every alert rule evaluates without error,
-//! - the open alert fires in Prometheus, reaches a webhook receiver through a real
-//!   Alertmanager, and resolves after an operator resets the breaker through the admin API,
-//! - the breaker's own notifier delivers to a webhook and to Alertmanager.
+//! - a breaker forced open on both replicas fires BreakerboxBreakerOpen on each and
+//!   BreakerboxFleetWideOpen, through Alertmanager to a webhook receiver; an operator reset
+//!   resolves the reset replica's alert,
+//! - killing one replica (by PID) fires BreakerboxReplicaNotReporting for it, and every other
+//!   alert of that replica (its failing notifier, its open breaker) resolves,
+//! - the breakers' own notifier delivers to a webhook and to Alertmanager.
 //!
-//! Needs `prometheus`, `promtool` and `prometheus-alertmanager` (Debian packages; the test
-//! script installs them).
+//! The rules' 1-minute clocks are kept: the test takes about two and a half minutes, mostly
+//! waiting for them. Needs `prometheus`, `promtool`, `prometheus-alertmanager` and
+//! `python3` (the test script installs the Debian packages).
 
 #![cfg(feature = "full")]
 
-#[path = "../examples/demo/app.rs"]
-mod app;
 #[path = "support/servers.rs"]
 mod servers;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State as AxumState;
 use axum::routing::post;
-use breakerbox::{CallError, CircuitBreaker, State};
 use serde_json::Value;
-use servers::{eventually, free_port};
+use servers::{Server, eventually, free_port};
 
 const TOKEN: &str = "e2e-admin-token";
 
@@ -68,49 +71,89 @@ async fn query(http: &reqwest::Client, prom: &str, q: &str) -> Vec<Value> {
     v["data"]["result"].as_array().cloned().unwrap_or_default()
 }
 
-async fn call(b: &CircuitBreaker, ok: bool, took: Duration) {
-    let _ = b
-        .call(async move {
-            tokio::time::sleep(took).await;
-            if ok { Ok(()) } else { Err("dependency error") }
-        })
-        .await;
-}
-
-async fn fail_until(b: &CircuitBreaker, state: State) {
-    for _ in 0..100 {
-        if b.state() == state {
-            return;
-        }
-        call(b, false, Duration::from_millis(1)).await;
+/// The `demo` example's binary, built with this test's features (a no-op when `cargo test`
+/// already built the examples).
+fn demo_binary() -> PathBuf {
+    let mut features = vec!["full"];
+    if cfg!(feature = "test-util") {
+        features.push("test-util");
     }
-    panic!("{} never reached {state}", b.name());
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "--example", "demo", "--features"])
+        .arg(features.join(","))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "cannot build the demo example");
+    // target/<profile>/deps/<this test> -> target/<profile>/examples/demo
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/demo");
+    assert!(bin.exists(), "no demo binary at {}", bin.display());
+    bin
 }
 
-/// The shipped rules with `for:` shortened to a second, so the test need not wait minutes;
-/// the expressions are unchanged.
-fn fast_rules(dir: &Path) -> std::path::PathBuf {
-    let rules = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("alerts/breakerbox.rules.yml"),
-    )
-    .unwrap();
-    let fast: String = rules
-        .lines()
-        .map(|l| {
-            if l.trim_start().starts_with("for:") {
-                let indent = &l[..l.len() - l.trim_start().len()];
-                format!("{indent}for: 1s\n")
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect();
-    servers::write(dir, "rules.yml", &fast)
+/// One demo replica as its own process, on a port the test picks.
+fn replica(bin: &Path, name: &'static str, seed: u64, webhook: &str, am: &str) -> Server {
+    let port = free_port();
+    let mut cmd = Command::new(bin);
+    cmd.arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["--seconds", "0", "--quiet", "--admin-token", TOKEN])
+        .arg("--seed")
+        .arg(seed.to_string())
+        .arg("--webhook")
+        .arg(webhook)
+        .arg("--alertmanager")
+        .arg(am);
+    Server::spawn(name, port, tempfile::tempdir().unwrap(), cmd)
+}
+
+/// Runs a Python checker from `scripts/` and returns its success and output.
+async fn python(script: &str, args: &[&str]) -> (bool, String) {
+    let out = tokio::process::Command::new("python3")
+        .arg(script)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .await
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// An alert in an Alertmanager notification the receiver got.
+fn from_am(inbox: &Inbox, alert: &str, instance: &str, status: &str) -> Option<Value> {
+    inbox.lock().unwrap().iter().find_map(|msg| {
+        msg["alerts"]
+            .as_array()?
+            .iter()
+            .find(|a| {
+                a["labels"]["alertname"] == alert
+                    && a["labels"]["instance"] == instance
+                    && a["status"] == status
+            })
+            .cloned()
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dashboards_alerts_and_notifications_work_against_real_servers() {
-    for bin in ["prometheus", "prometheus-alertmanager", "promtool"] {
+async fn two_replicas_dashboards_alerts_and_notifications_against_real_servers() {
+    for bin in [
+        "prometheus",
+        "prometheus-alertmanager",
+        "promtool",
+        "python3",
+    ] {
         assert!(
             servers::have(bin),
             "{bin} is not installed (scripts/test.sh installs it)"
@@ -121,6 +164,7 @@ async fn dashboards_alerts_and_notifications_work_against_real_servers() {
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap();
+    let demo = demo_binary();
 
     let (recv, am_inbox, hook_inbox) = receiver().await;
     let am = servers::alertmanager(&format!("{recv}/alertmanager"));
@@ -134,19 +178,24 @@ async fn dashboards_alerts_and_notifications_work_against_real_servers() {
     })
     .await;
 
-    let demo = app::start(app::Options {
-        listen: format!("127.0.0.1:{}", free_port()).parse().unwrap(),
-        admin_token: Some(TOKEN.into()),
-        webhook: Some(format!("{recv}/hook")),
-        alertmanager: Some(am.url()),
-        print_transitions: false,
-    })
-    .await
-    .unwrap();
-    let rules_dir = tempfile::tempdir().unwrap();
-    let rules = fast_rules(rules_dir.path());
+    // Replica b's webhook points at a closed port: its notifier fails.
+    let dead_hook = format!("http://127.0.0.1:{}/hook", free_port());
+    let a = replica(&demo, "demo-a", 1, &format!("{recv}/hook"), &am.url());
+    let mut b = replica(&demo, "demo-b", 2, &dead_hook, &am.url());
+    let (a_inst, b_inst) = (
+        format!("127.0.0.1:{}", a.port),
+        format!("127.0.0.1:{}", b.port),
+    );
+    for r in [&a, &b] {
+        eventually("the demo serving", Duration::from_secs(30), || async {
+            let resp = http.get(format!("{}/metrics", r.url())).send().await.ok()?;
+            resp.status().is_success().then_some(())
+        })
+        .await;
+    }
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("alerts/breakerbox.rules.yml");
     let prom = servers::prometheus(
-        &[demo.addr.to_string()],
+        &[a_inst.clone(), b_inst.clone()],
         &[rules],
         Some(format!("127.0.0.1:{}", am.port)),
     );
@@ -156,125 +205,51 @@ async fn dashboards_alerts_and_notifications_work_against_real_servers() {
         r.status().is_success().then_some(())
     })
     .await;
+    eventually("both replicas scraped", Duration::from_secs(30), || async {
+        (query(&http, &prom_url, "up == 1").await.len() == 2).then_some(())
+    })
+    .await;
 
-    // Drive every breaker through its states.
-    let get = |n: &str| demo.registry.get(n).unwrap();
-    let (postgres, redis, rpc) = (get("postgres"), get("redis"), get("solana-rpc"));
-    let (pricing, recs, search) = (get("pricing-api"), get("recommendations"), get("search"));
-    for b in [&postgres, &redis, &rpc, &pricing, &recs, &search] {
-        for i in 0..12 {
-            call(b, true, Duration::from_millis(1 + i % 4)).await;
-        }
-        call(b, true, Duration::from_millis(30)).await; // slow
-    }
-    fail_until(&postgres, State::Open).await;
-    fail_until(&redis, State::Open).await;
-    fail_until(&rpc, State::Open).await;
-    for _ in 0..5 {
-        call(&postgres, true, Duration::ZERO).await; // rejected
-    }
-    for _ in 0..12 {
-        call(&recs, false, Duration::from_millis(1)).await; // dry-run trip
-        call(&search, false, Duration::from_millis(1)).await; // disabled: measured only
-    }
-    let admin = |path: &str| {
-        http.post(format!("http://{}/api/circuit-breakers/{path}", demo.addr))
+    // An operator forces `search` open on both replicas (no TTL).
+    let admin = |replica: &Server, path: &str| {
+        http.post(format!("{}/api/circuit-breakers/{path}", replica.url()))
             .bearer_auth(TOKEN)
             .send()
     };
-    let r = admin("force-open/pricing-api?ttl=2s").await.unwrap();
-    assert!(r.status().is_success(), "{}", r.status());
-    assert!(matches!(
-        pricing.call(async { Ok::<_, ()>(()) }).await,
-        Err(CallError::Rejected(_))
-    ));
-    // The timer moves redis and rpc to half-open after their 3 s reset timeout.
-    eventually("half-open", Duration::from_secs(10), || async {
-        (redis.state() == State::HalfOpen && rpc.state() == State::HalfOpen).then_some(())
-    })
-    .await;
-    call(&rpc, false, Duration::from_millis(1)).await; // failed trial: back to open
-    assert_eq!(rpc.state(), State::Open);
-    for _ in 0..3 {
-        call(&redis, true, Duration::from_millis(2)).await;
+    for r in [&a, &b] {
+        let resp = admin(r, "force-open/search").await.unwrap();
+        assert!(resp.status().is_success(), "{}", resp.status());
     }
-    assert_eq!(redis.state(), State::Closed);
     eventually(
-        "pricing-api probing after its TTL",
-        Duration::from_secs(10),
-        || async { (pricing.state() == State::HalfOpen).then_some(()) },
-    )
-    .await;
-    for s in [
-        State::Closed,
-        State::Open,
-        State::HalfOpen,
-        State::Disabled,
-        State::MetricsOnly,
-    ] {
-        assert!(demo.registry.snapshot_all().iter().any(|b| b.state == s) || s == State::Open,);
-    }
-
-    // Prometheus has scraped the states and several samples of every counter.
-    let prom_url = prom.url();
-    eventually(
-        "scrapes of the final states",
-        Duration::from_secs(30),
+        "search forced open on both",
+        Duration::from_secs(20),
         || async {
-            let closed = query(
-                &http,
-                &prom_url,
-                r#"breakerbox_state{breaker="redis",state="closed"} == 1"#,
-            )
-            .await;
-            let probing = query(
-                &http,
-                &prom_url,
-                r#"breakerbox_state{breaker="pricing-api",state="half_open"} == 1"#,
-            )
-            .await;
-            (closed.len() == 1 && probing.len() == 1).then_some(())
+            let q = r#"breakerbox_state{breaker="search",state="forced_open"} == 1"#;
+            (query(&http, &prom_url, q).await.len() == 2).then_some(())
         },
     )
     .await;
-    // Live traffic while the dashboards are checked, as in a real service: postgres keeps
-    // failing (its trials fail, so it stays open and rejects), the dry-run and disabled
-    // breakers keep measuring.
-    let traffic = {
-        let (postgres, recs, search) = (postgres.clone(), recs.clone(), search.clone());
-        tokio::spawn(async move {
-            loop {
-                call(&postgres, false, Duration::from_millis(1)).await;
-                call(&recs, true, Duration::from_millis(2)).await;
-                call(&search, false, Duration::from_millis(1)).await;
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-    };
-    // Wait (by polling, not a fixed sleep) until rate() sees the live traffic.
-    eventually("rates of the live traffic", Duration::from_secs(30), || async {
-        let q = r#"sum(rate(breakerbox_calls_total{breaker="postgres",outcome="rejected"}[1m])) > 0"#;
-        (!query(&http, &prom_url, q).await.is_empty()).then_some(())
-    })
-    .await;
 
-    // Every dashboard query and template variable returns data.
-    let out = tokio::process::Command::new("python3")
-        .arg("scripts/check_dashboards.py")
-        .arg("--prometheus")
-        .arg(&prom_url)
-        .arg("dashboards/breakerbox-overview.json")
-        .arg("dashboards/breakerbox-breaker.json")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "dashboard queries failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // Every dashboard query and template variable returns data. The demo's traffic takes
+    // its breakers through every state within a 30 s cycle: retried until it has.
+    let files = [
+        "dashboards/breakerbox-overview.json",
+        "dashboards/breakerbox-breaker.json",
+    ];
+    let mut args = vec!["--prometheus", prom_url.as_str()];
+    args.extend(files);
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let (ok, out) = python("scripts/check_dashboards.py", &args).await;
+        if ok {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "dashboard queries failed:\n{out}"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
 
     // Every rule evaluates without error.
     let rules = get_json(&http, &format!("{prom_url}/api/v1/rules"))
@@ -291,72 +266,138 @@ async fn dashboards_alerts_and_notifications_work_against_real_servers() {
             );
         }
     }
-    assert!(count >= 9, "only {count} rules loaded");
+    assert!(count >= 10, "only {count} rules loaded");
 
-    // The open alert fires in Prometheus...
-    eventually("BreakerboxBreakerOpen firing for postgres", Duration::from_secs(30), || async {
-        let r = query(&http, &prom_url, r#"ALERTS{alertname="BreakerboxBreakerOpen",breaker="postgres",alertstate="firing"}"#).await;
-        (!r.is_empty()).then_some(())
-    })
-    .await;
-    // ...and reaches the receiver through Alertmanager.
-    let from_am = |status: &'static str| {
-        let inbox = am_inbox.clone();
+    // The open alert (the shipped rule: a minute open without closing) fires on each
+    // replica, and the fleet-wide one for the job; b's failing notifier fires too.
+    let firing = |alert: &'static str, labels: String| {
+        let (http, prom_url) = (http.clone(), prom_url.clone());
         move || {
-            let inbox = inbox.clone();
-            async move {
-                inbox.lock().unwrap().iter().find_map(|msg| {
-                    msg["alerts"]
-                        .as_array()?
-                        .iter()
-                        .find(|a| {
-                            a["labels"]["alertname"] == "BreakerboxBreakerOpen"
-                                && a["labels"]["breaker"] == "postgres"
-                                && a["status"] == status
-                        })
-                        .cloned()
-                })
-            }
+            let q = format!(r#"ALERTS{{alertname="{alert}",alertstate="firing"{labels}}}"#);
+            let (http, prom_url) = (http.clone(), prom_url.clone());
+            async move { (!query(&http, &prom_url, &q).await.is_empty()).then_some(()) }
         }
     };
-    let firing = eventually(
-        "the firing alert via Alertmanager",
-        Duration::from_secs(30),
-        from_am("firing"),
+    for inst in [&a_inst, &b_inst] {
+        let labels = format!(r#",breaker="search",instance="{inst}""#);
+        eventually(
+            "BreakerboxBreakerOpen for a forced-open breaker",
+            Duration::from_secs(120),
+            firing("BreakerboxBreakerOpen", labels),
+        )
+        .await;
+    }
+    eventually(
+        "BreakerboxFleetWideOpen for a breaker forced open on both replicas",
+        Duration::from_secs(60),
+        firing("BreakerboxFleetWideOpen", r#",breaker="search""#.into()),
     )
     .await;
-    assert_eq!(firing["labels"]["severity"], "warning");
+    eventually(
+        "BreakerboxNotifierFailing for the replica with a dead webhook",
+        Duration::from_secs(60),
+        firing(
+            "BreakerboxNotifierFailing",
+            format!(r#",instance="{b_inst}""#),
+        ),
+    )
+    .await;
+
+    // Bar and heatmap panels count every event once: their points over the last six
+    // intervals sum to the counters' real increase (both replicas alive all along).
+    let (ok, out) = python("scripts/check_panel_sums.py", &args).await;
     assert!(
-        firing["annotations"]["runbook_url"]
+        ok,
+        "bar or heatmap panels do not sum to the counters:\n{out}"
+    );
+
+    // The open alert reached the receiver through Alertmanager.
+    let alert = eventually(
+        "the firing alert via Alertmanager",
+        Duration::from_secs(30),
+        || async { from_am(&am_inbox, "BreakerboxBreakerOpen", &a_inst, "firing") },
+    )
+    .await;
+    assert_eq!(alert["labels"]["severity"], "warning");
+    assert!(
+        alert["annotations"]["runbook_url"]
             .as_str()
             .unwrap()
             .contains("ALERTS.md#breakerboxbreakeropen")
     );
 
-    // An operator resets postgres through the admin API: the alert resolves.
-    traffic.abort();
-    let _ = traffic.await;
-    let r = admin("reset/postgres").await.unwrap();
-    assert!(r.status().is_success(), "{}", r.status());
-    assert_eq!(postgres.state(), State::Closed);
+    // An operator resets `search` on replica a: its alert resolves.
+    let resp = admin(&a, "reset/search").await.unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
     eventually(
         "the resolved alert via Alertmanager",
         Duration::from_secs(45),
-        from_am("resolved"),
+        || async { from_am(&am_inbox, "BreakerboxBreakerOpen", &a_inst, "resolved") },
+    )
+    .await;
+
+    // Replica b dies (SIGKILL, no goodbye). Its own alerts resolve although their counters
+    // stay in the rules' windows, and the dead replica fires.
+    let killed = Command::new("kill")
+        .arg("-KILL")
+        .arg(b.pid().to_string())
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    b.stop(); // reaps it
+    eventually(
+        "the dead replica's other alerts resolved",
+        Duration::from_secs(30),
+        || async {
+            let q = format!(
+                r#"ALERTS{{instance="{b_inst}",alertname!="BreakerboxReplicaNotReporting"}}"#
+            );
+            query(&http, &prom_url, &q).await.is_empty().then_some(())
+        },
+    )
+    .await;
+    eventually(
+        "BreakerboxReplicaNotReporting for the killed replica",
+        Duration::from_secs(120),
+        firing(
+            "BreakerboxReplicaNotReporting",
+            format!(r#",instance="{b_inst}",job="breakerbox""#),
+        ),
+    )
+    .await;
+    let live = query(
+        &http,
+        &prom_url,
+        &format!(r#"ALERTS{{alertname="BreakerboxReplicaNotReporting",instance="{a_inst}"}}"#),
+    )
+    .await;
+    assert!(live.is_empty(), "the live replica is reported: {live:?}");
+    eventually(
+        "the dead replica via Alertmanager",
+        Duration::from_secs(30),
+        || async {
+            from_am(
+                &am_inbox,
+                "BreakerboxReplicaNotReporting",
+                &b_inst,
+                "firing",
+            )
+        },
     )
     .await;
 
     // The breakers' own notifier delivered to the webhook and to Alertmanager.
     let hooks = hook_inbox.lock().unwrap().clone();
     assert!(
-        hooks.iter().any(|h| h.to_string().contains("postgres")),
-        "no webhook notification for postgres: {hooks:?}"
+        hooks.iter().any(|h| h.to_string().contains("search")),
+        "no webhook notification for search: {hooks:?}"
     );
     let sent = query(
         &http,
         &prom_url,
-        r#"sum(breakerbox_notifications_total{result="sent"})"#,
+        r#"sum(breakerbox_notifications_total{result="sent"}) > 0"#,
     )
     .await;
-    assert!(!sent.is_empty(), "notifications_total not scraped");
+    assert!(!sent.is_empty(), "no notification sent: {}", a.log());
+    drop(a);
 }

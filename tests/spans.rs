@@ -284,6 +284,33 @@ fn an_operator_transition_is_an_event_of_the_current_span() {
 }
 
 #[test]
+fn a_transition_outside_any_span_is_a_span_of_its_own() {
+    let clock = ManualClock::new();
+    let b = breaker(&clock, 1);
+    let _ = b.call_sync(|| Err::<(), _>(()));
+    assert_eq!(b.state(), State::Open);
+    clock.advance(secs(10));
+    // The eager timer and a scrape's poll run outside any span.
+    let (_, spans) = capture(|| b.poll_timeouts());
+    assert_eq!(b.state(), State::HalfOpen);
+    assert_eq!(spans.len(), 1, "{spans:?}");
+    let span = &spans[0];
+    assert_eq!(span.name, SPAN_TRANSITION);
+    assert_eq!(attr(span, ATTR_NAME), s("payments"));
+    assert_eq!(attr(span, ATTR_FROM), s("open"));
+    assert_eq!(attr(span, ATTR_TO), s("half_open"));
+    assert_eq!(attr(span, ATTR_REASON), s("timeout_elapsed"));
+    assert_eq!(span.events.len(), 1);
+    assert_eq!(span.events[0].name, EVENT_TRANSITION);
+    assert_eq!(event_attr(&span.events[0], ATTR_TO), s("half_open"));
+    // An operator action from a bare thread too; inside a span it stays an event of it.
+    let (_, spans) = capture(|| b.reset());
+    assert_eq!(spans.len(), 1);
+    assert_eq!(spans[0].name, SPAN_TRANSITION);
+    assert_eq!(attr(&spans[0], ATTR_REASON), s("manual"));
+}
+
+#[test]
 fn a_dry_run_trip_is_a_would_open_event() {
     let clock = ManualClock::new();
     let b = breaker(&clock, 1);

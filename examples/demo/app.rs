@@ -29,11 +29,15 @@ pub struct Options {
     pub alertmanager: Option<String>,
     /// Print transitions as they happen.
     pub print_transitions: bool,
+    /// Seed of the simulated dependencies: their random outcomes and where each starts in
+    /// its failure cycle. Replicas with different seeds do not fail in lockstep.
+    pub seed: u64,
 }
 
 /// The running demo service.
 pub struct Demo {
     pub registry: Registry,
+    pub seed: u64,
     pub addr: SocketAddr,
     pub dispatcher: Option<Dispatcher>,
     pub breakers: Vec<CircuitBreaker>,
@@ -115,6 +119,7 @@ pub async fn start(opts: Options) -> Result<Demo, Box<dyn std::error::Error + Se
     });
     Ok(Demo {
         registry,
+        seed: opts.seed,
         addr,
         dispatcher,
         breakers: list,
@@ -167,6 +172,8 @@ fn print_transition(e: &Event<'_>) {
 pub struct Dependency {
     name: &'static str,
     started: Instant,
+    /// Where in its 30 s cycle this dependency starts.
+    shift: u64,
     seed: AtomicU64,
 }
 
@@ -179,11 +186,17 @@ pub struct Phase {
 }
 
 impl Dependency {
-    pub fn new(name: &'static str) -> Self {
+    /// A dependency named `name`; `seed` picks its random outcomes and its phase shift.
+    pub fn new(name: &'static str, seed: u64) -> Self {
+        let mixed = seed
+            .wrapping_add(name.len() as u64)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
         Dependency {
             name,
             started: Instant::now(),
-            seed: AtomicU64::new(name.len() as u64 * 0x9E37_79B9 + 1),
+            shift: (mixed >> 32).wrapping_add(name.len() as u64 * 7) % 30,
+            // xorshift must not start at 0
+            seed: AtomicU64::new(mixed | 1),
         }
     }
 
@@ -197,16 +210,15 @@ impl Dependency {
     }
 
     /// The phase now: healthy, failing, slow and recovering in a 30 s cycle, shifted per
-    /// dependency so they do not all fail at once.
+    /// dependency and seed so they do not all fail at once, nor in lockstep across replicas.
     pub fn phase(&self) -> Phase {
-        let shift = (self.name.len() as u64 * 7) % 30;
-        let (name, failure_probability, ms) = match (self.started.elapsed().as_secs() + shift) % 30
-        {
-            0..=9 => ("healthy", 0.02, 2),
-            10..=16 => ("failing", 0.9, 1),
-            17..=22 => ("slow", 0.05, 40),
-            _ => ("recovering", 0.1, 3),
-        };
+        let (name, failure_probability, ms) =
+            match (self.started.elapsed().as_secs() + self.shift) % 30 {
+                0..=9 => ("healthy", 0.02, 2),
+                10..=16 => ("failing", 0.9, 1),
+                17..=22 => ("slow", 0.05, 40),
+                _ => ("recovering", 0.1, 3),
+            };
         Phase {
             name,
             failure_probability,
@@ -237,7 +249,7 @@ pub async fn drive(demo: &Demo, deadline: Option<Instant>) {
             .map(|(n, _)| n)
             .find(|n| *n == b.name())
             .unwrap();
-        let dep = Arc::new(Dependency::new(name));
+        let dep = Arc::new(Dependency::new(name, demo.seed));
         tasks.push(tokio::spawn(async move {
             while deadline.is_none_or(|d| Instant::now() < d) {
                 match b.call(dep.request()).await {

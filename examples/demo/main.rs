@@ -5,54 +5,97 @@
 //! ```sh
 //! cargo run --example demo --features full                 # 60 s, then exit
 //! cargo run --example demo --features full -- --seconds 0  # until Ctrl-C
+//! cargo run --example demo --features full -- --help       # every option
 //! ```
-//! Options: `--listen ADDR` (default 127.0.0.1:9464), `--seconds N`, `--admin-token T`
-//! (or `BREAKERBOX_ADMIN_TOKEN`), `--webhook URL`, `--alertmanager URL`.
 //! Then: `curl localhost:9464/metrics`, `curl localhost:9464/api/circuit-breakers/health`.
+//!
+//! With `OTEL_EXPORTER_OTLP_ENDPOINT` set (e.g. `http://localhost:4318`), its spans go to an
+//! OpenTelemetry collector over OTLP/HTTP as well.
 
 mod app;
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-fn arg(name: &str) -> Option<String> {
-    let mut args = std::env::args().skip_while(|a| a != name);
-    args.next()?;
-    args.next()
+use clap::Parser;
+
+/// A service with six circuit breakers around simulated dependencies, for the dashboards,
+/// alerts and notifications.
+#[derive(Debug, Parser)]
+#[command(name = "demo", version)]
+struct Args {
+    /// Address of `/metrics` and `/api/circuit-breakers/...` (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    listen: SocketAddr,
+    /// Run this many seconds, then exit (0: until Ctrl-C).
+    #[arg(long, default_value_t = 60)]
+    seconds: u64,
+    /// Bearer token of the admin routes (they are off without one).
+    #[arg(long, env = "BREAKERBOX_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Post state changes to this webhook URL.
+    #[arg(long, value_name = "URL")]
+    webhook: Option<String>,
+    /// Post state changes to this Alertmanager (base URL).
+    #[arg(long, value_name = "URL")]
+    alertmanager: Option<String>,
+    /// Seed of the simulated dependencies (default: from the process id and the time, so
+    /// two replicas do not fail in lockstep). The same seed replays the same outcomes.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Do not print transitions and tables.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// A seed that differs between processes and runs.
+fn fresh_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ u64::from(std::process::id()).rotate_left(32)
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let seconds: u64 = arg("--seconds").map_or(Ok(60), |s| s.parse())?;
+    let args = Args::parse();
+    let seed = args.seed.unwrap_or_else(fresh_seed);
     let opts = app::Options {
-        listen: arg("--listen")
-            .unwrap_or_else(|| "127.0.0.1:9464".into())
-            .parse()?,
-        admin_token: arg("--admin-token").or_else(|| std::env::var("BREAKERBOX_ADMIN_TOKEN").ok()),
-        webhook: arg("--webhook"),
-        alertmanager: arg("--alertmanager"),
-        print_transitions: true,
+        listen: args.listen,
+        admin_token: args.admin_token,
+        webhook: args.webhook,
+        alertmanager: args.alertmanager,
+        print_transitions: !args.quiet,
+        seed,
     };
     let demo = app::start(opts).await?;
-    println!("breakerbox demo on http://{}", demo.addr);
+    println!("breakerbox demo on http://{} (seed {seed})", demo.addr);
     println!("  metrics: http://{}/metrics", demo.addr);
     println!(
         "  health:  http://{}/api/circuit-breakers/health",
         demo.addr
     );
-    println!("transitions as they happen (and a table every 10 s):");
-    let deadline = (seconds > 0).then(|| Instant::now() + Duration::from_secs(seconds));
+    let deadline = (args.seconds > 0).then(|| Instant::now() + Duration::from_secs(args.seconds));
     let registry = demo.registry.clone();
+    let quiet = args.quiet;
+    if !quiet {
+        println!("transitions as they happen (and a table every 10 s):");
+    }
     let table = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(10));
         tick.tick().await;
         loop {
             tick.tick().await;
-            println!("\n{}", app::table(&registry));
+            if !quiet {
+                println!("\n{}", app::table(&registry));
+            }
         }
     });
     app::drive(&demo, deadline).await;
     table.abort();
-    println!("\n{}", app::table(&demo.registry));
+    if !quiet {
+        println!("\n{}", app::table(&demo.registry));
+    }
     if let Some(d) = &demo.dispatcher {
         let stats = d.shutdown(Duration::from_secs(5)).await;
         println!("notifications: {stats:?}");

@@ -118,6 +118,7 @@ pub(crate) struct Metrics {
     duration: [Histogram; 3],
     state: [Gauge; 6],
     since: Gauge,
+    open_until: Gauge,
     /// The epoch whose state the gauges show; transitions reported out of order by racing
     /// threads never move the gauges back to an older state.
     shown_epoch: Mutex<u64>,
@@ -126,7 +127,7 @@ pub(crate) struct Metrics {
     failure_rate: Gauge,
     slow_call_rate: Gauge,
     window_calls: Gauge,
-    config: [Gauge; 7],
+    config: [Gauge; 10],
 }
 
 impl std::fmt::Debug for Metrics {
@@ -154,6 +155,7 @@ impl Metrics {
             state: State::ALL
                 .map(|s| metrics::gauge!(STATE, LABEL_BREAKER => b(), LABEL_STATE => s.as_str())),
             since: metrics::gauge!(STATE_SINCE_TIMESTAMP_SECONDS, LABEL_BREAKER => b()),
+            open_until: metrics::gauge!(OPEN_UNTIL_TIMESTAMP_SECONDS, LABEL_BREAKER => b()),
             shown_epoch: Mutex::new(0),
             transitions: TRANSITIONS
                 .iter()
@@ -171,10 +173,14 @@ impl Metrics {
                 CONFIG_MIN_CALLS,
                 CONFIG_RESET_TIMEOUT_SECONDS,
                 CONFIG_HALF_OPEN_MAX_CALLS,
+                CONFIG_BACKOFF_FACTOR,
+                CONFIG_MAX_RESET_TIMEOUT_SECONDS,
+                CONFIG_RESET_JITTER,
             ]
             .map(|metric| metrics::gauge!(metric, LABEL_BREAKER => b())),
         };
         m.show_state(state, since_unix);
+        m.open_until.set(f64::NAN);
         m.config(config);
         m.rates(WindowCounts::default(), config.min_calls());
         m
@@ -213,6 +219,7 @@ impl Metrics {
             if ahead != 0 && ahead <= EPOCH_MASK / 2 {
                 *shown = epoch;
                 self.show_state(t.to, since_unix);
+                self.open_until.set(open_until(t));
             }
         }
         let key = (t.from, t.to, t.reason);
@@ -238,6 +245,9 @@ impl Metrics {
             f64::from(c.min_calls()),
             c.reset_timeout().as_secs_f64(),
             f64::from(c.half_open_max_calls()),
+            c.backoff_factor(),
+            c.max_reset_timeout().as_secs_f64(),
+            c.reset_jitter(),
         ];
         for (g, v) in self.config.iter().zip(values) {
             g.set(v);
@@ -257,6 +267,23 @@ impl Metrics {
     #[cfg(test)]
     fn shown(&self) -> u64 {
         *self.shown_epoch.lock().unwrap()
+    }
+}
+
+/// Unix time in seconds until which the breaker entered by `t` stays open: the transition's
+/// time plus its `open_for` (reset timeout with backoff and jitter, or a forced TTL);
+/// +Inf when forced open without a TTL; NaN in a state that is not open. Float arithmetic:
+/// a huge `open_for` gives a huge or infinite time, never a panic.
+fn open_until(t: &Transition) -> f64 {
+    match (t.to, t.open_for) {
+        (State::Open | State::ForcedOpen, Some(d)) => {
+            let at =
+                t.at.duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64());
+            at + d.as_secs_f64()
+        }
+        (State::ForcedOpen, None) => f64::INFINITY,
+        _ => f64::NAN,
     }
 }
 
@@ -345,6 +372,86 @@ mod tests {
         ); // stale
         assert_eq!(m.shown(), 0);
         assert_eq!(ones(&rec), ["closed"]);
+    }
+
+    fn gauge(rec: &DebuggingRecorder, name: &str) -> Option<f64> {
+        rec.snapshotter()
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .find(|(k, ..)| k.key().name() == name)
+            .and_then(|(.., v)| match v {
+                DebugValue::Gauge(g) => Some(g.into_inner()),
+                _ => None,
+            })
+    }
+
+    #[test]
+    fn the_open_deadline_is_the_transition_time_plus_its_open_time() {
+        let rec = DebuggingRecorder::new();
+        let m = metrics::with_local_recorder(&rec, || {
+            Metrics::new(&"t".into(), &Config::default(), State::Closed, 0.0)
+        });
+        let at = std::time::UNIX_EPOCH + Duration::from_secs(1_000);
+        // A grown (backoff) reset timeout of 30 s.
+        let open = Transition {
+            open_for: Some(Duration::from_secs(30)),
+            at,
+            ..transition(State::Closed, State::Open)
+        };
+        m.transition(&open, 1, 1_000.0);
+        assert_eq!(
+            gauge(&rec, names::OPEN_UNTIL_TIMESTAMP_SECONDS),
+            Some(1_030.0)
+        );
+        let probing = Transition {
+            at,
+            ..transition(State::Open, State::HalfOpen)
+        };
+        m.transition(&probing, 2, 1_030.0);
+        assert!(
+            gauge(&rec, names::OPEN_UNTIL_TIMESTAMP_SECONDS)
+                .unwrap()
+                .is_nan()
+        );
+        let forced = transition(State::HalfOpen, State::ForcedOpen);
+        m.transition(&forced, 3, 1_031.0);
+        assert_eq!(
+            gauge(&rec, names::OPEN_UNTIL_TIMESTAMP_SECONDS),
+            Some(f64::INFINITY)
+        );
+        let huge = Transition {
+            open_for: Some(Duration::MAX),
+            at,
+            ..transition(State::ForcedOpen, State::Open)
+        };
+        m.transition(&huge, 4, 1_032.0);
+        assert!(gauge(&rec, names::OPEN_UNTIL_TIMESTAMP_SECONDS).unwrap() > 1e18);
+    }
+
+    #[test]
+    fn the_backoff_settings_are_exported() {
+        let rec = DebuggingRecorder::new();
+        let cfg = Config::builder()
+            .reset_timeout(Duration::from_secs(3))
+            .backoff_factor(2.0)
+            .max_reset_timeout(Duration::from_secs(60))
+            .reset_jitter(0.25)
+            .build()
+            .unwrap();
+        metrics::with_local_recorder(&rec, || Metrics::new(&"t".into(), &cfg, State::Closed, 0.0));
+        let all: Vec<_> = rec.snapshotter().snapshot().into_vec();
+        let value = |name: &str| {
+            all.iter()
+                .find(|(k, ..)| k.key().name() == name)
+                .map(|(.., v)| match v {
+                    DebugValue::Gauge(g) => g.into_inner(),
+                    _ => f64::NAN,
+                })
+        };
+        assert_eq!(value(names::CONFIG_BACKOFF_FACTOR), Some(2.0));
+        assert_eq!(value(names::CONFIG_MAX_RESET_TIMEOUT_SECONDS), Some(60.0));
+        assert_eq!(value(names::CONFIG_RESET_JITTER), Some(0.25));
     }
 
     #[test]

@@ -15,6 +15,10 @@ pub const CALL_DURATION_SECONDS: &str = "breakerbox_call_duration_seconds";
 pub const STATE: &str = "breakerbox_state";
 /// Gauge: Unix time in seconds of the last state change, labelled `breaker`.
 pub const STATE_SINCE_TIMESTAMP_SECONDS: &str = "breakerbox_state_since_timestamp_seconds";
+/// Gauge: Unix time in seconds until which an open breaker stays open before it probes
+/// (`open`, or `forced_open` with a TTL; +Inf when forced open without one; NaN in any other
+/// state), labelled `breaker`. With backoff this is what explains a long open.
+pub const OPEN_UNTIL_TIMESTAMP_SECONDS: &str = "breakerbox_open_until_timestamp_seconds";
 /// Counter of state transitions, labelled `breaker`, `from`, `to` and `reason`.
 pub const TRANSITIONS_TOTAL: &str = "breakerbox_transitions_total";
 /// Counter of trips a `metrics_only` breaker would have made, labelled `breaker`, `reason`.
@@ -39,6 +43,12 @@ pub const CONFIG_MIN_CALLS: &str = "breakerbox_config_min_calls";
 pub const CONFIG_RESET_TIMEOUT_SECONDS: &str = "breakerbox_config_reset_timeout_seconds";
 /// Config gauge: concurrent trial calls admitted in half-open.
 pub const CONFIG_HALF_OPEN_MAX_CALLS: &str = "breakerbox_config_half_open_max_calls";
+/// Config gauge: growth factor of the reset timeout on each trip without recovery.
+pub const CONFIG_BACKOFF_FACTOR: &str = "breakerbox_config_backoff_factor";
+/// Config gauge: cap in seconds of the grown reset timeout.
+pub const CONFIG_MAX_RESET_TIMEOUT_SECONDS: &str = "breakerbox_config_max_reset_timeout_seconds";
+/// Config gauge: random spread of each reset timeout, as a fraction (0 to 1).
+pub const CONFIG_RESET_JITTER: &str = "breakerbox_config_reset_jitter";
 /// Counter of notification deliveries, labelled `breaker`, `channel` and `result`.
 pub const NOTIFICATIONS_TOTAL: &str = "breakerbox_notifications_total";
 
@@ -71,6 +81,9 @@ pub const ATTR_OUTCOME: &str = "breakerbox.outcome";
 pub const ATTR_SLOW: &str = "breakerbox.slow";
 /// Span event name for a state transition.
 pub const EVENT_TRANSITION: &str = "breakerbox.transition";
+/// Span name: a short span around a transition decided outside any span (eager timer,
+/// `poll_timeouts`), so OpenTelemetry-only subscribers receive its event.
+pub const SPAN_TRANSITION: &str = "breakerbox.transition";
 /// Span event name for a trip a `metrics_only` breaker would have made (dry run).
 pub const EVENT_WOULD_OPEN: &str = "breakerbox.would_open";
 /// Span and event attribute: the state a transition left.
@@ -197,6 +210,12 @@ pub const METRICS: &[MetricInfo] = &[
         "Unix time in seconds when the circuit breaker entered its current state.",
     ),
     info(
+        OPEN_UNTIL_TIMESTAMP_SECONDS,
+        MetricKind::Gauge,
+        B,
+        "Unix time in seconds until which the circuit breaker stays open before it lets a trial call through (reset timeout with backoff and jitter applied, or a forced_open TTL); +Inf when forced open without a TTL; NaN when not open.",
+    ),
+    info(
         TRANSITIONS_TOTAL,
         MetricKind::Counter,
         &[LABEL_BREAKER, LABEL_FROM, LABEL_TO, LABEL_REASON],
@@ -267,6 +286,24 @@ pub const METRICS: &[MetricInfo] = &[
         MetricKind::Gauge,
         B,
         "Configured number of trial calls admitted at once in half_open.",
+    ),
+    info(
+        CONFIG_BACKOFF_FACTOR,
+        MetricKind::Gauge,
+        B,
+        "Configured growth factor of the reset timeout on each trip without recovery (1: no backoff).",
+    ),
+    info(
+        CONFIG_MAX_RESET_TIMEOUT_SECONDS,
+        MetricKind::Gauge,
+        B,
+        "Configured cap in seconds of the reset timeout grown by backoff.",
+    ),
+    info(
+        CONFIG_RESET_JITTER,
+        MetricKind::Gauge,
+        B,
+        "Configured random spread of each reset timeout, as a fraction (0 to 1).",
     ),
     info(
         NOTIFICATIONS_TOTAL,

@@ -8,7 +8,11 @@
 //! - A transition is an event named `breakerbox.transition` (a dry-run trip:
 //!   `breakerbox.would_open`) with the reason and the window numbers. It is a span event of
 //!   the span current when it happened (the call that tripped the breaker, the request that
-//!   reset it) and, for a log subscriber, a structured log line.
+//!   reset it) and, for a log subscriber, a structured log line. A transition decided
+//!   outside any span (the eager timer, `poll_timeouts` from a scrape or a health poll, an
+//!   operator call from a bare thread) gets a short span of its own, `breakerbox.transition`,
+//!   with the breaker, from, to and reason, so that an OpenTelemetry-only subscriber, which
+//!   drops events without a span, still receives it.
 //!
 //! All at target `breakerbox`, spans and events at `INFO` (trips to open at `WARN`). When no
 //! subscriber wants them, creating them is a level check and a cached callsite check: no
@@ -213,8 +217,28 @@ mod enabled {
         };
     }
 
-    /// The event and log line of a transition: `WARN` when it opens, `INFO` otherwise.
+    /// A short span for a transition decided outside any span; disabled (so `None`) when
+    /// no subscriber wants it.
+    fn own_span(t: &Transition) -> Option<Span> {
+        if !Span::current().is_none() {
+            return None;
+        }
+        let span = tracing::info_span!(
+            target: TARGET,
+            SPAN_TRANSITION,
+            { ATTR_NAME } = &*t.breaker,
+            { ATTR_FROM } = t.from.as_str(),
+            { ATTR_TO } = t.to.as_str(),
+            { ATTR_REASON } = t.reason.as_str(),
+        );
+        (!span.is_disabled()).then_some(span)
+    }
+
+    /// The event and log line of a transition: `WARN` when it opens, `INFO` otherwise;
+    /// inside a span of its own when no span is current.
     pub(crate) fn transition(t: &Transition) {
+        let own = own_span(t);
+        let _entered = own.as_ref().map(Span::enter);
         if matches!(t.to, State::Open | State::ForcedOpen) {
             transition_event!(EVENT_TRANSITION, Level::WARN, t);
         } else {
@@ -222,8 +246,11 @@ mod enabled {
         }
     }
 
-    /// The event and log line of a dry-run trip.
+    /// The event and log line of a dry-run trip (in a span of its own when no span is
+    /// current).
     pub(crate) fn would_open(t: &Transition) {
+        let own = own_span(t);
+        let _entered = own.as_ref().map(Span::enter);
         transition_event!(EVENT_WOULD_OPEN, Level::INFO, t);
     }
 
