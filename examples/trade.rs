@@ -113,6 +113,10 @@ async fn step<T>(
             open,
         },
         CallError::Inner(error) => TradeError::Failed { step: name, error },
+        other => TradeError::Failed {
+            step: name,
+            error: other.to_string(),
+        },
     })
 }
 

@@ -21,7 +21,7 @@ pub enum WindowKind {
 
 /// A validated breaker configuration. Build one with [`Config::builder`], start from a
 /// preset ([`Config::database`], [`Config::cache`], [`Config::rpc`],
-/// [`Config::external_api`]) or take the [`Default`].
+/// [`Config::external_api`], [`Config::edge`]) or take the [`Default`].
 ///
 /// With the `serde` feature a `Config` (de)serializes as a flat map whose durations are
 /// human-readable (`"30s"`, `"500ms"`); deserializing validates.
@@ -74,6 +74,8 @@ pub struct ConfigBuilder {
     reset_jitter: f64,
     #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     half_open_timeout: Duration,
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    call_timeout: Option<Duration>,
 }
 
 impl Default for ConfigBuilder {
@@ -94,6 +96,7 @@ impl Default for ConfigBuilder {
             max_reset_timeout: None,
             reset_jitter: 0.0,
             half_open_timeout: Duration::from_secs(60),
+            call_timeout: None,
         }
     }
 }
@@ -188,6 +191,27 @@ impl ConfigBuilder {
         self
     }
 
+    /// The longest a call may run (default: none). An async call (`call`, `call_with`)
+    /// still running at this limit is cancelled (its future dropped), counted as a failure
+    /// with the outcome `timeout`, slow by definition, and returns
+    /// [`CallError::Timeout`](crate::CallError::Timeout). Cancelling needs a timer: with
+    /// the feature `rt-tokio` the future runs under `tokio::time::timeout`; without it, and
+    /// always for a blocking call (`call_sync`), which nothing can cancel, a call that ran
+    /// past the limit is recorded as a `timeout` when it returns and its result is handed
+    /// back unchanged. Must be positive.
+    #[must_use]
+    pub fn call_timeout(mut self, limit: Duration) -> Self {
+        self.call_timeout = Some(limit);
+        self
+    }
+
+    /// Removes the call timeout (a preset's included).
+    #[must_use]
+    pub fn no_call_timeout(mut self) -> Self {
+        self.call_timeout = None;
+        self
+    }
+
     /// Checks every rule and returns the config.
     ///
     /// # Errors
@@ -218,6 +242,9 @@ impl ConfigBuilder {
         positive("reset_timeout", self.reset_timeout)?;
         positive("slow_call_duration", self.slow_call_duration)?;
         positive("half_open_timeout", self.half_open_timeout)?;
+        if let Some(limit) = self.call_timeout {
+            positive("call_timeout", limit)?;
+        }
         rate("failure_rate_threshold", self.failure_rate_threshold)?;
         rate("slow_call_rate_threshold", self.slow_call_rate_threshold)?;
         if !(self.backoff_factor >= 1.0 && self.backoff_factor.is_finite()) {
@@ -343,51 +370,6 @@ impl Config {
         self.b
     }
 
-    /// For a relational database: 10 consecutive failures, 70% failure rate, 60 s reset
-    /// timeout, calls slower than 10 s are slow.
-    pub fn database() -> Self {
-        preset(
-            Config::builder()
-                .failure_threshold(10)
-                .failure_rate_threshold(0.7)
-                .reset_timeout(Duration::from_secs(60))
-                .slow_call_duration(Duration::from_secs(10)),
-        )
-    }
-
-    /// For a cache such as Redis: 5 consecutive failures, 10 s reset timeout, calls slower
-    /// than 2 s are slow.
-    pub fn cache() -> Self {
-        preset(
-            Config::builder()
-                .failure_threshold(5)
-                .reset_timeout(Duration::from_secs(10))
-                .slow_call_duration(Duration::from_secs(2)),
-        )
-    }
-
-    /// For an RPC node (e.g. a Solana RPC endpoint): 30 s reset timeout, calls slower than
-    /// 5 s are slow.
-    pub fn rpc() -> Self {
-        preset(
-            Config::builder()
-                .reset_timeout(Duration::from_secs(30))
-                .slow_call_duration(Duration::from_secs(5)),
-        )
-    }
-
-    /// For a third-party HTTP API: 3 consecutive failures, 40% failure rate, 60 s reset
-    /// timeout, 5 half-open trial calls.
-    pub fn external_api() -> Self {
-        preset(
-            Config::builder()
-                .failure_threshold(3)
-                .failure_rate_threshold(0.4)
-                .reset_timeout(Duration::from_secs(60))
-                .half_open_max_calls(5),
-        )
-    }
-
     /// Consecutive failures that trip the breaker.
     pub fn failure_threshold(&self) -> u32 {
         self.b.failure_threshold
@@ -449,6 +431,10 @@ impl Config {
     pub fn half_open_timeout(&self) -> Duration {
         self.b.half_open_timeout
     }
+    /// The longest a call may run, if limited (see [`ConfigBuilder::call_timeout`]).
+    pub fn call_timeout(&self) -> Option<Duration> {
+        self.b.call_timeout
+    }
 
     /// The reset timeout after `trips` consecutive trips without recovery (1 for the first),
     /// before jitter: `reset_timeout * backoff_factor^(trips - 1)`, capped.
@@ -463,7 +449,7 @@ impl Config {
     }
 }
 
-fn preset(b: ConfigBuilder) -> Config {
+pub(crate) fn preset(b: ConfigBuilder) -> Config {
     // Presets are constant and valid by construction; `validate` is covered by tests.
     Config { b }
 }

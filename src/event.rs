@@ -13,6 +13,7 @@ use crate::window::WindowCounts;
 
 /// How a call ended, as a classifier sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Outcome {
     /// The dependency did its job.
     Success,
@@ -21,16 +22,26 @@ pub enum Outcome {
     /// Neither (e.g. a 404, a validation error, a cancelled call): counted as `ignored`,
     /// never toward a trip.
     Ignore,
+    /// The call ran longer than the breaker's
+    /// [`call_timeout`](crate::Config::call_timeout): a failure, and slow by definition.
+    /// Set by the breaker, not by classifiers (a classifier returning it is taken as is).
+    Timeout,
 }
 
 impl Outcome {
-    /// The label value: `success`, `failure` or `ignored`.
+    /// The label value: `success`, `failure`, `ignored` or `timeout`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Outcome::Success => "success",
             Outcome::Failure => "failure",
             Outcome::Ignore => "ignored",
+            Outcome::Timeout => "timeout",
         }
+    }
+
+    /// Whether the outcome counts toward a trip: `Failure` and `Timeout`.
+    pub const fn is_failure(self) -> bool {
+        matches!(self, Outcome::Failure | Outcome::Timeout)
     }
 
     /// The default classification of a `Result`: `Ok` is a success, `Err` a failure.

@@ -103,6 +103,33 @@ fn a_call_is_one_span_with_name_state_outcome_and_slow() {
 }
 
 #[test]
+fn a_call_past_its_timeout_is_a_slow_error_span_with_outcome_timeout() {
+    let clock = ManualClock::new();
+    let b = CircuitBreaker::builder("payments")
+        .config(
+            Config::builder()
+                .slow_call_duration(secs(10))
+                .call_timeout(secs(2))
+                .build()
+                .unwrap(),
+        )
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let (_, spans) = capture(|| {
+        let r = b.call_sync(|| {
+            clock.advance(secs(3));
+            Ok::<_, ()>(1)
+        });
+        assert_eq!(r, Ok(1));
+    });
+    assert_eq!(spans.len(), 1, "{spans:#?}");
+    assert_eq!(attr(&spans[0], ATTR_OUTCOME), s("timeout"));
+    assert_eq!(attr(&spans[0], ATTR_SLOW), Some(Value::Bool(true)));
+    assert!(matches!(spans[0].status, Status::Error { .. }));
+}
+
+#[test]
 fn an_async_call_span_covers_the_future_and_its_child_spans() {
     let clock = ManualClock::new();
     let b = breaker(&clock, 5);

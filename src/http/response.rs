@@ -195,7 +195,7 @@ where
 mod axum_impls {
     use axum::response::IntoResponse;
 
-    use crate::error::{BreakerOpen, CallError};
+    use crate::error::{BreakerOpen, CallError, CallTimeout};
 
     /// A rejection answers 503 with `Retry-After` and a problem+json body, so a handler
     /// can use `?` on a breaker's result.
@@ -205,12 +205,36 @@ mod axum_impls {
         }
     }
 
-    /// A rejection answers like [`BreakerOpen`]; the call's own error answers as it
-    /// would without the breaker.
+    /// A timed-out call answers `504 Gateway Timeout` with a problem+json body of type
+    /// `CallTimeout`.
+    impl IntoResponse for CallTimeout {
+        fn into_response(self) -> axum::response::Response {
+            let body = format!(
+                concat!(
+                    r#"{{"type":"CallTimeout","title":"Dependency call timed out","status":504,"#,
+                    r#""detail":{},"breaker":{}}}"#
+                ),
+                super::json_string(&self.to_string()),
+                super::json_string(self.name()),
+            );
+            let mut res = (
+                http::StatusCode::GATEWAY_TIMEOUT,
+                [(http::header::CONTENT_TYPE, super::PROBLEM_JSON)],
+                body,
+            )
+                .into_response();
+            res.extensions_mut().insert(self);
+            res
+        }
+    }
+
+    /// A rejection answers like [`BreakerOpen`], a timeout like [`CallTimeout`]; the
+    /// call's own error answers as it would without the breaker.
     impl<E: IntoResponse> IntoResponse for CallError<E> {
         fn into_response(self) -> axum::response::Response {
             match self {
                 CallError::Rejected(open) => open.into_response(),
+                CallError::Timeout(t) => t.into_response(),
                 CallError::Inner(e) => e.into_response(),
             }
         }

@@ -39,12 +39,15 @@ pub const CONFIG_MIN_CALLS: &str = "breakerbox_config_min_calls";
 pub const CONFIG_RESET_TIMEOUT_SECONDS: &str = "breakerbox_config_reset_timeout_seconds";
 /// Config gauge: concurrent trial calls admitted in half-open.
 pub const CONFIG_HALF_OPEN_MAX_CALLS: &str = "breakerbox_config_half_open_max_calls";
+/// Counter of fallbacks taken instead of a call's result, labelled `breaker` and `reason`
+/// (`rejected`, `timeout`, `failure`).
+pub const FALLBACKS_TOTAL: &str = "breakerbox_fallbacks_total";
 /// Counter of notification deliveries, labelled `breaker`, `channel` and `result`.
 pub const NOTIFICATIONS_TOTAL: &str = "breakerbox_notifications_total";
 
 /// Label: the breaker's name.
 pub const LABEL_BREAKER: &str = "breaker";
-/// Label: `success`, `failure`, `ignored` or `rejected`.
+/// Label: `success`, `failure`, `ignored`, `timeout` or `rejected`.
 pub const LABEL_OUTCOME: &str = "outcome";
 /// Label: a state name (`closed`, `open`, `half_open`, `disabled`, `forced_open`, `metrics_only`).
 pub const LABEL_STATE: &str = "state";
@@ -170,7 +173,7 @@ pub const METRICS: &[MetricInfo] = &[
         CALLS_TOTAL,
         MetricKind::Counter,
         B_OUTCOME,
-        "Calls through the circuit breaker by outcome: success, failure, ignored (ran, not counted toward a trip) or rejected (refused without running).",
+        "Calls through the circuit breaker by outcome: success, failure, timeout (cancelled or overran call_timeout; a failure), ignored (ran, not counted toward a trip) or rejected (refused without running).",
     ),
     info(
         SLOW_CALLS_TOTAL,
@@ -267,6 +270,12 @@ pub const METRICS: &[MetricInfo] = &[
         MetricKind::Gauge,
         B,
         "Configured number of trial calls admitted at once in half_open.",
+    ),
+    info(
+        FALLBACKS_TOTAL,
+        MetricKind::Counter,
+        &[LABEL_BREAKER, LABEL_REASON],
+        "Fallbacks taken instead of a call's result, by reason: rejected, timeout or failure.",
     ),
     info(
         NOTIFICATIONS_TOTAL,

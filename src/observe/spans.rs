@@ -28,7 +28,6 @@ mod enabled {
     use tracing::{Level, Span, field::Empty};
 
     use crate::breaker::Permit;
-    use crate::error::CallError;
     use crate::event::{Outcome, Transition};
     use crate::observe::names::*;
     use crate::state::State;
@@ -57,35 +56,28 @@ mod enabled {
         info_enabled()
     }
 
-    /// A blocking call inside its span.
+    /// A blocking call inside its span; `f` returns the result and the outcome to record.
     #[inline(never)]
-    pub(crate) fn call_sync<T, E>(
+    pub(crate) fn call_sync<R>(
         name: &str,
         permit: Permit<'_>,
-        classify: impl FnOnce(&Result<T, E>) -> Outcome,
-        f: impl FnOnce() -> Result<T, E>,
-    ) -> Result<T, CallError<E>> {
+        f: impl FnOnce() -> (R, Outcome),
+    ) -> R {
         let span = CallSpan::new(name, permit.state());
-        let result = span.in_scope(f);
-        span.finish(permit, classify(&result));
-        result.map_err(CallError::Inner)
+        let (result, outcome) = span.in_scope(f);
+        span.finish(permit, outcome);
+        result
     }
 
-    /// A future inside its span.
-    pub(crate) async fn call<T, E, F, C>(
-        name: &str,
-        permit: Permit<'_>,
-        classify: C,
-        fut: F,
-    ) -> Result<T, CallError<E>>
+    /// A future inside its span; `fut` yields the result and the outcome to record.
+    pub(crate) async fn call<R, F>(name: &str, permit: Permit<'_>, fut: F) -> R
     where
-        F: Future<Output = Result<T, E>>,
-        C: FnOnce(&Result<T, E>) -> Outcome,
+        F: Future<Output = (R, Outcome)>,
     {
         let span = CallSpan::new(name, permit.state());
-        let result = span.run(fut).await;
-        span.finish(permit, classify(&result));
-        result.map_err(CallError::Inner)
+        let (result, outcome) = span.run(fut).await;
+        span.finish(permit, outcome);
+        result
     }
 
     /// Hands the engine's slow verdict to the call span recording this completion, if any.
@@ -156,7 +148,7 @@ mod enabled {
         if slow >= FAST {
             span.record(ATTR_SLOW, slow == SLOW);
         }
-        if outcome == Outcome::Failure {
+        if outcome.is_failure() {
             span.record(OTEL_STATUS_CODE, "ERROR");
         }
     }
@@ -250,7 +242,6 @@ mod disabled {
     use std::future::Future;
 
     use crate::breaker::Permit;
-    use crate::error::CallError;
     use crate::event::Outcome;
 
     /// Without the `tracing` feature no span is ever wanted.
@@ -261,30 +252,23 @@ mod disabled {
 
     /// Never called: [`wanted`] is `false`.
     #[inline(always)]
-    pub(crate) fn call_sync<T, E>(
+    pub(crate) fn call_sync<R>(
         _name: &str,
         permit: Permit<'_>,
-        classify: impl FnOnce(&Result<T, E>) -> Outcome,
-        f: impl FnOnce() -> Result<T, E>,
-    ) -> Result<T, CallError<E>> {
-        let result = f();
-        permit.record(classify(&result));
-        result.map_err(CallError::Inner)
+        f: impl FnOnce() -> (R, Outcome),
+    ) -> R {
+        let (result, outcome) = f();
+        permit.record(outcome);
+        result
     }
 
     /// Never called: [`wanted`] is `false`.
-    pub(crate) async fn call<T, E, F, C>(
-        _name: &str,
-        permit: Permit<'_>,
-        classify: C,
-        fut: F,
-    ) -> Result<T, CallError<E>>
+    pub(crate) async fn call<R, F>(_name: &str, permit: Permit<'_>, fut: F) -> R
     where
-        F: Future<Output = Result<T, E>>,
-        C: FnOnce(&Result<T, E>) -> Outcome,
+        F: Future<Output = (R, Outcome)>,
     {
-        let result = fut.await;
-        permit.record(classify(&result));
-        result.map_err(CallError::Inner)
+        let (result, outcome) = fut.await;
+        permit.record(outcome);
+        result
     }
 }
