@@ -94,6 +94,8 @@ mod config;
 mod error;
 mod event;
 mod fallback;
+#[cfg(doctest)]
+mod guides;
 #[cfg(feature = "tower")]
 pub mod http;
 #[cfg(feature = "notify")]

@@ -61,8 +61,31 @@ fn ceil_secs(d: Duration) -> u64 {
 /// [`StatusClassifier`](super::StatusClassifier) can tell an inner breaker's refusal from
 /// a failure. The layer answers with this; use it to build your own integration.
 pub fn rejection_response(open: &BreakerOpen) -> Response<Bytes> {
+    rejection(open, false)
+}
+
+/// [`rejection_response`] without the breaker's name and state in the body, for public
+/// endpoints whose clients should not learn the service's internal dependency names:
+///
+/// ```json
+/// {"type":"CircuitBreakerOpen","title":"Circuit breaker open","status":503,
+///  "detail":"service temporarily unavailable; retry after 30s","retry_after":30}
+/// ```
+///
+/// The status, `Retry-After` and the [`BreakerOpen`] in the extensions (never sent) are
+/// as in [`rejection_response`]; metrics, spans and logs still name the breaker.
+pub fn anonymous_rejection_response(open: &BreakerOpen) -> Response<Bytes> {
+    rejection(open, true)
+}
+
+fn rejection(open: &BreakerOpen, anonymous: bool) -> Response<Bytes> {
     let retry = retry_after_secs(open);
-    let mut res = Response::new(Bytes::from(problem_body(open, retry)));
+    let body = if anonymous {
+        anonymous_body(retry)
+    } else {
+        problem_body(open, retry)
+    };
+    let mut res = Response::new(Bytes::from(body));
     *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
     let headers = res.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
@@ -91,6 +114,20 @@ fn problem_body(open: &BreakerOpen, retry: Option<u64>) -> String {
             r#""breaker":{},"state":"{}","retry_after":{}}}"#
         ),
         PROBLEM_TYPE, detail, name, state, retry_json
+    )
+}
+
+fn anonymous_body(retry: Option<u64>) -> String {
+    let (detail_retry, retry_json) = match retry {
+        Some(s) => (format!("; retry after {s}s"), s.to_string()),
+        None => (String::new(), "null".to_owned()),
+    };
+    format!(
+        concat!(
+            r#"{{"type":"{}","title":"Circuit breaker open","status":503,"#,
+            r#""detail":"service temporarily unavailable{}","retry_after":{}}}"#
+        ),
+        PROBLEM_TYPE, detail_retry, retry_json
     )
 }
 
