@@ -88,6 +88,49 @@ pub struct Transition {
     pub at: SystemTime,
 }
 
+#[cfg(feature = "test-util")]
+impl Transition {
+    /// A transition built by hand, for tests of your own listeners, notifiers, alert
+    /// routing or dashboards (feature `test-util`): empty window, no rates, no threshold,
+    /// `at` now. Every field is public: set the numbers your test needs.
+    ///
+    /// ```
+    /// use breakerbox::{Reason, State, Transition};
+    /// use std::time::Duration;
+    ///
+    /// let mut t = Transition::for_test("postgres", State::Closed, State::Open, Reason::FailureRate);
+    /// t.counts.calls = 20;
+    /// t.counts.failures = 12;
+    /// t.failure_rate = Some(0.6);
+    /// t.threshold = Some(0.5);
+    /// t.open_for = Some(Duration::from_secs(30));
+    /// assert_eq!(&*t.breaker, "postgres");
+    /// ```
+    ///
+    /// With the `notify` feature, `Notification::new(kind, transition)` turns it into the
+    /// notice every channel receives.
+    pub fn for_test(
+        breaker: impl Into<Arc<str>>,
+        from: State,
+        to: State,
+        reason: Reason,
+    ) -> Transition {
+        Transition {
+            breaker: breaker.into(),
+            from,
+            to,
+            reason,
+            counts: WindowCounts::default(),
+            failure_rate: None,
+            slow_call_rate: None,
+            consecutive_failures: 0,
+            threshold: None,
+            open_for: None,
+            at: SystemTime::now(),
+        }
+    }
+}
+
 /// One event. Borrowed, so emitting it allocates nothing.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]

@@ -357,6 +357,43 @@ fn spans_are_not_created_when_the_target_is_filtered_out() {
     assert_eq!(spans[0].events[0].name, EVENT_TRANSITION);
 }
 
+#[test]
+fn transitions_are_logged_under_their_own_target_without_call_spans() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let clock = ManualClock::new();
+    let b = breaker(&clock, 1);
+    let buf = Buf::default();
+    let filter = Targets::new()
+        .with_target(TARGET, LevelFilter::OFF)
+        .with_target(TRANSITION_TARGET, LevelFilter::INFO);
+    let subscriber = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(buf.clone())
+                .with_ansi(false),
+        )
+        .with(filter);
+    tracing::subscriber::with_default(subscriber, || {
+        assert!(!tracing::enabled!(target: "breakerbox", tracing::Level::INFO));
+        let _ = b.call_sync(|| Err::<(), _>(()));
+        clock.advance(secs(10));
+        let _ = b.call_sync(|| Ok::<_, ()>(()));
+    });
+    let log = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(
+        lines.len(),
+        3,
+        "closed->open, open->half_open, half_open->closed:\n{log}"
+    );
+    assert!(lines[0].contains("WARN") && lines[0].contains("breakerbox::transition"));
+    assert!(lines[0].contains("consecutive_failures"), "{log}");
+    assert!(
+        lines[2].contains("INFO") && lines[2].contains("half_open_success"),
+        "{log}"
+    );
+}
+
 /// A `MakeWriter` into a shared buffer.
 #[derive(Clone, Default)]
 struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);

@@ -105,8 +105,12 @@ pub const ERROR_TYPE_CIRCUIT_OPEN: &str = "circuit_open";
 /// The `tracing-opentelemetry` field that sets a span's status (`"ERROR"` on rejections
 /// and failures).
 pub const OTEL_STATUS_CODE: &str = "otel.status_code";
-/// Tracing target used for all breakerbox spans and events.
+/// Tracing target of call spans (and every breakerbox span and event not listed below).
 pub const TARGET: &str = "breakerbox";
+/// Tracing target of transition and would-open events: enable it alone
+/// (`breakerbox=off,breakerbox::transition=info`) to log every state change without the
+/// per-call spans.
+pub const TRANSITION_TARGET: &str = "breakerbox::transition";
 
 /// The kind of a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

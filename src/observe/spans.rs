@@ -10,7 +10,9 @@
 //!   the span current when it happened (the call that tripped the breaker, the request that
 //!   reset it) and, for a log subscriber, a structured log line.
 //!
-//! All at target `breakerbox`, spans and events at `INFO` (trips to open at `WARN`). When no
+//! Spans at target `breakerbox`, transition events at `breakerbox::transition` (so logs
+//! can show every state change without per-call spans), at `INFO` (trips to open at
+//! `WARN`). When no
 //! subscriber wants them, creating them is a level check and a cached callsite check: no
 //! allocation, no clock read, no thread-local access.
 
@@ -187,7 +189,7 @@ mod enabled {
         ($name:expr, $level:expr, $t:expr) => {
             tracing::event!(
                 name: $name,
-                target: TARGET,
+                target: TRANSITION_TARGET,
                 $level,
                 { ATTR_NAME } = &*$t.breaker,
                 { ATTR_FROM } = $t.from.as_str(),

@@ -102,6 +102,19 @@ async fn preregistered_routes_are_in_health_and_metrics_before_any_request() {
         .map(|b| b["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["http:/quotes/{symbol}", "http:/trade"]);
+    // The effective window and caps, where the config says null.
+    let b = &health["breakers"][0];
+    assert_eq!(b["config"]["failure_window"], serde_json::Value::Null);
+    assert_eq!(
+        b["effective"],
+        serde_json::json!({
+            "window_kind": "time",
+            "window": "1m",
+            "window_buckets": 10,
+            "max_reset_timeout": "2m 30s",
+            "call_timeout": "none",
+        })
+    );
     let series: Vec<String> = rec
         .snapshotter()
         .snapshot()

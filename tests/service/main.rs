@@ -9,6 +9,7 @@ mod errors;
 mod fallbacks;
 #[cfg(feature = "rt-tokio")]
 mod redis_hang;
+mod test_util;
 mod timeouts;
 
 use std::cell::RefCell;
