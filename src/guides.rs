@@ -28,3 +28,8 @@ pub struct Alerts;
 /// `docs/ARCHITECTURE.md`.
 #[doc = include_str!("../docs/ARCHITECTURE.md")]
 pub struct Architecture;
+
+/// `docs/NOTIFY.md`.
+#[cfg(all(feature = "notify-email", feature = "notify-webhook"))]
+#[doc = include_str!("../docs/NOTIFY.md")]
+pub struct Notify;
