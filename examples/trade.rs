@@ -4,19 +4,28 @@
 //! when one refuses, the trade says which breaker refused, since when, why it opened and
 //! when to retry, and the steps after it never run.
 //!
-//! Run: `cargo run --example trade`. The presets' reset timeouts (10 s to 60 s) are cut to
-//! one or two seconds so the run takes a few seconds.
+//! Every preset has a call timeout: a dependency that hangs is cancelled and counted as a
+//! `timeout` instead of holding the trade forever. The market-data cache is optional: when
+//! Redis hangs or its breaker is open, the trade reads the book from the source (a
+//! fallback, counted in `breakerbox_fallbacks_total`) and goes through.
+//!
+//! Run: `cargo run --example trade --features rt-tokio` (the timer that cancels calls).
+//! The presets' reset timeouts (10 s to 60 s) and the cache's call timeout (1 s) are cut
+//! so the run takes a few seconds.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use breakerbox::{BreakerOpen, CallError, CircuitBreaker, Config, Event, Reason, Registry};
+use breakerbox::{
+    BreakerOpen, CallError, CircuitBreaker, Config, Event, Fallback, Reason, Registry,
+};
 
-/// A simulated dependency that can be switched off.
+/// A simulated dependency that can be switched off, or made to hang.
 struct Dependency {
     what: &'static str,
     down: AtomicBool,
+    hung: AtomicBool,
 }
 
 impl Dependency {
@@ -24,11 +33,16 @@ impl Dependency {
         Dependency {
             what,
             down: AtomicBool::new(false),
+            hung: AtomicBool::new(false),
         }
     }
 
     async fn request<T>(&self, value: T) -> Result<T, String> {
         tokio::time::sleep(Duration::from_millis(2)).await;
+        if self.hung.load(Ordering::Relaxed) {
+            // Never answers, like a stopped server that still accepts connections.
+            std::future::pending::<()>().await;
+        }
         if self.down.load(Ordering::Relaxed) {
             Err(format!("{} unreachable", self.what))
         } else {
@@ -58,9 +72,14 @@ impl Breakers {
                 .reset_timeout(Duration::from_secs(secs))
                 .build()
         };
+        // The cache's 1 s call timeout, cut too: a cache is only worth a few milliseconds.
+        let cache = short(Config::cache(), 1)?
+            .into_builder()
+            .call_timeout(Duration::from_millis(200))
+            .build()?;
         Ok(Breakers {
             db: registry.breaker("postgres", short(Config::database(), 2)?)?,
-            cache: registry.breaker("redis", short(Config::cache(), 1)?)?,
+            cache: registry.breaker("redis", cache)?,
             prices: registry.breaker("price-api", short(Config::external_api(), 2)?)?,
             rpc: registry.breaker("solana-rpc", short(Config::rpc(), 2)?)?,
         })
@@ -76,6 +95,8 @@ enum TradeError {
         open: BreakerOpen,
         why: String,
     },
+    /// The step ran too long and was cancelled.
+    TimedOut { step: &'static str, after: Duration },
     /// The step ran and its dependency failed.
     Failed { step: &'static str, error: String },
 }
@@ -95,6 +116,9 @@ impl fmt::Display for TradeError {
                     "refused at `{step}` by breaker `{name}`, {why}; retry {retry}"
                 )
             }
+            TradeError::TimedOut { step, after } => {
+                write!(f, "timed out at `{step}` after {}ms", after.as_millis())
+            }
             TradeError::Failed { step, error } => write!(f, "failed at `{step}`: {error}"),
         }
     }
@@ -112,7 +136,15 @@ async fn step<T>(
             why: why_open(breaker),
             open,
         },
+        CallError::Timeout(t) => TradeError::TimedOut {
+            step: name,
+            after: t.after(),
+        },
         CallError::Inner(error) => TradeError::Failed { step: name, error },
+        other => TradeError::Failed {
+            step: name,
+            error: other.to_string(),
+        },
     })
 }
 
@@ -144,12 +176,16 @@ fn why_open(breaker: &CircuitBreaker) -> String {
 /// The composite operation: four protected calls, one line each.
 async fn trade(b: &Breakers, user: u32, symbol: &str, qty: u64) -> Result<String, TradeError> {
     let balance = step("check balance", &b.db, POSTGRES.request(10_000u64)).await?;
-    let book = step(
-        "read market data",
-        &b.cache,
-        REDIS.request(format!("{symbol} book")),
-    )
-    .await?;
+    // Market data: from the cache, or, when the cache is unavailable (open, timed out,
+    // failed), from the source. The trade goes through either way.
+    let book = b
+        .cache
+        .call(REDIS.request(format!("{symbol} book")))
+        .await
+        .or_fallback(&b.cache, |why| {
+            let reason = breakerbox::FallbackReason::of(&why);
+            format!("{symbol} book from the source, cache {reason}")
+        });
     let price = step("fetch price", &b.prices, PRICES.request(142u64)).await?;
     if price * qty > balance {
         return Err(TradeError::Failed {
@@ -205,9 +241,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     attempt(&b, 11).await;
 
-    println!("\nRedis is down; nothing after the failing step runs:");
-    REDIS.down.store(true, Ordering::Relaxed);
+    println!("\nRedis hangs: each read times out after 200 ms and the book comes from the");
+    println!("source; after 5 timeouts the breaker opens and trades skip Redis at once:");
+    REDIS.hung.store(true, Ordering::Relaxed);
     for n in 12..=18 {
+        attempt(&b, n).await;
+    }
+    REDIS.hung.store(false, Ordering::Relaxed);
+
+    println!("\nPostgreSQL is down; nothing after the failing step runs:");
+    POSTGRES.down.store(true, Ordering::Relaxed);
+    for n in 19..=31 {
         attempt(&b, n).await;
     }
 
@@ -215,7 +259,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for s in registry.snapshot_all() {
         let t = s.totals;
         println!(
-            "  {:<10} {:<9} ok {:>2}  failed {:>2}  refused {:>2}",
+            "  {:<10} {:<9} ok {:>2}  failed {:>2} (timeouts included)  refused {:>2}",
             s.name,
             s.state.as_str(),
             t.successes,

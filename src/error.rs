@@ -207,22 +207,122 @@ impl fmt::Display for BreakerOpen {
 
 impl StdError for BreakerOpen {}
 
-/// The error of a call made through a breaker: either the breaker refused it, or the call
-/// ran and returned its own error.
+/// A call cancelled because it ran longer than the breaker's
+/// [`call_timeout`](crate::Config::call_timeout).
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallTimeout {
+    pub(crate) name: Name,
+    pub(crate) after: Duration,
+}
+
+impl CallTimeout {
+    /// The name of the breaker whose timeout cancelled the call.
+    pub fn name(&self) -> &str {
+        self.name.as_str()
+    }
+
+    /// The timeout that elapsed.
+    pub fn after(&self) -> Duration {
+        self.after
+    }
+}
+
+impl fmt::Display for CallTimeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "call through circuit breaker `{}` timed out after {}ms",
+            self.name(),
+            self.after.as_millis()
+        )
+    }
+}
+
+impl StdError for CallTimeout {}
+
+/// The error of a call made through a breaker: the breaker refused it, the call timed out,
+/// or the call ran and returned its own error.
+///
+/// `Display` is the display of the variant's error, and [`source`](StdError::source) is
+/// *that error's* source, never the error itself: an error reporter that prints the chain
+/// prints each message once.
+///
+/// # Composing with an application error
+/// Map it once into your own error type and `?` works across every client:
+///
+/// ```
+/// use breakerbox::{CallError, CircuitBreaker};
+///
+/// #[derive(Debug)]
+/// enum AppError {
+///     /// A dependency is unavailable: answer 503 with `Retry-After`.
+///     Unavailable { dependency: String },
+///     Db(String),
+///     Cache(std::io::Error),
+/// }
+///
+/// impl From<CallError<String>> for AppError {
+///     fn from(e: CallError<String>) -> Self {
+///         match e {
+///             CallError::Inner(e) => AppError::Db(e),
+///             other => AppError::Unavailable { dependency: other.breaker().unwrap_or("db").into() },
+///         }
+///     }
+/// }
+///
+/// impl From<CallError<std::io::Error>> for AppError {
+///     fn from(e: CallError<std::io::Error>) -> Self {
+///         match e {
+///             CallError::Inner(e) => AppError::Cache(e),
+///             other => AppError::Unavailable { dependency: other.breaker().unwrap_or("cache").into() },
+///         }
+///     }
+/// }
+///
+/// async fn handler(db: &CircuitBreaker, cache: &CircuitBreaker) -> Result<u32, AppError> {
+///     let cached: Option<u32> = cache.call(async { Ok::<_, std::io::Error>(None) }).await?;
+///     let row = db.call(async { Ok::<_, String>(7) }).await?;
+///     Ok(cached.unwrap_or(row))
+/// }
+/// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+/// # let (db, cache) = (CircuitBreaker::new("db"), CircuitBreaker::new("cache"));
+/// # assert_eq!(rt.block_on(handler(&db, &cache)).unwrap(), 7);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CallError<E> {
     /// The breaker refused the call; it did not run.
     Rejected(BreakerOpen),
+    /// The call ran longer than the breaker's `call_timeout` and was cancelled.
+    Timeout(CallTimeout),
     /// The call ran and failed with this error.
     Inner(E),
 }
 
 impl<E> CallError<E> {
-    /// The call's own error, or `None` if the breaker rejected the call.
+    /// The call's own error, or `None` if the breaker rejected the call or it timed out.
     pub fn into_inner(self) -> Option<E> {
         match self {
             CallError::Inner(e) => Some(e),
-            CallError::Rejected(_) => None,
+            CallError::Rejected(_) | CallError::Timeout(_) => None,
+        }
+    }
+
+    /// Maps the call's own error, keeping a rejection or a timeout as it is.
+    ///
+    /// ```
+    /// use breakerbox::CallError;
+    /// let e: CallError<&str> = CallError::Inner("refused");
+    /// assert_eq!(e.map_inner(str::len), CallError::Inner(7));
+    /// ```
+    pub fn map_inner<F, O>(self, f: O) -> CallError<F>
+    where
+        O: FnOnce(E) -> F,
+    {
+        match self {
+            CallError::Inner(e) => CallError::Inner(f(e)),
+            CallError::Rejected(r) => CallError::Rejected(r),
+            CallError::Timeout(t) => CallError::Timeout(t),
         }
     }
 
@@ -231,10 +331,33 @@ impl<E> CallError<E> {
         matches!(self, CallError::Rejected(_))
     }
 
+    /// Whether the call was cancelled by the breaker's `call_timeout`.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, CallError::Timeout(_))
+    }
+
     /// The rejection, if the breaker refused the call.
     pub fn rejection(&self) -> Option<&BreakerOpen> {
         match self {
             CallError::Rejected(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The timeout, if the call timed out.
+    pub fn timeout(&self) -> Option<&CallTimeout> {
+        match self {
+            CallError::Timeout(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The name of the breaker that rejected or timed out the call; `None` for the call's
+    /// own error (which does not know the breaker).
+    pub fn breaker(&self) -> Option<&str> {
+        match self {
+            CallError::Rejected(r) => Some(r.name()),
+            CallError::Timeout(t) => Some(t.name()),
             CallError::Inner(_) => None,
         }
     }
@@ -244,16 +367,19 @@ impl<E: fmt::Display> fmt::Display for CallError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CallError::Rejected(r) => r.fmt(f),
+            CallError::Timeout(t) => t.fmt(f),
             CallError::Inner(e) => e.fmt(f),
         }
     }
 }
 
 impl<E: StdError + 'static> StdError for CallError<E> {
+    /// The source of the displayed error: `Display` already shows the variant's error, so
+    /// it is not its own source (reporters would print it twice).
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
-            CallError::Rejected(r) => Some(r),
-            CallError::Inner(e) => Some(e),
+            CallError::Rejected(_) | CallError::Timeout(_) => None,
+            CallError::Inner(e) => e.source(),
         }
     }
 }
@@ -261,6 +387,12 @@ impl<E: StdError + 'static> StdError for CallError<E> {
 impl<E> From<BreakerOpen> for CallError<E> {
     fn from(r: BreakerOpen) -> Self {
         CallError::Rejected(r)
+    }
+}
+
+impl<E> From<CallTimeout> for CallError<E> {
+    fn from(t: CallTimeout) -> Self {
+        CallError::Timeout(t)
     }
 }
 

@@ -13,6 +13,7 @@ use crate::window::WindowCounts;
 
 /// How a call ended, as a classifier sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Outcome {
     /// The dependency did its job.
     Success,
@@ -21,16 +22,26 @@ pub enum Outcome {
     /// Neither (e.g. a 404, a validation error, a cancelled call): counted as `ignored`,
     /// never toward a trip.
     Ignore,
+    /// The call ran longer than the breaker's
+    /// [`call_timeout`](crate::Config::call_timeout): a failure, and slow by definition.
+    /// Set by the breaker, not by classifiers (a classifier returning it is taken as is).
+    Timeout,
 }
 
 impl Outcome {
-    /// The label value: `success`, `failure` or `ignored`.
+    /// The label value: `success`, `failure`, `ignored` or `timeout`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Outcome::Success => "success",
             Outcome::Failure => "failure",
             Outcome::Ignore => "ignored",
+            Outcome::Timeout => "timeout",
         }
+    }
+
+    /// Whether the outcome counts toward a trip: `Failure` and `Timeout`.
+    pub const fn is_failure(self) -> bool {
+        matches!(self, Outcome::Failure | Outcome::Timeout)
     }
 
     /// The default classification of a `Result`: `Ok` is a success, `Err` a failure.
@@ -79,6 +90,49 @@ pub struct Transition {
     pub open_for: Option<Duration>,
     /// Wall-clock time of the transition.
     pub at: SystemTime,
+}
+
+#[cfg(feature = "test-util")]
+impl Transition {
+    /// A transition built by hand, for tests of your own listeners, notifiers, alert
+    /// routing or dashboards (feature `test-util`): empty window, no rates, no threshold,
+    /// `at` now. Every field is public: set the numbers your test needs.
+    ///
+    /// ```
+    /// use breakerbox::{Reason, State, Transition};
+    /// use std::time::Duration;
+    ///
+    /// let mut t = Transition::for_test("postgres", State::Closed, State::Open, Reason::FailureRate);
+    /// t.counts.calls = 20;
+    /// t.counts.failures = 12;
+    /// t.failure_rate = Some(0.6);
+    /// t.threshold = Some(0.5);
+    /// t.open_for = Some(Duration::from_secs(30));
+    /// assert_eq!(&*t.breaker, "postgres");
+    /// ```
+    ///
+    /// With the `notify` feature, `Notification::new(kind, transition)` turns it into the
+    /// notice every channel receives.
+    pub fn for_test(
+        breaker: impl Into<Arc<str>>,
+        from: State,
+        to: State,
+        reason: Reason,
+    ) -> Transition {
+        Transition {
+            breaker: breaker.into(),
+            from,
+            to,
+            reason,
+            counts: WindowCounts::default(),
+            failure_rate: None,
+            slow_call_rate: None,
+            consecutive_failures: 0,
+            threshold: None,
+            open_for: None,
+            at: SystemTime::now(),
+        }
+    }
 }
 
 /// One event. Borrowed, so emitting it allocates nothing.

@@ -12,14 +12,17 @@
 //! use breakerbox::{CallError, Config, Registry};
 //!
 //! # async fn fetch_user(id: u32) -> Result<String, std::io::Error> { Ok(format!("user {id}")) }
-//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let registry = Registry::new();
+//! // 10 failures in a row or 70% of the window trip it; calls over 15 s are cancelled.
 //! let db = registry.breaker("postgres", Config::database())?;
 //!
 //! match db.call(fetch_user(7)).await {
 //!     Ok(user) => println!("{user}"),
 //!     Err(CallError::Rejected(open)) => println!("{open}; retry in {:?}", open.retry_after()),
+//!     Err(CallError::Timeout(t)) => println!("{t}"),
 //!     Err(CallError::Inner(e)) => println!("query failed: {e}"),
+//!     Err(e) => println!("{e}"),
 //! }
 //! # Ok::<(), breakerbox::RegistryError>(())
 //! # }).unwrap();
@@ -75,7 +78,7 @@
 //! | `tracing` | yes | a `breakerbox.call` span per call, transition events and logs |
 //! | `serde` | no | (de)serializable [`Config`] with human-readable durations |
 //! | `test-util` | no | `ManualClock` for tests without sleeps |
-//! | `rt-tokio` | no | the eager timer task |
+//! | `rt-tokio` | no | the eager timer task; cancelling async calls at their `call_timeout` |
 //! | `prometheus` | no | helpers that install a Prometheus recorder and exporter |
 //! | `otel` | no | helpers that build an OpenTelemetry tracing layer |
 //! | `tower` | no | a tower `Layer` answering 503 when a breaker is open (`breakerbox::http`) |
@@ -94,6 +97,9 @@ mod clock;
 mod config;
 mod error;
 mod event;
+mod fallback;
+#[cfg(doctest)]
+mod guides;
 #[cfg(feature = "tower")]
 pub mod http;
 #[cfg(feature = "notify")]
@@ -111,8 +117,9 @@ pub use breaker::{Builder, CallTotals, CircuitBreaker, OwnedPermit, Permit, Snap
 pub use clock::ManualClock;
 pub use clock::{Clock, MonotonicClock, UpkeepHandle};
 pub use config::{Config, ConfigBuilder, MAX_HALF_OPEN_COUNT, MAX_WINDOW_BUCKETS, WindowKind};
-pub use error::{BreakerOpen, CallError, ConfigError, INLINE_NAME, RegistryError};
+pub use error::{BreakerOpen, CallError, CallTimeout, ConfigError, INLINE_NAME, RegistryError};
 pub use event::{Event, Listener, ListenerId, Outcome, Transition};
+pub use fallback::{Fallback, FallbackReason};
 pub use registry::Registry;
 pub use state::{Reason, State};
 #[cfg(feature = "rt-tokio")]

@@ -185,6 +185,7 @@ impl Model {
             Outcome::Success => 0,
             Outcome::Failure => 1,
             Outcome::Ignore => 2,
+            _ => unreachable!("the model draws success, failure and ignore only"),
         }] += 1;
         let current = self.state() == State::HalfOpen && self.epoch == p.epoch;
         if p.trial {

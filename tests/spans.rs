@@ -103,6 +103,33 @@ fn a_call_is_one_span_with_name_state_outcome_and_slow() {
 }
 
 #[test]
+fn a_call_past_its_timeout_is_a_slow_error_span_with_outcome_timeout() {
+    let clock = ManualClock::new();
+    let b = CircuitBreaker::builder("payments")
+        .config(
+            Config::builder()
+                .slow_call_duration(secs(10))
+                .call_timeout(secs(2))
+                .build()
+                .unwrap(),
+        )
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let (_, spans) = capture(|| {
+        let r = b.call_sync(|| {
+            clock.advance(secs(3));
+            Ok::<_, ()>(1)
+        });
+        assert_eq!(r, Ok(1));
+    });
+    assert_eq!(spans.len(), 1, "{spans:#?}");
+    assert_eq!(attr(&spans[0], ATTR_OUTCOME), s("timeout"));
+    assert_eq!(attr(&spans[0], ATTR_SLOW), Some(Value::Bool(true)));
+    assert!(matches!(spans[0].status, Status::Error { .. }));
+}
+
+#[test]
 fn an_async_call_span_covers_the_future_and_its_child_spans() {
     let clock = ManualClock::new();
     let b = breaker(&clock, 5);
@@ -355,6 +382,43 @@ fn spans_are_not_created_when_the_target_is_filtered_out() {
     });
     assert_eq!(spans.len(), 1);
     assert_eq!(spans[0].events[0].name, EVENT_TRANSITION);
+}
+
+#[test]
+fn transitions_are_logged_under_their_own_target_without_call_spans() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let clock = ManualClock::new();
+    let b = breaker(&clock, 1);
+    let buf = Buf::default();
+    let filter = Targets::new()
+        .with_target(TARGET, LevelFilter::OFF)
+        .with_target(TRANSITION_TARGET, LevelFilter::INFO);
+    let subscriber = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(buf.clone())
+                .with_ansi(false),
+        )
+        .with(filter);
+    tracing::subscriber::with_default(subscriber, || {
+        assert!(!tracing::enabled!(target: "breakerbox", tracing::Level::INFO));
+        let _ = b.call_sync(|| Err::<(), _>(()));
+        clock.advance(secs(10));
+        let _ = b.call_sync(|| Ok::<_, ()>(()));
+    });
+    let log = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(
+        lines.len(),
+        3,
+        "closed->open, open->half_open, half_open->closed:\n{log}"
+    );
+    assert!(lines[0].contains("WARN") && lines[0].contains("breakerbox::transition"));
+    assert!(lines[0].contains("consecutive_failures"), "{log}");
+    assert!(
+        lines[2].contains("INFO") && lines[2].contains("half_open_success"),
+        "{log}"
+    );
 }
 
 /// A `MakeWriter` into a shared buffer.

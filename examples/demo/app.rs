@@ -252,11 +252,8 @@ pub async fn drive(demo: &Demo, deadline: Option<Instant>) {
         let dep = Arc::new(Dependency::new(name, demo.seed));
         tasks.push(tokio::spawn(async move {
             while deadline.is_none_or(|d| Instant::now() < d) {
-                match b.call(dep.request()).await {
-                    Ok(_) | Err(CallError::Inner(_)) => {}
-                    Err(CallError::Rejected(_)) => {
-                        tokio::time::sleep(Duration::from_millis(20)).await
-                    }
+                if let Err(CallError::Rejected(_)) = b.call(dep.request()).await {
+                    tokio::time::sleep(Duration::from_millis(20)).await
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }

@@ -81,7 +81,7 @@ pub(crate) struct Inner {
     pub(crate) state: StateCell,
     pub(crate) settings: ArcSwap<Settings>,
     /// The call path's copy of the config values it reads.
-    hot: HotConfig,
+    pub(crate) hot: HotConfig,
     /// The breaker's first window, which calls record into without an `arc-swap` load
     /// until a new config changes the window's shape and sets `window_replaced`; from then
     /// on the window is read from `settings`.
@@ -241,10 +241,11 @@ impl Inner {
     pub(crate) fn complete(&self, adm: Admission, outcome: Outcome) {
         let end = self.clock.now();
         let elapsed = end.saturating_sub(adm.start);
-        let slow = elapsed > self.hot.slow_nanos();
+        // A timed-out call is slow by definition, whatever its measured duration.
+        let slow = elapsed > self.hot.slow_nanos() || outcome == Outcome::Timeout;
         self.counters.add(match outcome {
             Outcome::Success => |s| &s.success,
-            Outcome::Failure => |s| &s.failure,
+            Outcome::Failure | Outcome::Timeout => |s| &s.failure,
             Outcome::Ignore => |s| &s.ignored,
         });
         if slow {
@@ -262,7 +263,7 @@ impl Inner {
         if adm.trial() {
             self.complete_trial(adm.epoch(), outcome, slow, end);
         } else if outcome != Outcome::Ignore {
-            let failure = outcome == Outcome::Failure;
+            let failure = outcome.is_failure();
             if !self.window_replaced.load(Ordering::Acquire) {
                 self.complete_normal(adm.epoch(), failure, slow, end, &self.window);
             } else {
@@ -340,7 +341,7 @@ impl Inner {
     fn complete_trial(&self, epoch: u64, outcome: Outcome, slow: bool, now: u64) {
         self.last_trial_done.store(now, Ordering::Relaxed);
         let reopen = match outcome {
-            Outcome::Failure => Some(Reason::HalfOpenFailure),
+            Outcome::Failure | Outcome::Timeout => Some(Reason::HalfOpenFailure),
             Outcome::Success if slow => Some(Reason::HalfOpenSlowCall),
             _ => None,
         };

@@ -22,6 +22,8 @@ pub(crate) struct HotConfig {
     half_open_max_calls: AtomicU32,
     failure_rate_threshold: AtomicU64,
     slow_call_rate_threshold: AtomicU64,
+    /// `call_timeout` in nanoseconds, 0 for none.
+    call_timeout_nanos: AtomicU64,
 }
 
 impl HotConfig {
@@ -34,6 +36,7 @@ impl HotConfig {
             half_open_max_calls: AtomicU32::new(0),
             failure_rate_threshold: AtomicU64::new(0),
             slow_call_rate_threshold: AtomicU64::new(0),
+            call_timeout_nanos: AtomicU64::new(0),
         };
         hot.store(config);
         hot
@@ -51,6 +54,17 @@ impl HotConfig {
         self.failure_rate_threshold.store(rate, r);
         let rate = c.slow_call_rate_threshold().to_bits();
         self.slow_call_rate_threshold.store(rate, r);
+        let timeout = c.call_timeout().map_or(0, nanos);
+        self.call_timeout_nanos.store(timeout, r);
+    }
+
+    /// `call_timeout`, if any.
+    #[inline]
+    pub(crate) fn call_timeout(&self) -> Option<std::time::Duration> {
+        match self.call_timeout_nanos.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(std::time::Duration::from_nanos(n)),
+        }
     }
 
     /// `slow_call_duration` in nanoseconds.

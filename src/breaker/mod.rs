@@ -6,6 +6,7 @@ mod hot;
 mod permit;
 mod snapshot;
 mod stamp;
+mod timeout;
 
 use std::fmt;
 use std::future::Future;
@@ -119,11 +120,21 @@ impl CircuitBreaker {
 
     /// Runs `fut` through the breaker: `Ok` is a success, `Err` a failure.
     ///
-    /// A future dropped before it completes counts as ignored.
+    /// A future dropped before it completes counts as ignored. With a
+    /// [`call_timeout`](crate::ConfigBuilder::call_timeout) in the config, a future still
+    /// running at the limit is dropped and the call counts as a `timeout` (a failure, and
+    /// slow); the cancellation needs the feature `rt-tokio` (without it, or outside a Tokio
+    /// runtime, an overlong call is recorded as a `timeout` when it completes and its result
+    /// is returned).
     ///
     /// # Errors
     /// [`CallError::Rejected`] if the breaker refused the call (the future is not polled),
+    /// [`CallError::Timeout`] if it ran past the call timeout and was cancelled,
     /// [`CallError::Inner`] with the future's own error.
+    ///
+    /// # Panics
+    /// With `rt-tokio` and a call timeout, inside a Tokio runtime built without its time
+    /// driver (`enable_time`), as `tokio::time::timeout` does.
     pub async fn call<T, E, F>(&self, fut: F) -> Result<T, CallError<E>>
     where
         F: Future<Output = Result<T, E>>,
@@ -136,25 +147,42 @@ impl CircuitBreaker {
     ///
     /// # Errors
     /// As [`call`](CircuitBreaker::call).
+    ///
+    /// # Panics
+    /// As [`call`](CircuitBreaker::call).
     pub async fn call_with<T, E, F, C>(&self, classify: C, fut: F) -> Result<T, CallError<E>>
     where
         F: Future<Output = Result<T, E>>,
         C: FnOnce(&Result<T, E>) -> Outcome,
     {
         let permit = self.try_acquire()?;
-        if spans::wanted() {
-            return spans::call(&self.inner.name, permit, classify, fut).await;
+        let limit = self.inner.hot.call_timeout();
+        if limit.is_none() && !spans::wanted() {
+            let result = fut.await;
+            permit.record(classify(&result));
+            return result.map_err(CallError::Inner);
         }
-        let result = fut.await;
-        permit.record(classify(&result));
-        result.map_err(CallError::Inner)
+        let run = timeout::run(&self.inner, permit.started(), limit, classify, fut);
+        if spans::wanted() {
+            return spans::call(&self.inner.name, permit, run).await;
+        }
+        let (result, outcome) = run.await;
+        permit.record(outcome);
+        result
     }
 
     /// Runs a blocking call through the breaker: `Ok` is a success, `Err` a failure. A
     /// closure that panics counts as ignored (the panic propagates).
     ///
+    /// A blocking call cannot be cancelled: one that ran longer than the config's
+    /// [`call_timeout`](crate::ConfigBuilder::call_timeout) is recorded as a `timeout` (a
+    /// failure, and slow) when it returns, and its result is returned unchanged (the work
+    /// is done; throwing it away would help no one). Run it on a thread you can abandon
+    /// if it must not hold the caller.
+    ///
     /// # Errors
-    /// As [`call`](CircuitBreaker::call).
+    /// [`CallError::Rejected`] if the breaker refused the call (the closure does not run),
+    /// [`CallError::Inner`] with the closure's own error.
     pub fn call_sync<T, E>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, CallError<E>> {
         self.call_sync_with(Outcome::of, f)
     }
@@ -162,19 +190,33 @@ impl CircuitBreaker {
     /// [`call_sync`](CircuitBreaker::call_sync) with a classifier.
     ///
     /// # Errors
-    /// As [`call`](CircuitBreaker::call).
+    /// As [`call_sync`](CircuitBreaker::call_sync).
     pub fn call_sync_with<T, E>(
         &self,
         classify: impl FnOnce(&Result<T, E>) -> Outcome,
         f: impl FnOnce() -> Result<T, E>,
     ) -> Result<T, CallError<E>> {
         let permit = self.try_acquire()?;
+        let limit = self.inner.hot.call_timeout();
+        let start = permit.started();
+        let run = || {
+            let result = f();
+            let outcome = timeout::after_the_fact(&self.inner, start, limit, classify(&result));
+            (result.map_err(CallError::Inner), outcome)
+        };
         if spans::wanted() {
-            return spans::call_sync(&self.inner.name, permit, classify, f);
+            return spans::call_sync(&self.inner.name, permit, run);
         }
-        let result = f();
-        permit.record(classify(&result));
-        result.map_err(CallError::Inner)
+        let (result, outcome) = run();
+        permit.record(outcome);
+        result
+    }
+
+    /// Counts a fallback taken for this breaker's call (`breakerbox_fallbacks_total`).
+    /// [`Fallback::or_fallback`](crate::Fallback::or_fallback) calls this; call it when you
+    /// degrade by hand.
+    pub fn record_fallback(&self, reason: crate::FallbackReason) {
+        self.inner.observer.fallback(reason);
     }
 
     /// The current state. An Open breaker whose reset timeout has elapsed reports `Open`

@@ -29,6 +29,12 @@ macro_rules! permit_methods {
                 self.adm.epoch()
             }
 
+            /// The clock reading at admission, in the breaker clock's nanoseconds.
+            #[allow(dead_code)] // used through `Permit` only
+            pub(crate) fn started(&self) -> u64 {
+                self.adm.start
+            }
+
             /// Records a success.
             pub fn success(self) {
                 self.record(Outcome::Success);

@@ -20,7 +20,7 @@ pub const MAX_WINDOW_BUCKETS: u32 = 64;
 
 /// A validated breaker configuration. Build one with [`Config::builder`], start from a
 /// preset ([`Config::database`], [`Config::cache`], [`Config::rpc`],
-/// [`Config::external_api`]) or take the [`Default`].
+/// [`Config::external_api`], [`Config::edge`]) or take the [`Default`].
 ///
 /// With the `serde` feature a `Config` (de)serializes as a flat map whose durations are
 /// human-readable (`"30s"`, `"500ms"`); deserializing validates.
@@ -81,6 +81,8 @@ pub struct ConfigBuilder {
     reset_jitter: f64,
     #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     half_open_timeout: Duration,
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    call_timeout: Option<Duration>,
 }
 
 impl Default for ConfigBuilder {
@@ -101,6 +103,7 @@ impl Default for ConfigBuilder {
             max_reset_timeout: None,
             reset_jitter: 0.0,
             half_open_timeout: Duration::from_secs(60),
+            call_timeout: None,
         }
     }
 }
@@ -200,6 +203,27 @@ impl ConfigBuilder {
         self
     }
 
+    /// The longest a call may run (default: none). An async call (`call`, `call_with`)
+    /// still running at this limit is cancelled (its future dropped), counted as a failure
+    /// with the outcome `timeout`, slow by definition, and returns
+    /// [`CallError::Timeout`](crate::CallError::Timeout). Cancelling needs a timer: with
+    /// the feature `rt-tokio` the future runs under `tokio::time::timeout`; without it, and
+    /// always for a blocking call (`call_sync`), which nothing can cancel, a call that ran
+    /// past the limit is recorded as a `timeout` when it returns and its result is handed
+    /// back unchanged. Must be positive.
+    #[must_use]
+    pub fn call_timeout(mut self, limit: Duration) -> Self {
+        self.call_timeout = Some(limit);
+        self
+    }
+
+    /// Removes the call timeout (a preset's included).
+    #[must_use]
+    pub fn no_call_timeout(mut self) -> Self {
+        self.call_timeout = None;
+        self
+    }
+
     /// Checks every rule and returns the config.
     ///
     /// # Errors
@@ -233,6 +257,9 @@ impl ConfigBuilder {
         positive("reset_timeout", self.reset_timeout)?;
         positive("slow_call_duration", self.slow_call_duration)?;
         positive("half_open_timeout", self.half_open_timeout)?;
+        if let Some(limit) = self.call_timeout {
+            positive("call_timeout", limit)?;
+        }
         rate("failure_rate_threshold", self.failure_rate_threshold)?;
         rate("slow_call_rate_threshold", self.slow_call_rate_threshold)?;
         if !(self.backoff_factor >= 1.0 && self.backoff_factor.is_finite()) {
@@ -433,6 +460,10 @@ impl Config {
     pub fn half_open_timeout(&self) -> Duration {
         self.b.half_open_timeout
     }
+    /// The longest a call may run, if limited (see [`ConfigBuilder::call_timeout`]).
+    pub fn call_timeout(&self) -> Option<Duration> {
+        self.b.call_timeout
+    }
 
     /// The reset timeout after `trips` consecutive trips without recovery (1 for the first),
     /// before jitter: `reset_timeout * backoff_factor^(trips - 1)`, capped at
@@ -447,6 +478,11 @@ impl Config {
         }
         Duration::try_from_secs_f64(grown).unwrap_or(cap)
     }
+}
+
+pub(crate) fn preset(b: ConfigBuilder) -> Config {
+    // Presets are constant and valid by construction; `validate` is covered by tests.
+    Config { b }
 }
 
 impl TryFrom<ConfigBuilder> for Config {

@@ -5,12 +5,22 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use http::Response;
+use http::header::{CONNECTION, HeaderValue};
 use pin_project_lite::pin_project;
 
 use super::classify::ClassifyResponse;
-use super::response::{ResponseBody, rejection_response};
+use super::response::{ResponseBody, anonymous_rejection_response, rejection_response};
 use crate::breaker::OwnedPermit;
 use crate::error::BreakerOpen;
+
+/// How a rejection answers.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Reject {
+    /// Add `connection: close`: the request's body is left unread.
+    pub(crate) close: bool,
+    /// Leave the breaker's name and state out of the body.
+    pub(crate) hide_names: bool,
+}
 
 pin_project! {
     /// Resolves to the inner service's response, after recording its outcome with the
@@ -34,6 +44,7 @@ pin_project! {
         },
         Rejected {
             open: Option<BreakerOpen>,
+            how: Reject,
         },
     }
 }
@@ -47,9 +58,12 @@ impl<F, C> ResponseFuture<F, C> {
     }
 
     /// An already-ready rejection.
-    pub(crate) fn rejected(open: BreakerOpen) -> Self {
+    pub(crate) fn rejected(open: BreakerOpen, how: Reject) -> Self {
         ResponseFuture {
-            kind: Kind::Rejected { open: Some(open) },
+            kind: Kind::Rejected {
+                open: Some(open),
+                how,
+            },
         }
     }
 }
@@ -61,7 +75,7 @@ impl<F, C> std::fmt::Debug for ResponseFuture<F, C> {
                 .debug_struct("ResponseFuture::Called")
                 .field("permit", &guard.as_ref().map(|(p, _)| p))
                 .finish_non_exhaustive(),
-            Kind::Rejected { open } => f
+            Kind::Rejected { open, .. } => f
                 .debug_struct("ResponseFuture::Rejected")
                 .field("open", open)
                 .finish(),
@@ -85,9 +99,18 @@ where
                 }
                 Poll::Ready(result.map(|res| res.map(ResponseBody::new)))
             }
-            KindProj::Rejected { open } => {
+            KindProj::Rejected { open, how } => {
                 let open = open.take().expect("ResponseFuture polled after completion");
-                Poll::Ready(Ok(rejection_response(&open).map(ResponseBody::full)))
+                let mut res = if how.hide_names {
+                    anonymous_rejection_response(&open)
+                } else {
+                    rejection_response(&open)
+                };
+                if how.close {
+                    res.headers_mut()
+                        .insert(CONNECTION, HeaderValue::from_static("close"));
+                }
+                Poll::Ready(Ok(res.map(ResponseBody::full)))
             }
         }
     }

@@ -6,7 +6,7 @@ use humantime_serde::re::humantime;
 use serde::Serialize;
 
 use crate::breaker::{CallTotals, Snapshot};
-use crate::config::Config;
+use crate::config::{Config, WindowKind};
 use crate::event::Transition;
 use crate::state::{Reason, State};
 
@@ -54,7 +54,43 @@ pub(crate) struct BreakerView {
     half_open_in_flight: u32,
     half_open_successes: u32,
     totals: TotalsView,
+    /// The values in force where the config leaves a field to its default (`null` there).
+    effective: EffectiveView,
     config: Config,
+}
+
+/// The effective window and caps: what `config` means where it says `null`.
+#[derive(Debug, Serialize)]
+struct EffectiveView {
+    /// `time` or `count`.
+    window_kind: &'static str,
+    /// The window's length: a duration (`"1m"`) or a number of calls (`"100 calls"`).
+    window: String,
+    window_buckets: u32,
+    /// The cap of the reset timeout when it grows by `backoff_factor`.
+    max_reset_timeout: String,
+    /// The call timeout, or `"none"`.
+    call_timeout: String,
+}
+
+impl EffectiveView {
+    fn new(c: &Config) -> EffectiveView {
+        let (window_kind, window) = match c.window() {
+            WindowKind::Time(d) => ("time", human(d)),
+            WindowKind::Count(n) => ("count", format!("{n} calls")),
+        };
+        EffectiveView {
+            window_kind,
+            window,
+            window_buckets: c.window_buckets(),
+            max_reset_timeout: human(c.max_reset_timeout()),
+            call_timeout: c.call_timeout().map_or_else(|| "none".to_owned(), human),
+        }
+    }
+}
+
+fn human(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
 }
 
 impl BreakerView {
@@ -77,6 +113,7 @@ impl BreakerView {
             half_open_in_flight: s.half_open_in_flight,
             half_open_successes: s.half_open_successes,
             totals: TotalsView::from(s.totals),
+            effective: EffectiveView::new(&s.config),
             config: s.config.clone(),
         }
     }

@@ -226,6 +226,32 @@ impl<K> KeyedBreakers<K> {
         self.breaker(key)
     }
 
+    /// Creates the breakers of `keys` now (e.g. every route template of the router), so
+    /// health, metrics and dashboards list them before their first request. Keys past the
+    /// cap share the overflow breaker, as at request time.
+    ///
+    /// ```
+    /// use breakerbox::http::KeyedBreakers;
+    /// use breakerbox::{Config, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// let routes = KeyedBreakers::builder(&registry, Config::edge())
+    ///     .build(|req: &http::Request<()>| Some(req.uri().path().to_owned()))?;
+    /// routes.preregister(["/trade", "/quotes/{symbol}"]);
+    /// assert_eq!(registry.names(), ["http:/quotes/{symbol}", "http:/trade"]);
+    /// # Ok::<(), breakerbox::ConfigError>(())
+    /// ```
+    pub fn preregister<I>(&self, keys: I) -> &Self
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        for key in keys {
+            let _ = self.breaker(key.as_ref());
+        }
+        self
+    }
+
     /// How many keys have a breaker of their own.
     pub fn len(&self) -> usize {
         self.read().len()

@@ -28,17 +28,22 @@ use {
 /// use breakerbox::{Config, Registry};
 ///
 /// let registry = Registry::new();
+/// let routes = ["/users/{id}", "/orders"];
 /// let app: Router = Router::new()
-///     .route("/users/{id}", get(|| async { "user" }))
-///     .route("/orders", get(|| async { "orders" }))
-///     // one breaker per route template: `http:/users/{id}`, `http:/orders`
-///     .layer(CircuitBreakerLayer::per_route(&registry, Config::default()));
+///     .route(routes[0], get(|| async { "user" }))
+///     .route(routes[1], get(|| async { "orders" }))
+///     // one breaker per route template: `http:/users/{id}`, `http:/orders`, with the
+///     // edge preset (no slow-call trip: slowness is the dependencies' breakers' call),
+///     // registered now so health and metrics list them before the first request
+///     .layer(CircuitBreakerLayer::per_route(&registry, Config::edge()).preregister(routes));
+/// assert_eq!(registry.names(), ["http:/orders", "http:/users/{id}"]);
 /// # }
 /// ```
 #[derive(Debug, Clone)]
 pub struct CircuitBreakerLayer<P = CircuitBreaker, C = StatusClassifier> {
     picker: P,
     classifier: C,
+    hide_names: bool,
 }
 
 impl CircuitBreakerLayer {
@@ -47,6 +52,7 @@ impl CircuitBreakerLayer {
         CircuitBreakerLayer {
             picker: breaker,
             classifier: StatusClassifier::new(),
+            hide_names: false,
         }
     }
 }
@@ -57,7 +63,23 @@ impl<K> CircuitBreakerLayer<KeyedBreakers<K>> {
         CircuitBreakerLayer {
             picker: breakers,
             classifier: StatusClassifier::new(),
+            hide_names: false,
         }
+    }
+}
+
+impl<K, C> CircuitBreakerLayer<KeyedBreakers<K>, C> {
+    /// Registers the breakers of `keys` (for `per_route`: the route templates, as given to
+    /// `Router::route`) now, so health and metrics list every route before its first
+    /// request. See [`KeyedBreakers::preregister`].
+    #[must_use]
+    pub fn preregister<I>(self, keys: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        self.picker.preregister(keys);
+        self
     }
 }
 
@@ -80,7 +102,18 @@ impl<P, C> CircuitBreakerLayer<P, C> {
         CircuitBreakerLayer {
             picker: self.picker,
             classifier,
+            hide_names: self.hide_names,
         }
+    }
+
+    /// Leaves the breaker's name and state out of rejection bodies (default: shown), for
+    /// public APIs whose clients should not learn internal dependency names: the body
+    /// is [`anonymous_rejection_response`](super::anonymous_rejection_response)'s. Status,
+    /// `Retry-After`, metrics, spans and logs are unchanged.
+    #[must_use]
+    pub fn hide_breaker_names(mut self) -> Self {
+        self.hide_names = true;
+        self
     }
 
     /// The breaker (or the keyed family) the layer uses.
@@ -94,5 +127,6 @@ impl<S, P: Clone, C: Clone> Layer<S> for CircuitBreakerLayer<P, C> {
 
     fn layer(&self, inner: S) -> Self::Service {
         CircuitBreakerService::new(inner, self.picker.clone(), self.classifier.clone())
+            .hide_breaker_names(self.hide_names)
     }
 }

@@ -14,6 +14,13 @@
 //!   implement `IntoResponse` the same way, so a handler can use `?` on a breaker's result.
 //! - `BreakerApi` (feature `axum`): `GET /health`, and bearer-protected
 //!   `POST /reset`, `/reset/{name}`, `/force-open/{name}?ttl=`, `/disable/{name}`.
+//! - `metrics_router` (features `axum` and `prometheus`): `GET /metrics` on your own
+//!   router.
+//! - `Readiness` (feature `axum`): `GET /ready`, 503 only while a *required* breaker is
+//!   open; optional dependencies (a cache with a fallback) only degrade it.
+//! - For public APIs, [`CircuitBreakerLayer::hide_breaker_names`] keeps internal breaker
+//!   names out of 503 bodies; a rejected request with an unread body gets
+//!   `connection: close` so keep-alive clients reconnect instead of failing.
 //!
 //! ```
 //! # #[cfg(feature = "axum")] {
@@ -41,6 +48,10 @@ mod future;
 mod health;
 mod keyed;
 mod layer;
+#[cfg(all(feature = "axum", feature = "prometheus"))]
+mod metrics_route;
+#[cfg(feature = "axum")]
+mod readiness;
 mod response;
 mod service;
 
@@ -52,7 +63,12 @@ pub use future::ResponseFuture;
 pub use keyed::MatchedPathKey;
 pub use keyed::{KeyedBreakers, KeyedBuilder, PickBreaker, RequestKey};
 pub use layer::CircuitBreakerLayer;
+#[cfg(all(feature = "axum", feature = "prometheus"))]
+pub use metrics_route::metrics_router;
+#[cfg(feature = "axum")]
+pub use readiness::Readiness;
 pub use response::{
-    PROBLEM_JSON, PROBLEM_TYPE, ResponseBody, rejection_response, retry_after_secs,
+    PROBLEM_JSON, PROBLEM_TYPE, ResponseBody, anonymous_rejection_response, rejection_response,
+    retry_after_secs,
 };
 pub use service::CircuitBreakerService;

@@ -61,8 +61,31 @@ fn ceil_secs(d: Duration) -> u64 {
 /// [`StatusClassifier`](super::StatusClassifier) can tell an inner breaker's refusal from
 /// a failure. The layer answers with this; use it to build your own integration.
 pub fn rejection_response(open: &BreakerOpen) -> Response<Bytes> {
+    rejection(open, false)
+}
+
+/// [`rejection_response`] without the breaker's name and state in the body, for public
+/// endpoints whose clients should not learn the service's internal dependency names:
+///
+/// ```json
+/// {"type":"CircuitBreakerOpen","title":"Circuit breaker open","status":503,
+///  "detail":"service temporarily unavailable; retry after 30s","retry_after":30}
+/// ```
+///
+/// The status, `Retry-After` and the [`BreakerOpen`] in the extensions (never sent) are
+/// as in [`rejection_response`]; metrics, spans and logs still name the breaker.
+pub fn anonymous_rejection_response(open: &BreakerOpen) -> Response<Bytes> {
+    rejection(open, true)
+}
+
+fn rejection(open: &BreakerOpen, anonymous: bool) -> Response<Bytes> {
     let retry = retry_after_secs(open);
-    let mut res = Response::new(Bytes::from(problem_body(open, retry)));
+    let body = if anonymous {
+        anonymous_body(retry)
+    } else {
+        problem_body(open, retry)
+    };
+    let mut res = Response::new(Bytes::from(body));
     *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
     let headers = res.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
@@ -91,6 +114,20 @@ fn problem_body(open: &BreakerOpen, retry: Option<u64>) -> String {
             r#""breaker":{},"state":"{}","retry_after":{}}}"#
         ),
         PROBLEM_TYPE, detail, name, state, retry_json
+    )
+}
+
+fn anonymous_body(retry: Option<u64>) -> String {
+    let (detail_retry, retry_json) = match retry {
+        Some(s) => (format!("; retry after {s}s"), s.to_string()),
+        None => (String::new(), "null".to_owned()),
+    };
+    format!(
+        concat!(
+            r#"{{"type":"{}","title":"Circuit breaker open","status":503,"#,
+            r#""detail":"service temporarily unavailable{}","retry_after":{}}}"#
+        ),
+        PROBLEM_TYPE, detail_retry, retry_json
     )
 }
 
@@ -195,7 +232,7 @@ where
 mod axum_impls {
     use axum::response::IntoResponse;
 
-    use crate::error::{BreakerOpen, CallError};
+    use crate::error::{BreakerOpen, CallError, CallTimeout};
 
     /// A rejection answers 503 with `Retry-After` and a problem+json body, so a handler
     /// can use `?` on a breaker's result.
@@ -205,12 +242,36 @@ mod axum_impls {
         }
     }
 
-    /// A rejection answers like [`BreakerOpen`]; the call's own error answers as it
-    /// would without the breaker.
+    /// A timed-out call answers `504 Gateway Timeout` with a problem+json body of type
+    /// `CallTimeout`.
+    impl IntoResponse for CallTimeout {
+        fn into_response(self) -> axum::response::Response {
+            let body = format!(
+                concat!(
+                    r#"{{"type":"CallTimeout","title":"Dependency call timed out","status":504,"#,
+                    r#""detail":{},"breaker":{}}}"#
+                ),
+                super::json_string(&self.to_string()),
+                super::json_string(self.name()),
+            );
+            let mut res = (
+                http::StatusCode::GATEWAY_TIMEOUT,
+                [(http::header::CONTENT_TYPE, super::PROBLEM_JSON)],
+                body,
+            )
+                .into_response();
+            res.extensions_mut().insert(self);
+            res
+        }
+    }
+
+    /// A rejection answers like [`BreakerOpen`], a timeout like [`CallTimeout`]; the
+    /// call's own error answers as it would without the breaker.
     impl<E: IntoResponse> IntoResponse for CallError<E> {
         fn into_response(self) -> axum::response::Response {
             match self {
                 CallError::Rejected(open) => open.into_response(),
+                CallError::Timeout(t) => t.into_response(),
                 CallError::Inner(e) => e.into_response(),
             }
         }

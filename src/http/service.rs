@@ -6,9 +6,21 @@ use http::{Request, Response};
 use tower::Service;
 
 use super::classify::ClassifyResponse;
-use super::future::ResponseFuture;
+use super::future::{Reject, ResponseFuture};
 use super::keyed::PickBreaker;
 use super::response::ResponseBody;
+
+/// Whether `req` announces a body (a `content-length` above 0, or any
+/// `transfer-encoding`). A rejection does not read it, and a server that leaves a request
+/// body unread cannot reuse the connection: the 503 then says `connection: close`, so a
+/// keep-alive client opens a new connection instead of failing on a dead one.
+fn may_have_body<B>(req: &Request<B>) -> bool {
+    let headers = req.headers();
+    headers.contains_key(http::header::TRANSFER_ENCODING)
+        || headers
+            .get(http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
+}
 
 /// A service guarded by a circuit breaker; built by
 /// [`CircuitBreakerLayer`](super::CircuitBreakerLayer).
@@ -17,13 +29,16 @@ use super::response::ResponseBody;
 /// decides in `call`. A rejected request never reaches the inner service; it is answered
 /// at once with a 503 response (see [`rejection_response`](super::rejection_response)),
 /// not an error, so the service's error type is the inner one (`Infallible` stays
-/// `Infallible`). The outcome is classified when the response head is ready; the time
+/// `Infallible`). A rejected request that carries a body (left unread) gets
+/// `connection: close`, so keep-alive clients do not reuse a connection the server must
+/// drop. The outcome is classified when the response head is ready; the time
 /// to stream the body is not part of the call.
 #[derive(Debug, Clone)]
 pub struct CircuitBreakerService<S, P, C> {
     inner: S,
     picker: P,
     classifier: C,
+    hide_names: bool,
 }
 
 impl<S, P, C> CircuitBreakerService<S, P, C> {
@@ -33,7 +48,16 @@ impl<S, P, C> CircuitBreakerService<S, P, C> {
             inner,
             picker,
             classifier,
+            hide_names: false,
         }
+    }
+
+    /// Leaves breaker names out of rejection bodies (see
+    /// [`CircuitBreakerLayer::hide_breaker_names`](super::CircuitBreakerLayer::hide_breaker_names)).
+    #[must_use]
+    pub fn hide_breaker_names(mut self, hide: bool) -> Self {
+        self.hide_names = hide;
+        self
     }
 
     /// The inner service.
@@ -73,7 +97,13 @@ where
                 let guard = Some((permit, self.classifier.clone()));
                 ResponseFuture::called(self.inner.call(req), guard)
             }
-            Some(Err(open)) => ResponseFuture::rejected(open),
+            Some(Err(open)) => {
+                let how = Reject {
+                    close: may_have_body(&req),
+                    hide_names: self.hide_names,
+                };
+                ResponseFuture::rejected(open, how)
+            }
         }
     }
 }

@@ -16,6 +16,7 @@ use super::names::{self, MetricKind};
 use crate::breaker::rate;
 use crate::config::Config;
 use crate::event::{Outcome, Transition};
+use crate::fallback::FallbackReason;
 use crate::state::{Reason, State};
 use crate::window::WindowCounts;
 
@@ -95,7 +96,12 @@ const TRIGGERS: [Reason; 3] = [
 ];
 
 /// The outcomes of calls that ran, in index order.
-const RAN: [Outcome; 3] = [Outcome::Success, Outcome::Failure, Outcome::Ignore];
+const RAN: [Outcome; 4] = [
+    Outcome::Success,
+    Outcome::Failure,
+    Outcome::Ignore,
+    Outcome::Timeout,
+];
 
 /// The epoch field of the state word is 29 bits wide and wraps.
 const EPOCH_MASK: u64 = u64::MAX >> 35;
@@ -106,16 +112,18 @@ fn ran_index(outcome: Outcome) -> usize {
         Outcome::Success => 0,
         Outcome::Failure => 1,
         Outcome::Ignore => 2,
+        Outcome::Timeout => 3,
     }
 }
 
 /// A breaker's metric handles.
 pub(crate) struct Metrics {
     name: Arc<str>,
-    calls: [Counter; 3],
+    calls: [Counter; 4],
     rejected: Counter,
-    slow: [Counter; 3],
-    duration: [Histogram; 3],
+    fallbacks: [Counter; 3],
+    slow: [Counter; 4],
+    duration: [Histogram; 4],
     state: [Gauge; 6],
     since: Gauge,
     open_until: Gauge,
@@ -148,6 +156,7 @@ impl Metrics {
             name: name.clone(),
             calls: RAN.map(|o| by_outcome(CALLS_TOTAL, o.as_str())),
             rejected: by_outcome(CALLS_TOTAL, "rejected"),
+            fallbacks: FallbackReason::ALL.map(|r| metrics::counter!(FALLBACKS_TOTAL, LABEL_BREAKER => b(), LABEL_REASON => r.as_str())),
             slow: RAN.map(|o| by_outcome(SLOW_CALLS_TOTAL, o.as_str())),
             duration: RAN.map(|o| {
                 metrics::histogram!(CALL_DURATION_SECONDS, LABEL_BREAKER => b(), LABEL_OUTCOME => o.as_str())
@@ -202,6 +211,15 @@ impl Metrics {
             self.slow[i].increment(1);
         }
         self.duration[i].record(duration.as_secs_f64());
+    }
+
+    pub(crate) fn fallback(&self, reason: FallbackReason) {
+        let i = match reason {
+            FallbackReason::Rejected => 0,
+            FallbackReason::Timeout => 1,
+            FallbackReason::Failure => 2,
+        };
+        self.fallbacks[i].increment(1);
     }
 
     #[inline]

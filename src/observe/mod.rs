@@ -67,6 +67,14 @@ impl Observer {
         spans::note_slow(slow);
     }
 
+    /// A fallback was taken.
+    #[inline]
+    #[allow(unused_variables)]
+    pub(crate) fn fallback(&self, reason: crate::FallbackReason) {
+        #[cfg(feature = "metrics")]
+        self.metrics.fallback(reason);
+    }
+
     /// A call was refused in `state`.
     #[inline]
     #[allow(unused_variables)]

@@ -49,12 +49,15 @@ pub const CONFIG_BACKOFF_FACTOR: &str = "breakerbox_config_backoff_factor";
 pub const CONFIG_MAX_RESET_TIMEOUT_SECONDS: &str = "breakerbox_config_max_reset_timeout_seconds";
 /// Config gauge: random spread of each reset timeout, as a fraction (0 to 1).
 pub const CONFIG_RESET_JITTER: &str = "breakerbox_config_reset_jitter";
+/// Counter of fallbacks taken instead of a call's result, labelled `breaker` and `reason`
+/// (`rejected`, `timeout`, `failure`).
+pub const FALLBACKS_TOTAL: &str = "breakerbox_fallbacks_total";
 /// Counter of notification deliveries, labelled `breaker`, `channel` and `result`.
 pub const NOTIFICATIONS_TOTAL: &str = "breakerbox_notifications_total";
 
 /// Label: the breaker's name.
 pub const LABEL_BREAKER: &str = "breaker";
-/// Label: `success`, `failure`, `ignored` or `rejected`.
+/// Label: `success`, `failure`, `ignored`, `timeout` or `rejected`.
 pub const LABEL_OUTCOME: &str = "outcome";
 /// Label: a state name (`closed`, `open`, `half_open`, `disabled`, `forced_open`, `metrics_only`).
 pub const LABEL_STATE: &str = "state";
@@ -115,8 +118,12 @@ pub const ERROR_TYPE_CIRCUIT_OPEN: &str = "circuit_open";
 /// The `tracing-opentelemetry` field that sets a span's status (`"ERROR"` on rejections
 /// and failures).
 pub const OTEL_STATUS_CODE: &str = "otel.status_code";
-/// Tracing target used for all breakerbox spans and events.
+/// Tracing target of call spans (and every breakerbox span and event not listed below).
 pub const TARGET: &str = "breakerbox";
+/// Tracing target of transition and would-open events: enable it alone
+/// (`breakerbox=off,breakerbox::transition=info`) to log every state change without the
+/// per-call spans.
+pub const TRANSITION_TARGET: &str = "breakerbox::transition";
 
 /// The kind of a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,7 +190,7 @@ pub const METRICS: &[MetricInfo] = &[
         CALLS_TOTAL,
         MetricKind::Counter,
         B_OUTCOME,
-        "Calls through the circuit breaker by outcome: success, failure, ignored (ran, not counted toward a trip) or rejected (refused without running).",
+        "Calls through the circuit breaker by outcome: success, failure, timeout (cancelled or overran call_timeout; a failure), ignored (ran, not counted toward a trip) or rejected (refused without running).",
     ),
     info(
         SLOW_CALLS_TOTAL,
@@ -304,6 +311,12 @@ pub const METRICS: &[MetricInfo] = &[
         MetricKind::Gauge,
         B,
         "Configured random spread of each reset timeout, as a fraction (0 to 1).",
+    ),
+    info(
+        FALLBACKS_TOTAL,
+        MetricKind::Counter,
+        &[LABEL_BREAKER, LABEL_REASON],
+        "Fallbacks taken instead of a call's result, by reason: rejected, timeout or failure.",
     ),
     info(
         NOTIFICATIONS_TOTAL,

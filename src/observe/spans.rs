@@ -14,7 +14,9 @@
 //!   with the breaker, from, to and reason, so that an OpenTelemetry-only subscriber, which
 //!   drops events without a span, still receives it.
 //!
-//! All at target `breakerbox`, spans and events at `INFO` (trips to open at `WARN`). When no
+//! Spans at target `breakerbox`, transition events at `breakerbox::transition` (so logs
+//! can show every state change without per-call spans), at `INFO` (trips to open at
+//! `WARN`). When no
 //! subscriber wants them, creating them is a level check and a cached callsite check: no
 //! allocation, no clock read, no thread-local access.
 
@@ -32,7 +34,6 @@ mod enabled {
     use tracing::{Level, Span, field::Empty};
 
     use crate::breaker::Permit;
-    use crate::error::CallError;
     use crate::event::{Outcome, Transition};
     use crate::observe::names::*;
     use crate::state::State;
@@ -61,35 +62,28 @@ mod enabled {
         info_enabled()
     }
 
-    /// A blocking call inside its span.
+    /// A blocking call inside its span; `f` returns the result and the outcome to record.
     #[inline(never)]
-    pub(crate) fn call_sync<T, E>(
+    pub(crate) fn call_sync<R>(
         name: &str,
         permit: Permit<'_>,
-        classify: impl FnOnce(&Result<T, E>) -> Outcome,
-        f: impl FnOnce() -> Result<T, E>,
-    ) -> Result<T, CallError<E>> {
+        f: impl FnOnce() -> (R, Outcome),
+    ) -> R {
         let span = CallSpan::new(name, permit.state());
-        let result = span.in_scope(f);
-        span.finish(permit, classify(&result));
-        result.map_err(CallError::Inner)
+        let (result, outcome) = span.in_scope(f);
+        span.finish(permit, outcome);
+        result
     }
 
-    /// A future inside its span.
-    pub(crate) async fn call<T, E, F, C>(
-        name: &str,
-        permit: Permit<'_>,
-        classify: C,
-        fut: F,
-    ) -> Result<T, CallError<E>>
+    /// A future inside its span; `fut` yields the result and the outcome to record.
+    pub(crate) async fn call<R, F>(name: &str, permit: Permit<'_>, fut: F) -> R
     where
-        F: Future<Output = Result<T, E>>,
-        C: FnOnce(&Result<T, E>) -> Outcome,
+        F: Future<Output = (R, Outcome)>,
     {
         let span = CallSpan::new(name, permit.state());
-        let result = span.run(fut).await;
-        span.finish(permit, classify(&result));
-        result.map_err(CallError::Inner)
+        let (result, outcome) = span.run(fut).await;
+        span.finish(permit, outcome);
+        result
     }
 
     /// Hands the engine's slow verdict to the call span recording this completion, if any.
@@ -160,7 +154,7 @@ mod enabled {
         if slow >= FAST {
             span.record(ATTR_SLOW, slow == SLOW);
         }
-        if outcome == Outcome::Failure {
+        if outcome.is_failure() {
             span.record(OTEL_STATUS_CODE, "ERROR");
         }
     }
@@ -199,7 +193,7 @@ mod enabled {
         ($name:expr, $level:expr, $t:expr) => {
             tracing::event!(
                 name: $name,
-                target: TARGET,
+                target: TRANSITION_TARGET,
                 $level,
                 { ATTR_NAME } = &*$t.breaker,
                 { ATTR_FROM } = $t.from.as_str(),
@@ -277,7 +271,6 @@ mod disabled {
     use std::future::Future;
 
     use crate::breaker::Permit;
-    use crate::error::CallError;
     use crate::event::Outcome;
 
     /// Without the `tracing` feature no span is ever wanted.
@@ -288,30 +281,23 @@ mod disabled {
 
     /// Never called: [`wanted`] is `false`.
     #[inline(always)]
-    pub(crate) fn call_sync<T, E>(
+    pub(crate) fn call_sync<R>(
         _name: &str,
         permit: Permit<'_>,
-        classify: impl FnOnce(&Result<T, E>) -> Outcome,
-        f: impl FnOnce() -> Result<T, E>,
-    ) -> Result<T, CallError<E>> {
-        let result = f();
-        permit.record(classify(&result));
-        result.map_err(CallError::Inner)
+        f: impl FnOnce() -> (R, Outcome),
+    ) -> R {
+        let (result, outcome) = f();
+        permit.record(outcome);
+        result
     }
 
     /// Never called: [`wanted`] is `false`.
-    pub(crate) async fn call<T, E, F, C>(
-        _name: &str,
-        permit: Permit<'_>,
-        classify: C,
-        fut: F,
-    ) -> Result<T, CallError<E>>
+    pub(crate) async fn call<R, F>(_name: &str, permit: Permit<'_>, fut: F) -> R
     where
-        F: Future<Output = Result<T, E>>,
-        C: FnOnce(&Result<T, E>) -> Outcome,
+        F: Future<Output = (R, Outcome)>,
     {
-        let result = fut.await;
-        permit.record(classify(&result));
-        result.map_err(CallError::Inner)
+        let (result, outcome) = fut.await;
+        permit.record(outcome);
+        result
     }
 }

@@ -1,0 +1,111 @@
+//! Fallbacks: degrade instead of failing when a breaker refuses a call, the call times
+//! out or fails, and count it (`breakerbox_fallbacks_total{breaker,reason}`).
+
+use crate::breaker::CircuitBreaker;
+use crate::error::CallError;
+
+/// Why a fallback was taken: the `reason` label of `breakerbox_fallbacks_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FallbackReason {
+    /// The breaker refused the call.
+    Rejected,
+    /// The call ran past the breaker's `call_timeout`.
+    Timeout,
+    /// The call ran and returned its own error.
+    Failure,
+}
+
+impl FallbackReason {
+    /// Every reason, in label order.
+    pub const ALL: [FallbackReason; 3] = [
+        FallbackReason::Rejected,
+        FallbackReason::Timeout,
+        FallbackReason::Failure,
+    ];
+
+    /// The label value: `rejected`, `timeout` or `failure`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FallbackReason::Rejected => "rejected",
+            FallbackReason::Timeout => "timeout",
+            FallbackReason::Failure => "failure",
+        }
+    }
+
+    /// The reason for `error`.
+    pub fn of<E>(error: &CallError<E>) -> FallbackReason {
+        match error {
+            CallError::Rejected(_) => FallbackReason::Rejected,
+            CallError::Timeout(_) => FallbackReason::Timeout,
+            CallError::Inner(_) => FallbackReason::Failure,
+        }
+    }
+}
+
+impl std::fmt::Display for FallbackReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Degrading on a breaker's error: implemented for the `Result` of every call path.
+///
+/// The breaker is passed again because the call's own error does not know which breaker
+/// it went through; the fallback is counted on it, labelled with its
+/// [`FallbackReason`], and each counter exists at 0 from the breaker's creation.
+///
+/// ```
+/// use breakerbox::{CircuitBreaker, Fallback};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let cache = CircuitBreaker::new("redis");
+/// cache.force_open();
+/// // The cache is optional: without it, read through to the database.
+/// let price: Option<u64> = cache
+///     .call(async { Ok::<_, std::io::Error>(Some(42)) })
+///     .await
+///     .or_fallback(&cache, |_why| None);
+/// assert_eq!(price, None);
+/// # });
+/// ```
+pub trait Fallback<T, E> {
+    /// The value, or `fallback`'s answer to the error (which it receives, to log or
+    /// inspect).
+    fn or_fallback(self, breaker: &CircuitBreaker, fallback: impl FnOnce(CallError<E>) -> T) -> T;
+
+    /// Like [`or_fallback`](Fallback::or_fallback), only for errors that are not the
+    /// call's own: a rejection or a timeout is replaced, the call's own error is returned
+    /// (as `Err(CallError::Inner(e))`, not counted).
+    ///
+    /// # Errors
+    /// The call's own error.
+    fn or_fallback_unavailable(
+        self,
+        breaker: &CircuitBreaker,
+        fallback: impl FnOnce(CallError<E>) -> T,
+    ) -> Result<T, CallError<E>>;
+}
+
+impl<T, E> Fallback<T, E> for Result<T, CallError<E>> {
+    fn or_fallback(self, breaker: &CircuitBreaker, fallback: impl FnOnce(CallError<E>) -> T) -> T {
+        match self {
+            Ok(v) => v,
+            Err(e) => {
+                breaker.record_fallback(FallbackReason::of(&e));
+                fallback(e)
+            }
+        }
+    }
+
+    fn or_fallback_unavailable(
+        self,
+        breaker: &CircuitBreaker,
+        fallback: impl FnOnce(CallError<E>) -> T,
+    ) -> Result<T, CallError<E>> {
+        match self {
+            Err(CallError::Inner(e)) => Err(CallError::Inner(e)),
+            other => Ok(other.or_fallback(breaker, fallback)),
+        }
+    }
+}

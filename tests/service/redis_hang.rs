@@ -1,0 +1,135 @@
+//! A real Redis that hangs: stopped with SIGSTOP, every call blocks on a read that never
+//! returns. The cache breaker's call timeout cancels each call, counts it as a `timeout`,
+//! trips the breaker, and the fallback serves the request without the cache; after
+//! SIGCONT the breaker probes and closes.
+//!
+//! Needs `redis-server` on the PATH (Debian package `redis-server`); set
+//! `BREAKERBOX_SKIP_E2E=1` to skip where it is not installed.
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
+
+use breakerbox::observe::names::{CALLS_TOTAL, FALLBACKS_TOTAL};
+use breakerbox::{CallError, CircuitBreaker, Config, Fallback, ManualClock, State};
+use metrics_util::debugging::DebuggingRecorder;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use crate::counter;
+use crate::servers::{self, Server};
+
+/// `GET key` on a fresh connection, with no timeout of its own: against a stopped Redis
+/// it waits forever (the kernel still accepts the connection).
+async fn get(addr: SocketAddr, key: &str) -> std::io::Result<Option<String>> {
+    let mut conn = BufReader::new(TcpStream::connect(addr).await?);
+    let cmd = format!("*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len());
+    conn.get_mut().write_all(cmd.as_bytes()).await?;
+    let mut line = String::new();
+    conn.read_line(&mut line).await?;
+    match line.trim_end() {
+        "$-1" => Ok(None),
+        l if l.starts_with('$') => {
+            let mut value = String::new();
+            conn.read_line(&mut value).await?;
+            Ok(Some(value.trim_end().to_owned()))
+        }
+        l => Err(std::io::Error::other(format!("unexpected reply {l:?}"))),
+    }
+}
+
+fn signal(redis: &Server, sig: &str) {
+    let status = Command::new("kill")
+        .args([sig, &redis.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {sig}");
+}
+
+/// The cached price, or `None` (read through to the source) when the cache is unavailable.
+async fn cached_price(cache: &CircuitBreaker, addr: SocketAddr) -> Option<String> {
+    cache
+        .call(get(addr, "price"))
+        .await
+        .or_fallback(cache, |_why| None)
+        .filter(|p| !p.is_empty())
+}
+
+#[tokio::test]
+async fn a_hung_redis_times_out_trips_the_breaker_and_the_fallback_serves() {
+    if std::env::var_os("BREAKERBOX_SKIP_E2E").is_some() {
+        return;
+    }
+    let port = servers::free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new("redis-server");
+    cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .arg("--dir")
+        .arg(dir.path())
+        .args(["--save", "", "--appendonly", "no"]);
+    let redis = Server::spawn("redis", port, dir, cmd);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    servers::eventually("redis answers", Duration::from_secs(10), || async {
+        get(addr, "price").await.ok()
+    })
+    .await;
+
+    let rec = DebuggingRecorder::new();
+    let clock = ManualClock::new();
+    let config = Config::cache()
+        .into_builder()
+        .call_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let cache = metrics::with_local_recorder(&rec, || {
+        CircuitBreaker::builder("redis")
+            .config(config)
+            .clock(clock.clone())
+            .build()
+            .unwrap()
+    });
+    assert_eq!(
+        cached_price(&cache, addr).await,
+        None,
+        "a miss, not a fallback"
+    );
+    assert_eq!(
+        counter(&rec, CALLS_TOTAL, &[("outcome", "success")]),
+        Some(1)
+    );
+
+    signal(&redis, "-STOP");
+    let failure_threshold = Config::cache().failure_threshold();
+    for _ in 0..failure_threshold {
+        let r = cache.call(get(addr, "price")).await;
+        assert!(matches!(r, Err(CallError::Timeout(_))), "{r:?}");
+    }
+    assert_eq!(cache.state(), State::Open);
+    // Open: the request is served by the fallback without touching Redis.
+    assert_eq!(cached_price(&cache, addr).await, None);
+    let timeouts = u64::from(failure_threshold);
+    assert_eq!(
+        counter(&rec, CALLS_TOTAL, &[("outcome", "timeout")]),
+        Some(timeouts)
+    );
+    assert_eq!(
+        counter(&rec, FALLBACKS_TOTAL, &[("reason", "rejected")]),
+        Some(1)
+    );
+
+    signal(&redis, "-CONT");
+    clock.advance(Config::cache().reset_timeout());
+    for _ in 0..Config::cache().success_threshold() {
+        assert_eq!(cached_price(&cache, addr).await, None);
+    }
+    assert_eq!(
+        cache.state(),
+        State::Closed,
+        "probed and closed after SIGCONT"
+    );
+    assert_eq!(
+        counter(&rec, FALLBACKS_TOTAL, &[("reason", "timeout")]),
+        Some(0)
+    );
+    drop(redis);
+}
