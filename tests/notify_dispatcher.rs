@@ -392,6 +392,95 @@ async fn a_panicking_notifier_fails_the_attempt_not_the_channel() {
     assert_eq!(fake.kinds(), [Kind::Recovered]);
 }
 
+/// A channel that asks for its firing notices to be repeated every `every`.
+#[derive(Debug)]
+struct Refreshing(Fake, Duration);
+
+impl Notifier for Refreshing {
+    fn channel(&self) -> &str {
+        self.0.channel()
+    }
+
+    fn send<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        self.0.send(n)
+    }
+
+    fn refresh_interval(&self) -> Option<Duration> {
+        Some(self.1)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_with_duration_max_flushes_instead_of_panicking() {
+    let fake = Fake::new("fake");
+    let d = Dispatcher::builder()
+        .channel(fake.clone())
+        .flapping(FlapPolicy::disabled())
+        .build()
+        .unwrap();
+    let b = CircuitBreaker::new("postgres");
+    b.subscribe(d.listener());
+    b.force_open();
+    let stats = d.shutdown(Duration::MAX).await;
+    assert_eq!(stats.channels[0].sent, 1);
+    assert_accounted(&stats);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_flap_window_of_duration_max_keeps_the_worker_alive() {
+    let fake = Fake::new("fake");
+    let d = Dispatcher::builder()
+        .channel(fake.clone())
+        .flapping(FlapPolicy::new(2, Duration::MAX))
+        .build()
+        .unwrap();
+    let b = CircuitBreaker::new("postgres");
+    b.subscribe(d.listener());
+    for _ in 0..3 {
+        b.force_open();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        b.reset();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Flapping never settles within the window, so shutdown sends the one summary.
+    let stats = d.shutdown(Duration::from_secs(5)).await;
+    assert_eq!((stats.offered, stats.summaries), (6, 1), "{stats:?}");
+    assert_eq!(
+        fake.kinds(),
+        [
+            Kind::Opened,
+            Kind::Flapping {
+                transitions: 2,
+                window: Duration::MAX
+            },
+            Kind::Recovered
+        ]
+    );
+    assert_accounted(&stats);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refresh_interval_of_duration_max_never_repeats_and_never_kills_the_channel() {
+    let fake = Fake::new("fake");
+    let d = Dispatcher::builder()
+        .channel(Refreshing(fake.clone(), Duration::MAX))
+        .flapping(FlapPolicy::disabled())
+        .build()
+        .unwrap();
+    let b = CircuitBreaker::new("postgres");
+    b.subscribe(d.listener());
+    b.force_open();
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    b.reset();
+    let stats = d.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(fake.kinds(), [Kind::Opened, Kind::Recovered]);
+    assert_eq!(
+        (stats.channels[0].sent, stats.channels[0].refreshes),
+        (2, 0)
+    );
+    assert_accounted(&stats);
+}
+
 #[test]
 fn bad_settings_are_errors_not_panics() {
     let err = Dispatcher::builder().build().unwrap_err();

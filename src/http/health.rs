@@ -185,8 +185,11 @@ impl TransitionView {
     }
 }
 
+/// RFC 3339 can carry the Unix epoch to the end of year 9999; a time outside (a clock
+/// set far off) is clamped instead of failing the formatter (which would panic).
 fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
+    let last = UNIX_EPOCH + Duration::from_secs(253_402_300_799);
+    humantime::format_rfc3339_millis(t.clamp(UNIX_EPOCH, last)).to_string()
 }
 
 fn unix_ms(t: SystemTime) -> u64 {
@@ -195,5 +198,5 @@ fn unix_ms(t: SystemTime) -> u64 {
 }
 
 fn ceil_secs(d: Duration) -> u64 {
-    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+    d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0))
 }

@@ -45,7 +45,7 @@ pub fn retry_after_secs(open: &BreakerOpen) -> Option<u64> {
 }
 
 fn ceil_secs(d: Duration) -> u64 {
-    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+    d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0))
 }
 
 /// The rejection response: `503 Service Unavailable`, a `Retry-After` header (see
@@ -275,5 +275,16 @@ mod axum_impls {
                 CallError::Inner(e) => e.into_response(),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ceil_secs_saturates_at_duration_max() {
+        assert_eq!(ceil_secs(Duration::MAX), u64::MAX);
+        assert_eq!(ceil_secs(Duration::from_millis(1500)), 2);
     }
 }

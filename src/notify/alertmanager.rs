@@ -209,7 +209,7 @@ impl AlertmanagerNotifier {
         labels.insert("alertname", &self.alertname);
         labels.insert("breaker", &t.breaker);
         let ends_at = if n.is_firing() {
-            now + self.refresh * 4
+            super::deadline::wall_after(now, self.refresh.saturating_mul(4))
         } else {
             t.at.max(n.since)
         };
@@ -315,5 +315,16 @@ mod tests {
             resolved[0]["endsAt"],
             timestamp(now + Duration::from_secs(90))
         );
+    }
+
+    #[test]
+    fn a_refresh_interval_of_duration_max_caps_ends_at_instead_of_panicking() {
+        let am = AlertmanagerNotifier::builder("http://127.0.0.1:9093")
+            .refresh_interval(Duration::MAX)
+            .build()
+            .unwrap();
+        let open = transition("postgres", State::Closed, State::Open, Reason::FailureRate);
+        let firing = am.alerts(&Notification::new(Kind::Opened, open.clone()), open.at);
+        assert_eq!(firing[0]["endsAt"], "9999-12-31T23:59:59.000Z");
     }
 }

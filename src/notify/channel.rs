@@ -157,7 +157,7 @@ impl Worker {
     fn due_refresh(&mut self) -> Option<Arc<Notification>> {
         let now = Instant::now();
         let (n, at) = self.firing.values_mut().find(|(_, at)| *at <= now)?;
-        *at = now + self.refresh?;
+        *at = super::deadline::after(now, self.refresh?);
         self.tally.counters.queued.fetch_add(1, Ordering::Relaxed);
         self.tally
             .counters
@@ -169,7 +169,7 @@ impl Worker {
     fn track_firing(&mut self, n: &Arc<Notification>) {
         let Some(every) = self.refresh else { return };
         if n.is_firing() {
-            let next = Instant::now() + every;
+            let next = super::deadline::after(Instant::now(), every);
             let entry = self
                 .firing
                 .entry(n.transition.breaker.clone())

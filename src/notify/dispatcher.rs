@@ -207,7 +207,7 @@ impl Dispatcher {
         let Some(control) = control else {
             return self.stats();
         };
-        let end = Instant::now() + deadline;
+        let end = super::deadline::after(Instant::now(), deadline);
         let _ = control.stop.send(());
         let mut tasks = control.channels;
         tasks.insert(0, control.worker);

@@ -218,7 +218,7 @@ pub(crate) fn readable(d: Duration) -> String {
 
 /// RFC 3339 in UTC with milliseconds, e.g. `2025-03-01T12:00:00.000Z`.
 pub(crate) fn timestamp(at: SystemTime) -> String {
-    humantime::format_rfc3339_millis(at).to_string()
+    humantime::format_rfc3339_millis(super::deadline::clamp_wall(at)).to_string()
 }
 
 /// This machine's host name: `$HOSTNAME`, else the kernel's, else `unknown`.

@@ -31,6 +31,7 @@
 //! The guide, the webhook's JSON schema and the metrics are in `docs/NOTIFY.md`.
 
 mod channel;
+mod deadline;
 mod dispatcher;
 mod error;
 mod message;

@@ -126,7 +126,7 @@ impl Suppressor {
         self.tracks
             .values()
             .filter_map(|t| t.flap.as_ref())
-            .map(|f| f.last_seen + self.policy.window)
+            .map(|f| super::deadline::after(f.last_seen, self.policy.window))
             .min()
     }
 
