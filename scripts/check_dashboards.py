@@ -24,7 +24,8 @@ Usage, from the repository root:
         without FILES, dashboards/*.json and alerts/*.yml. One per line, sorted.
 
 As a module: load(), check_dashboard(), panels(), queries(), variable_queries(),
-annotation_queries(), substitute(), metric_names(), run_live().
+annotation_queries(), substitute(), metric_names(), run_live(), is_tiling_panel()
+(used by check_panel_sums.py).
 """
 
 from __future__ import annotations

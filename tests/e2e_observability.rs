@@ -9,7 +9,9 @@
 //!   resolves the reset replica's alert,
 //! - killing one replica (by PID) fires BreakerboxReplicaNotReporting for it, and every other
 //!   alert of that replica (its failing notifier, its open breaker) resolves,
-//! - the breakers' own notifier delivers to a webhook and to Alertmanager.
+//! - the breakers' own notifier delivers to a webhook and to Alertmanager,
+//! - with `OTEL_EXPORTER_OTLP_ENDPOINT` set, a replica exports its spans over OTLP/HTTP:
+//!   call spans, and the transitions its eager timer makes outside any span.
 //!
 //! The rules' 1-minute clocks are kept: the test takes about two and a half minutes, mostly
 //! waiting for them. Needs `prometheus`, `promtool`, `prometheus-alertmanager` and
@@ -26,8 +28,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State as AxumState;
 use axum::routing::post;
+use breakerbox::observe::names::{ATTR_REASON, ATTR_TO, SPAN_CALL, SPAN_TRANSITION};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
+use prost::Message;
 use serde_json::Value;
 use servers::{Server, eventually, free_port};
 
@@ -35,22 +42,70 @@ const TOKEN: &str = "e2e-admin-token";
 
 type Inbox = Arc<Mutex<Vec<Value>>>;
 
+type Traces = Arc<Mutex<Vec<Bytes>>>;
+
 /// A real HTTP receiver: `/alertmanager` takes Alertmanager's webhook posts, `/hook` the
-/// breakerbox notifier's.
-async fn receiver() -> (String, Inbox, Inbox) {
+/// breakerbox notifier's, `/v1/traces` OTLP/HTTP span exports (protobuf bodies).
+async fn receiver() -> (String, Inbox, Inbox, Traces) {
     let am: Inbox = Arc::default();
     let hook: Inbox = Arc::default();
+    let traces: Traces = Arc::default();
     async fn push(AxumState(inbox): AxumState<Inbox>, Json(v): Json<Value>) -> &'static str {
         inbox.lock().unwrap().push(v);
         "ok"
     }
+    async fn export(AxumState(traces): AxumState<Traces>, body: Bytes) -> &'static str {
+        traces.lock().unwrap().push(body);
+        ""
+    }
     let app = axum::Router::new()
         .route("/alertmanager", post(push).with_state(am.clone()))
-        .route("/hook", post(push).with_state(hook.clone()));
+        .route("/hook", post(push).with_state(hook.clone()))
+        .route("/v1/traces", post(export).with_state(traces.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, am, hook)
+    (url, am, hook, traces)
+}
+
+/// One exported span: its resource's `service.name`, its name and its string attributes.
+#[derive(Debug)]
+struct Exported {
+    service: String,
+    name: String,
+    attrs: Vec<(String, String)>,
+}
+
+fn strings(kvs: &[KeyValue]) -> Vec<(String, String)> {
+    kvs.iter()
+        .filter_map(|kv| match kv.value.as_ref()?.value.as_ref()? {
+            any_value::Value::StringValue(s) => Some((kv.key.clone(), s.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every span of every OTLP/HTTP export the receiver got, decoded from protobuf.
+fn exported(traces: &Traces) -> Vec<Exported> {
+    let mut out = Vec::new();
+    for body in traces.lock().unwrap().iter() {
+        let req = ExportTraceServiceRequest::decode(body.as_ref()).expect("an OTLP protobuf body");
+        for rs in req.resource_spans {
+            let resource = strings(&rs.resource.map(|r| r.attributes).unwrap_or_default());
+            let service = resource
+                .into_iter()
+                .find_map(|(k, v)| (k == "service.name").then_some(v))
+                .unwrap_or_default();
+            for span in rs.scope_spans.into_iter().flat_map(|s| s.spans) {
+                out.push(Exported {
+                    service: service.clone(),
+                    name: span.name,
+                    attrs: strings(&span.attributes),
+                });
+            }
+        }
+    }
+    out
 }
 
 async fn get_json(http: &reqwest::Client, url: &str) -> Option<Value> {
@@ -99,9 +154,22 @@ fn demo_binary() -> PathBuf {
 }
 
 /// One demo replica as its own process, on a port the test picks.
-fn replica(bin: &Path, name: &'static str, seed: u64, webhook: &str, am: &str) -> Server {
+fn replica(
+    bin: &Path,
+    name: &'static str,
+    seed: u64,
+    webhook: &str,
+    am: &str,
+    otlp: Option<&str>,
+) -> Server {
     let port = free_port();
     let mut cmd = Command::new(bin);
+    cmd.env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+    if let Some(endpoint) = otlp {
+        cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+            .env("OTEL_SERVICE_NAME", "breakerbox-demo-e2e");
+    }
     cmd.arg("--listen")
         .arg(format!("127.0.0.1:{port}"))
         .args(["--seconds", "0", "--quiet", "--admin-token", TOKEN])
@@ -166,7 +234,7 @@ async fn two_replicas_dashboards_alerts_and_notifications_against_real_servers()
         .unwrap();
     let demo = demo_binary();
 
-    let (recv, am_inbox, hook_inbox) = receiver().await;
+    let (recv, am_inbox, hook_inbox, traces) = receiver().await;
     let am = servers::alertmanager(&format!("{recv}/alertmanager"));
     eventually("alertmanager ready", Duration::from_secs(20), || async {
         let r = http
@@ -180,8 +248,15 @@ async fn two_replicas_dashboards_alerts_and_notifications_against_real_servers()
 
     // Replica b's webhook points at a closed port: its notifier fails.
     let dead_hook = format!("http://127.0.0.1:{}/hook", free_port());
-    let a = replica(&demo, "demo-a", 1, &format!("{recv}/hook"), &am.url());
-    let mut b = replica(&demo, "demo-b", 2, &dead_hook, &am.url());
+    let a = replica(
+        &demo,
+        "demo-a",
+        1,
+        &format!("{recv}/hook"),
+        &am.url(),
+        Some(&recv),
+    );
+    let mut b = replica(&demo, "demo-b", 2, &dead_hook, &am.url(), None);
     let (a_inst, b_inst) = (
         format!("127.0.0.1:{}", a.port),
         format!("127.0.0.1:{}", b.port),
@@ -399,5 +474,29 @@ async fn two_replicas_dashboards_alerts_and_notifications_against_real_servers()
     )
     .await;
     assert!(!sent.is_empty(), "no notification sent: {}", a.log());
+
+    // Replica a exported its spans over OTLP: call spans, and the open -> half_open
+    // transitions its eager timer made outside any span, as spans of their own.
+    let spans = eventually(
+        "spans exported over OTLP",
+        Duration::from_secs(30),
+        || async {
+            let spans = exported(&traces);
+            let timer_transition = spans.iter().any(|s| {
+                s.name == SPAN_TRANSITION
+                    && s.attrs
+                        .contains(&(ATTR_REASON.into(), "timeout_elapsed".into()))
+                    && s.attrs.contains(&(ATTR_TO.into(), "half_open".into()))
+            });
+            let call = spans.iter().any(|s| s.name == SPAN_CALL);
+            (timer_transition && call).then_some(spans)
+        },
+    )
+    .await;
+    assert!(
+        spans.iter().all(|s| s.service == "breakerbox-demo-e2e"),
+        "service.name not taken from OTEL_SERVICE_NAME: {:?}",
+        spans.first()
+    );
     drop(a);
 }

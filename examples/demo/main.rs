@@ -13,6 +13,7 @@
 //! OpenTelemetry collector over OTLP/HTTP as well.
 
 mod app;
+mod otlp;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -59,6 +60,7 @@ fn fresh_seed() -> u64 {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let args = Args::parse();
+    let tracer = otlp::install()?;
     let seed = args.seed.unwrap_or_else(fresh_seed);
     let opts = app::Options {
         listen: args.listen,
@@ -75,6 +77,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         "  health:  http://{}/api/circuit-breakers/health",
         demo.addr
     );
+    if tracer.is_some() {
+        println!("  traces:  exported over OTLP/HTTP (OTEL_EXPORTER_OTLP_ENDPOINT)");
+    }
     let deadline = (args.seconds > 0).then(|| Instant::now() + Duration::from_secs(args.seconds));
     let registry = demo.registry.clone();
     let quiet = args.quiet;
@@ -99,6 +104,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     if let Some(d) = &demo.dispatcher {
         let stats = d.shutdown(Duration::from_secs(5)).await;
         println!("notifications: {stats:?}");
+    }
+    if let Some(provider) = tracer {
+        provider.shutdown()?;
     }
     Ok(())
 }
