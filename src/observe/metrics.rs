@@ -7,12 +7,14 @@
 //! series exists from the start with the value 0 and PromQL's `increase()` sees the very
 //! first trip.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram, Unit};
 
 use super::names::{self, MetricKind};
+use super::scrape;
 use crate::breaker::rate;
 use crate::config::Config;
 use crate::event::{Outcome, Transition};
@@ -116,6 +118,9 @@ pub(crate) struct Metrics {
     /// The epoch whose state the gauges show; transitions reported out of order by racing
     /// threads never move the gauges back to an older state.
     shown_epoch: Mutex<u64>,
+    /// Removed from its registry: its state gauges are no longer written (a breaker built
+    /// later under the same name owns the series now).
+    detached: AtomicBool,
     transitions: Box<[(TransitionKey, Counter)]>,
     dry_run: [Counter; 3],
     failure_rate: Gauge,
@@ -150,6 +155,7 @@ impl Metrics {
                 .map(|s| metrics::gauge!(STATE, LABEL_BREAKER => b(), LABEL_STATE => s.as_str())),
             since: metrics::gauge!(STATE_SINCE_TIMESTAMP_SECONDS, LABEL_BREAKER => b()),
             shown_epoch: Mutex::new(0),
+            detached: AtomicBool::new(false),
             transitions: TRANSITIONS
                 .iter()
                 .map(|&(from, to, reason)| ((from, to, reason), transition_counter(name, from, to, reason)))
@@ -169,14 +175,21 @@ impl Metrics {
             ]
             .map(|metric| metrics::gauge!(metric, LABEL_BREAKER => b())),
         };
+        scrape::show(name);
         m.show_state(state, since_unix);
         m.config(config);
         m.rates(WindowCounts::default(), config.min_calls());
         m
     }
 
-    /// Sets the one-hot gauges: every state's gauge is written, so exactly one is 1.
+    /// Sets the one-hot gauges: every state's gauge is written, so exactly one is 1. The
+    /// writes hold the scrape lock, so a render through
+    /// [`prometheus::render`](super::prometheus::render) sees all of them or none.
     fn show_state(&self, state: State, since_unix: f64) {
+        let _publishing = scrape::publishing();
+        if self.detached.load(Ordering::Relaxed) {
+            return;
+        }
         for (s, g) in State::ALL.iter().zip(&self.state) {
             g.set(if *s == state { 1.0 } else { 0.0 });
         }
@@ -215,6 +228,13 @@ impl Metrics {
             Some((_, c)) => c.increment(1),
             None => transition_counter(&self.name, t.from, t.to, t.reason).increment(1),
         }
+    }
+
+    /// The breaker was removed from its registry: its series leave the rendered output.
+    pub(crate) fn removed(&self) {
+        let _publishing = scrape::publishing();
+        self.detached.store(true, Ordering::Relaxed);
+        scrape::hide(&self.name);
     }
 
     pub(crate) fn would_open(&self, t: &Transition) {
