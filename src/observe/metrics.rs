@@ -106,6 +106,14 @@ fn ran_index(outcome: Outcome) -> usize {
     }
 }
 
+/// The newest state a breaker reported, by epoch: what its state gauges show.
+#[derive(Debug, Clone, Copy)]
+struct Shown {
+    epoch: u64,
+    state: State,
+    since_unix: f64,
+}
+
 /// A breaker's metric handles.
 pub(crate) struct Metrics {
     name: Arc<str>,
@@ -117,10 +125,13 @@ pub(crate) struct Metrics {
     since: Gauge,
     /// The epoch whose state the gauges show; transitions reported out of order by racing
     /// threads never move the gauges back to an older state.
-    shown_epoch: Mutex<u64>,
+    shown: Mutex<Shown>,
     /// Removed from its registry: its state gauges are no longer written (a breaker built
     /// later under the same name owns the series now).
     detached: AtomicBool,
+    /// Rendered through `prometheus::render`, which publishes the state gauges before each
+    /// render: a transition then leaves them to it and never waits for a render.
+    published: AtomicBool,
     transitions: Box<[(TransitionKey, Counter)]>,
     dry_run: [Counter; 3],
     failure_rate: Gauge,
@@ -154,8 +165,13 @@ impl Metrics {
             state: State::ALL
                 .map(|s| metrics::gauge!(STATE, LABEL_BREAKER => b(), LABEL_STATE => s.as_str())),
             since: metrics::gauge!(STATE_SINCE_TIMESTAMP_SECONDS, LABEL_BREAKER => b()),
-            shown_epoch: Mutex::new(0),
+            shown: Mutex::new(Shown {
+                epoch: 0,
+                state,
+                since_unix,
+            }),
             detached: AtomicBool::new(false),
+            published: AtomicBool::new(false),
             transitions: TRANSITIONS
                 .iter()
                 .map(|&(from, to, reason)| ((from, to, reason), transition_counter(name, from, to, reason)))
@@ -176,24 +192,38 @@ impl Metrics {
             .map(|metric| metrics::gauge!(metric, LABEL_BREAKER => b())),
         };
         scrape::show(name);
-        m.show_state(state, since_unix);
+        m.write_state();
         m.config(config);
         m.rates(WindowCounts::default(), config.min_calls());
         m
     }
 
-    /// Sets the one-hot gauges: every state's gauge is written, so exactly one is 1. The
-    /// writes hold the scrape lock, so a render through
+    /// Writes the one-hot gauges (every state's gauge, so exactly one is 1) and the since
+    /// gauge from the newest state reported, holding the scrape lock, so a render through
     /// [`prometheus::render`](super::prometheus::render) sees all of them or none.
-    fn show_state(&self, state: State, since_unix: f64) {
+    fn write_state(&self) {
         let _publishing = scrape::publishing();
+        self.write_state_locked();
+    }
+
+    /// [`write_state`](Metrics::write_state) for a caller that holds the scrape lock.
+    fn write_state_locked(&self) {
         if self.detached.load(Ordering::Relaxed) {
             return;
         }
+        let shown = *self.shown.lock().unwrap_or_else(PoisonError::into_inner);
         for (s, g) in State::ALL.iter().zip(&self.state) {
-            g.set(if *s == state { 1.0 } else { 0.0 });
+            g.set(if *s == shown.state { 1.0 } else { 0.0 });
         }
-        self.since.set(since_unix);
+        self.since.set(shown.since_unix);
+    }
+
+    /// Publishes the state gauges for a render that holds the scrape lock; from now on the
+    /// renders keep them current and transitions no longer write them.
+    #[cfg(feature = "prometheus")]
+    pub(crate) fn publish(&self) {
+        self.published.store(true, Ordering::Relaxed);
+        self.write_state_locked();
     }
 
     #[inline]
@@ -212,16 +242,21 @@ impl Metrics {
     }
 
     pub(crate) fn transition(&self, t: &Transition, epoch: u64, since_unix: f64) {
-        {
-            let mut shown = self
-                .shown_epoch
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            let ahead = epoch.wrapping_sub(*shown) & EPOCH_MASK;
-            if ahead != 0 && ahead <= EPOCH_MASK / 2 {
-                *shown = epoch;
-                self.show_state(t.to, since_unix);
+        let newer = {
+            let mut shown = self.shown.lock().unwrap_or_else(PoisonError::into_inner);
+            let ahead = epoch.wrapping_sub(shown.epoch) & EPOCH_MASK;
+            let newer = ahead != 0 && ahead <= EPOCH_MASK / 2;
+            if newer {
+                *shown = Shown {
+                    epoch,
+                    state: t.to,
+                    since_unix,
+                };
             }
+            newer
+        };
+        if newer && !self.published.load(Ordering::Relaxed) {
+            self.write_state();
         }
         let key = (t.from, t.to, t.reason);
         match self.transitions.iter().find(|(k, _)| *k == key) {
@@ -271,7 +306,7 @@ impl Metrics {
     /// The state the one-hot gauges were last set to (for tests).
     #[cfg(test)]
     fn shown(&self) -> u64 {
-        *self.shown_epoch.lock().unwrap()
+        self.shown.lock().unwrap().epoch
     }
 }
 

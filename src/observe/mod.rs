@@ -105,6 +105,12 @@ impl Observer {
         self.metrics.removed();
     }
 
+    /// Publishes the state gauges for a render that holds the scrape lock.
+    #[cfg(feature = "prometheus")]
+    pub(crate) fn publish(&self) {
+        self.metrics.publish();
+    }
+
     /// The breaker took a new config.
     #[allow(unused_variables)]
     pub(crate) fn config(&self, config: &Config) {

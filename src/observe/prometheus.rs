@@ -113,20 +113,28 @@ pub fn install_recorder() -> Result<PrometheusHandle, BuildError> {
 /// in `registry` (so the state and rates are true even on an idle service without the
 /// eager timer), runs the recorder's upkeep and renders the Prometheus text format.
 ///
-/// Serve this rather than [`PrometheusHandle::render`]: it renders under the lock the
-/// breakers hold while they write their one-hot state gauges, so a scrape never sees a
-/// breaker with zero or two states at 1, and it leaves out the series of breakers removed
-/// from their registry (see [`Registry::remove`]). A transition that happens during a
-/// render waits for it to finish before writing its gauges.
+/// Serve this rather than [`PrometheusHandle::render`]. Under one lock, it writes the
+/// one-hot state gauges of every breaker in `registry` from the newest state each
+/// reported, then renders: a scrape never sees a breaker with zero or two states at 1, and
+/// `breakerbox_state_since_timestamp_seconds` always belongs to the state shown. From then
+/// on those breakers leave their state gauges to the renders, so a transition never waits
+/// for one (a direct [`PrometheusHandle::render`] shows them as of the last `render`).
+/// Breakers removed from their registry are left out (see [`Registry::remove`]).
 pub fn render(handle: &PrometheusHandle, registry: &Registry) -> String {
     registry.poll_timeouts();
-    render_consistent(handle)
+    let breakers = registry.all();
+    render_consistent(handle, || {
+        for b in &breakers {
+            b.inner.observer.publish();
+        }
+    })
 }
 
-/// Upkeep and render under the scrape lock, without removed breakers.
-fn render_consistent(handle: &PrometheusHandle) -> String {
+/// Under the scrape lock: `publish`, upkeep and render; then leaves out removed breakers.
+fn render_consistent(handle: &PrometheusHandle, publish: impl FnOnce()) -> String {
     let text = {
         let _publishing = scrape::publishing();
+        publish();
         handle.run_upkeep();
         handle.render()
     };
@@ -158,7 +166,7 @@ fn answer(mut stream: TcpStream, handle: &PrometheusHandle) -> io::Result<()> {
             break;
         }
     }
-    let body = render_consistent(handle);
+    let body = render_consistent(handle, || {});
     write!(
         stream,
         "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n\
