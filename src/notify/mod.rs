@@ -115,9 +115,6 @@ pub trait Notifier: Send + Sync + fmt::Debug + 'static {
     }
 }
 
-/// The values of the `result` label of `breakerbox_notifications_total`.
-pub(crate) const RESULTS: [&str; 3] = ["sent", "failed", "dropped"];
-
 /// Registers `breakerbox_notifications_total` of `breaker` on `channel` at 0 for every
 /// result, so that the first failure is an increase Prometheus can see.
 #[allow(unused_variables)]
@@ -127,7 +124,7 @@ pub(crate) fn preregister(breaker: &str, channel: &str) {
         use crate::observe::names::{
             LABEL_BREAKER, LABEL_CHANNEL, LABEL_RESULT, NOTIFICATIONS_TOTAL,
         };
-        for result in RESULTS {
+        for result in ["sent", "failed", "dropped"] {
             metrics::counter!(
                 NOTIFICATIONS_TOTAL,
                 LABEL_BREAKER => breaker.to_owned(),
