@@ -330,6 +330,31 @@ async fn a_redirect_to_another_origin_is_not_followed_with_the_signed_body() {
     assert!(other.requests().is_empty(), "{:?}", other.requests());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duration_max_everywhere_is_accepted_and_delivers() {
+    let rx = Receiver::start(Answer::Ok).await;
+    let hook = WebhookNotifier::builder(rx.url("/hook"))
+        .timeout(Duration::MAX)
+        .build()
+        .unwrap();
+    let d = Dispatcher::builder()
+        .channel(hook)
+        .retry(
+            RetryPolicy::new()
+                .backoff(Duration::MAX, Duration::MAX)
+                .timeout(Duration::MAX),
+        )
+        .flapping(FlapPolicy::new(2, Duration::MAX))
+        .build()
+        .unwrap();
+    let b = breaker();
+    b.subscribe(d.listener());
+    trip(&b);
+    rx.wait_accepted(1, Duration::from_secs(10)).await;
+    let stats = d.shutdown(Duration::MAX).await;
+    assert_eq!(stats.channels[0].sent, 1);
+}
+
 #[test]
 fn invalid_urls_and_headers_are_config_errors() {
     for url in ["", "localhost:8080", "ftp://example.com/x", "http://"] {
