@@ -110,9 +110,8 @@ impl Registry {
 
     /// Removes the breaker named `name` from the registry (handles keep working).
     ///
-    /// Its metric series leave the output of
-    /// [`prometheus::render`](crate::observe::prometheus::render) (and of the listener of
-    /// `prometheus::install`) until a breaker of that name is built again: an open breaker
+    /// Its metric series leave the output of `observe::prometheus::render` (and of the
+    /// listener of `observe::prometheus::install`, feature `prometheus`) until a breaker of that name is built again: an open breaker
     /// removed does not keep its alerts firing. The `metrics` facade cannot unregister a
     /// series, so the recorder itself still holds them, and a removed handle no longer
     /// writes its state gauges.

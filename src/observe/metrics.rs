@@ -123,8 +123,8 @@ pub(crate) struct Metrics {
     duration: [Histogram; 3],
     state: [Gauge; 6],
     since: Gauge,
-    /// The epoch whose state the gauges show; transitions reported out of order by racing
-    /// threads never move the gauges back to an older state.
+    /// The newest state reported, by epoch: what the gauges show. Transitions reported out
+    /// of order by racing threads never move it back to an older state.
     shown: Mutex<Shown>,
     /// Removed from its registry: its state gauges are no longer written (a breaker built
     /// later under the same name owns the series now).
