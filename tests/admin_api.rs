@@ -344,7 +344,7 @@ async fn the_ttl_is_fully_percent_decoded() {
         assert_eq!(a.status, StatusCode::OK, "{query}");
         assert_eq!(a.json()["breakers"][0]["retry_after_secs"], secs, "{query}");
     }
-    for query in ["ttl=30%7", "ttl=%zz", "ttl=%FF"] {
+    for query in ["ttl=30%7", "ttl=%zz", "ttl=%FF", "ttl=30%+9"] {
         let path = format!("/force-open/redis?{query}");
         let a = send(&rig.app, "POST", &path, Some(&bearer())).await;
         assert_eq!(a.status, StatusCode::BAD_REQUEST, "{query}");

@@ -277,9 +277,9 @@ fn percent_decode(s: &str) -> Option<String> {
     while let Some(b) = bytes.next() {
         match b {
             b'%' => {
-                let hex = [bytes.next()?, bytes.next()?];
-                let hex = std::str::from_utf8(&hex).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
+                let (hi, lo) = (bytes.next()?, bytes.next()?);
+                let digit = |c: u8| char::from(c).to_digit(16);
+                out.push(u8::try_from(digit(hi)? * 16 + digit(lo)?).ok()?);
             }
             b'+' => out.push(b' '),
             b => out.push(b),
