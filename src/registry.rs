@@ -109,13 +109,25 @@ impl Registry {
     }
 
     /// Removes the breaker named `name` from the registry (handles keep working).
+    ///
+    /// Its metric series leave the output of `observe::prometheus::render` (and of the
+    /// listener of `observe::prometheus::install`, feature `prometheus`) until a breaker of that name is built again: an open breaker
+    /// removed does not keep its alerts firing. The `metrics` facade cannot unregister a
+    /// series, so the recorder itself still holds them, and a removed handle no longer
+    /// writes its state gauges.
     pub fn remove(&self, name: &str) -> Option<CircuitBreaker> {
-        let mut map = self
-            .inner
-            .breakers
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
-        map.remove(name)
+        let removed = {
+            let mut map = self
+                .inner
+                .breakers
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            map.remove(name)
+        };
+        if let Some(b) = &removed {
+            b.inner.observer.removed();
+        }
+        removed
     }
 
     /// The names of all breakers, sorted.

@@ -297,6 +297,95 @@ async fn names_with_slashes_work_as_they_are_or_percent_encoded() {
 }
 
 #[tokio::test]
+async fn a_name_is_matched_exactly_as_percent_decoded() {
+    let rig = rig(|a| a.admin_token(TOKEN));
+    let x = rig.registry.breaker("x", cfg()).unwrap();
+    x.force_open();
+    // `/x` does not exist: neither spelling of it may act on `x`.
+    for path in [
+        "/reset/%2Fx",
+        "/reset//x",
+        "/disable/%2Fx",
+        "/force-open//x?ttl=5s",
+    ] {
+        let a = send(&rig.app, "POST", path, Some(&bearer())).await;
+        assert_eq!(a.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(
+            a.json()["detail"],
+            "no circuit breaker named `/x`",
+            "{path}"
+        );
+        assert_eq!(x.state(), State::ForcedOpen, "{path}");
+    }
+    // A name that starts with `/` is reachable, and only it is touched.
+    let slash_x = rig.registry.breaker("/x", cfg()).unwrap();
+    for path in ["/reset/%2Fx", "/reset//x"] {
+        slash_x.force_open();
+        let a = send(&rig.app, "POST", path, Some(&bearer())).await;
+        assert_eq!(a.status, StatusCode::OK, "{path}");
+        assert_eq!(a.json()["breakers"][0]["name"], "/x");
+        assert_eq!(slash_x.state(), State::Closed, "{path}");
+        assert_eq!(x.state(), State::ForcedOpen, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_ttl_is_fully_percent_decoded() {
+    let rig = rig(|a| a.admin_token(TOKEN));
+    for (query, secs) in [
+        ("ttl=30%73", 30),
+        ("ttl=1m%2030s", 90),
+        ("ttl=1m+30s", 90),
+        ("%74tl=45s", 45),
+        ("other=1&ttl=%3120", 120),
+    ] {
+        let path = format!("/force-open/redis?{query}");
+        let a = send(&rig.app, "POST", &path, Some(&bearer())).await;
+        assert_eq!(a.status, StatusCode::OK, "{query}");
+        assert_eq!(a.json()["breakers"][0]["retry_after_secs"], secs, "{query}");
+    }
+    for query in ["ttl=30%7", "ttl=%zz", "ttl=%FF", "ttl=30%+9"] {
+        let path = format!("/force-open/redis?{query}");
+        let a = send(&rig.app, "POST", &path, Some(&bearer())).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{query}");
+        assert_eq!(a.json()["type"], "InvalidTtl", "{query}");
+    }
+}
+
+#[tokio::test]
+async fn a_ttl_beyond_the_limit_is_400_naming_it_not_a_silent_clamp() {
+    let rig = rig(|a| a.admin_token(TOKEN));
+    assert_eq!(BreakerApi::MAX_TTL, Duration::from_secs(365 * 24 * 3600));
+    for ttl in [
+        "366d",
+        "31536001",
+        "18446744073709551615",
+        "99999999999999999999999",
+        "99999999999999999999999s",
+        "600000years",
+    ] {
+        let path = format!("/force-open/redis?ttl={ttl}");
+        let a = send(&rig.app, "POST", &path, Some(&bearer())).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{ttl}");
+        let body = a.json();
+        assert_eq!(body["type"], "TtlTooLong", "{ttl}");
+        let detail = body["detail"].as_str().unwrap();
+        assert!(detail.contains("365 days (31536000 seconds)"), "{detail}");
+        assert_eq!(state(&rig.registry, "redis"), State::Closed, "{ttl}");
+    }
+    // The limit itself is accepted and reported as asked.
+    let a = send(
+        &rig.app,
+        "POST",
+        "/force-open/redis?ttl=365d",
+        Some(&bearer()),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.json()["breakers"][0]["retry_after_secs"], 31_536_000);
+}
+
+#[tokio::test]
 async fn health_reports_state_since_reason_window_and_config() {
     let rig = rig(|a| a);
     rig.clock.advance(Duration::from_secs(12));

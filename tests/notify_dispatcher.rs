@@ -560,10 +560,13 @@ fn metrics_count_sent_failed_and_dropped_per_breaker_and_channel() {
         counts.push((label("channel"), label("result"), v));
     }
     counts.sort();
+    // Every channel x result is registered (at 0 until it happens).
     let expected = [
         ("bad", "dropped", 1),
         ("bad", "failed", 1),
+        ("bad", "sent", 0),
         ("ok", "dropped", 1),
+        ("ok", "failed", 0),
         ("ok", "sent", 1),
     ];
     let expected: Vec<_> = expected
@@ -571,6 +574,86 @@ fn metrics_count_sent_failed_and_dropped_per_breaker_and_channel() {
         .map(|(c, r, v)| (c.to_string(), r.to_string(), *v))
         .collect();
     assert_eq!(counts, expected);
+}
+
+/// The `breakerbox_notifications_total` samples of `text`: (breaker, channel, result, value).
+#[cfg(feature = "prometheus")]
+fn notification_samples(text: &str) -> Vec<(String, String, String, String)> {
+    let label = |line: &str, name: &str| {
+        let start = line.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+        line[start..].split('"').next().unwrap().to_owned()
+    };
+    let mut out: Vec<_> = text
+        .lines()
+        .filter(|l| l.starts_with("breakerbox_notifications_total{"))
+        .map(|l| {
+            let value = l.rsplit(' ').next().unwrap().to_owned();
+            (
+                label(l, "breaker"),
+                label(l, "channel"),
+                label(l, "result"),
+                value,
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[cfg(feature = "prometheus")]
+#[test]
+fn notification_series_are_born_at_zero_before_the_first_delivery() {
+    use breakerbox::Registry;
+    use breakerbox::observe::prometheus;
+
+    let recorder = prometheus::builder().build_recorder();
+    let handle = recorder.handle();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        rt.block_on(async {
+            let registry = Registry::new();
+            registry.breaker("postgres", Config::default()).unwrap();
+            let bad = Fake::new("email").answering([Err(DeliveryError::Rejected("550".into()))]);
+            let d = Dispatcher::builder()
+                .channel(bad)
+                .channel(Fake::new("webhook"))
+                .flapping(FlapPolicy::disabled())
+                .build()
+                .unwrap();
+            d.subscribe(&registry);
+            let redis = CircuitBreaker::new("redis");
+            redis.subscribe(d.listener());
+            d.watch("redis");
+
+            // Before any transition, every breaker x channel x result is scraped at 0.
+            let zero = |b: &str, c: &str, r: &str| (b.into(), c.into(), r.into(), "0".into());
+            let mut expected = Vec::new();
+            for b in ["postgres", "redis"] {
+                for c in ["email", "webhook"] {
+                    for r in ["dropped", "failed", "sent"] {
+                        expected.push(zero(b, c, r));
+                    }
+                }
+            }
+            expected.sort();
+            let text = prometheus::render(&handle, &registry);
+            assert_eq!(notification_samples(&text), expected);
+
+            // The first failure is then an increase from 0 to 1.
+            registry.get("postgres").unwrap().force_open();
+            d.shutdown(Duration::from_secs(5)).await;
+            let text = prometheus::render(&handle, &registry);
+            let samples = notification_samples(&text);
+            let one = |c: &str, r: &str| ("postgres".into(), c.into(), r.into(), "1".into());
+            assert!(samples.contains(&one("email", "failed")), "{samples:?}");
+            assert!(samples.contains(&one("webhook", "sent")), "{samples:?}");
+            assert_eq!(samples.len(), 12);
+        })
+    });
 }
 
 #[test]

@@ -164,3 +164,28 @@ async fn dead_smtp_server_is_retried_and_counted_without_blocking_calls() {
     let email = &stats.channels[0];
     assert_eq!((email.queued, email.sent, email.failed), (1, 0, 1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_smtp_timeout_of_duration_max_is_accepted_and_delivers() {
+    let smtp = SmtpServer::start(None).await;
+    let email = EmailNotifier::builder("127.0.0.1")
+        .port(smtp.port)
+        .security(SmtpSecurity::None)
+        .from("breakerbox@example.com")
+        .to("oncall@example.com")
+        .timeout(Duration::MAX)
+        .build()
+        .unwrap();
+    let dispatcher = Dispatcher::builder()
+        .channel(email)
+        .retry(fast_retry().timeout(Duration::MAX))
+        .flapping(FlapPolicy::disabled())
+        .build()
+        .unwrap();
+    let b = breaker();
+    b.subscribe(dispatcher.listener());
+    trip(&b);
+    smtp.wait_messages(1, Duration::from_secs(10)).await;
+    let stats = dispatcher.shutdown(Duration::MAX).await;
+    assert_eq!(stats.channels[0].sent, 1);
+}

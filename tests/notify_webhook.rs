@@ -5,16 +5,19 @@
 #[path = "support/notify_servers.rs"]
 mod notify_servers;
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use breakerbox::notify::{
-    Dispatcher, FlapPolicy, NotifyError, RetryPolicy, SIGNATURE_HEADER, WebhookFormat,
-    WebhookNotifier, WebhookPayload,
+    DeliveryError, Dispatcher, FlapPolicy, Kind, Notification, Notifier, NotifyError, RetryPolicy,
+    SIGNATURE_HEADER, WebhookFormat, WebhookNotifier, WebhookPayload,
 };
-use breakerbox::{CircuitBreaker, Config, State};
+use breakerbox::{CircuitBreaker, Config, Event, State};
 use hmac::{Hmac, Mac};
-use notify_servers::{Answer, Receiver, dead_port};
+use notify_servers::{Answer, Receiver, dead_port, eventually};
 use sha2::Sha256;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn fast_retry() -> RetryPolicy {
     RetryPolicy::new()
@@ -203,6 +206,153 @@ async fn slack_mode_posts_text() {
     assert!(got[0].headers.get(SIGNATURE_HEADER).is_none());
     let stats = d.shutdown(Duration::from_secs(2)).await;
     assert_eq!(stats.channels[0].channel, "slack");
+}
+
+/// The transition of `b` opening, as a listener sees it, for a notice sent by hand.
+fn opened_notice(b: &CircuitBreaker) -> Notification {
+    let seen = Arc::new(Mutex::new(None));
+    let keep = seen.clone();
+    b.subscribe(move |e: &Event<'_>| {
+        if let Event::Transition(t) = e {
+            *keep.lock().unwrap() = Some((*t).clone());
+        }
+    });
+    trip(b);
+    let t = seen.lock().unwrap().take().expect("a transition");
+    Notification::new(Kind::Opened, t)
+}
+
+/// Reads one request head (up to the blank line) from `stream`.
+async fn read_head(stream: &mut tokio::net::TcpStream) {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut buf).await.unwrap();
+        if n == 0 {
+            return;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// A server answering one request with a 500 whose body is `total` bytes of `x`, written
+/// in 64 KiB chunks; the returned counter holds the bytes it managed to write, and the flag
+/// turns true once it stopped writing (body done, or the client went away).
+async fn huge_error_server(total: u64) -> (String, Arc<AtomicU64>, Arc<AtomicBool>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let written = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let (w, d) = (written.clone(), done.clone());
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        read_head(&mut stream).await;
+        let head = format!(
+            "HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/plain\r\n\
+             content-length: {total}\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let chunk = vec![b'x'; 64 * 1024];
+        while w.load(Ordering::SeqCst) < total {
+            match stream.write(&chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => w.fetch_add(n as u64, Ordering::SeqCst),
+            };
+        }
+        d.store(true, Ordering::SeqCst);
+    });
+    (url, written, done)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_error_body_is_read_only_to_a_small_prefix() {
+    const TOTAL: u64 = 64 << 20;
+    let (url, written, done) = huge_error_server(TOTAL).await;
+    let hook = WebhookNotifier::builder(url)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let err = hook.send(&opened_notice(&breaker())).await.unwrap_err();
+    match &err {
+        DeliveryError::Status { status, body } => {
+            assert_eq!(*status, 500);
+            assert_eq!(body, &"x".repeat(256));
+        }
+        other => panic!("{other:?}"),
+    }
+    // The client dropped the connection after a prefix: the server's writes failed long
+    // before the body's end (socket buffers hold a few MiB at most).
+    eventually(
+        "the server to stop writing",
+        Duration::from_secs(30),
+        || done.load(Ordering::SeqCst).then_some(()),
+    )
+    .await;
+    let sent = written.load(Ordering::SeqCst);
+    assert!(sent < TOTAL / 4, "the server wrote {sent} of {TOTAL} bytes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_to_another_origin_is_not_followed_with_the_signed_body() {
+    let other = Receiver::start(Answer::Ok).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let location = other.url("/stolen");
+    let redirects = Arc::new(AtomicU64::new(0));
+    let count = redirects.clone();
+    let target = location.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            read_head(&mut stream).await;
+            count.fetch_add(1, Ordering::SeqCst);
+            let answer = format!(
+                "HTTP/1.1 307 Temporary Redirect\r\nlocation: {target}\r\n\
+                 content-length: 0\r\nconnection: close\r\n\r\n"
+            );
+            let _ = stream.write_all(answer.as_bytes()).await;
+        }
+    });
+    let hook = WebhookNotifier::builder(url)
+        .secret("shared-secret")
+        .build()
+        .unwrap();
+    let err = hook.send(&opened_notice(&breaker())).await.unwrap_err();
+    match &err {
+        DeliveryError::Status { status, body } => {
+            assert_eq!(*status, 307);
+            assert_eq!(body, &format!("redirect to `{location}` not followed"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!err.is_retryable(), "a redirect is a configuration error");
+    assert_eq!(redirects.load(Ordering::SeqCst), 1);
+    assert!(other.requests().is_empty(), "{:?}", other.requests());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duration_max_everywhere_is_accepted_and_delivers() {
+    let rx = Receiver::start(Answer::Ok).await;
+    let hook = WebhookNotifier::builder(rx.url("/hook"))
+        .timeout(Duration::MAX)
+        .build()
+        .unwrap();
+    let d = Dispatcher::builder()
+        .channel(hook)
+        .retry(
+            RetryPolicy::new()
+                .backoff(Duration::MAX, Duration::MAX)
+                .timeout(Duration::MAX),
+        )
+        .flapping(FlapPolicy::new(2, Duration::MAX))
+        .build()
+        .unwrap();
+    let b = breaker();
+    b.subscribe(d.listener());
+    trip(&b);
+    rx.wait_accepted(1, Duration::from_secs(10)).await;
+    let stats = d.shutdown(Duration::MAX).await;
+    assert_eq!(stats.channels[0].sent, 1);
 }
 
 #[test]

@@ -26,14 +26,16 @@ use crate::registry::Registry;
 /// | `GET /health` | none | every breaker: state, since when, last transition and its reason, window numbers, lifetime counts, config |
 /// | `POST /reset` | bearer | resets every breaker to Closed (reason `manual`) |
 /// | `POST /reset/{name}` | bearer | resets one breaker |
-/// | `POST /force-open/{name}?ttl=30s` | bearer | forces one breaker open (reason `forced`), for the TTL if given (`30s`, `500ms`, or plain seconds), then probes in HalfOpen |
+/// | `POST /force-open/{name}?ttl=30s` | bearer | forces one breaker open (reason `forced`), for the TTL if given (`30s`, `500ms`, or plain seconds; at most 365 days), then probes in HalfOpen |
 /// | `POST /disable/{name}` | bearer | disables one breaker: every call passes and is measured (reason `manual`) |
 ///
 /// Admin routes exist only when a token is set ([`admin_token`](BreakerApi::admin_token));
 /// the token is compared in constant time, and a missing, malformed or wrong
-/// `Authorization: Bearer` header gets a bare 401. An unknown breaker name gets 404
-/// (names containing `/`, such as per-route breakers, go in the path as they are or
-/// percent-encoded). Every admin action is logged through `tracing` (target
+/// `Authorization: Bearer` header gets a bare 401. The breaker name is the rest of the
+/// path after the action, percent-decoded and matched exactly: names containing `/`, such
+/// as per-route breakers, go in the path as they are or percent-encoded, so `%2Fx` and
+/// `//x` both name `/x`, never `x`. An unknown name gets 404. The `ttl` is percent-decoded
+/// too and may be at most [`MAX_TTL`](BreakerApi::MAX_TTL) (365 days); a longer or malformed one gets 400. Every admin action is logged through `tracing` (target
 /// `breakerbox::admin`) and becomes a transition of the breaker, unless it was already in
 /// the target state.
 ///
@@ -76,6 +78,12 @@ impl fmt::Debug for BreakerApi {
 }
 
 impl BreakerApi {
+    /// The longest `ttl` the force-open route accepts: 365 days. A breaker keeps deadlines
+    /// in microseconds in 48 bits, about 8.9 years from its clock's origin: a year stays
+    /// exact for any process younger than about 7.9 years, where a longer TTL could be cut
+    /// short silently.
+    pub const MAX_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
+
     /// The API of `registry`, with the admin routes off.
     pub fn new(registry: &Registry) -> Self {
         BreakerApi {
@@ -124,8 +132,8 @@ impl BreakerApi {
         self.token.as_deref()
     }
 
+    /// The breaker named exactly `name` (the rest of the path, percent-decoded).
     fn find(&self, name: &str) -> Result<CircuitBreaker, ApiError> {
-        let name = name.strip_prefix('/').unwrap_or(name);
         self.registry
             .get(name)
             .ok_or_else(|| ApiError::NotFound(name.to_owned()))
@@ -227,24 +235,64 @@ fn audit(action: &str, b: &CircuitBreaker, act: impl FnOnce(), ttl: Option<Durat
     let _ = (action, b, ttl);
 }
 
-/// The `ttl` query parameter: `30s`, `500ms`, `1m 30s` or plain seconds.
+/// The `ttl` query parameter, percent-decoded (`+` is a space): `30s`, `500ms`, `1m 30s`
+/// or plain seconds, at most [`BreakerApi::MAX_TTL`].
 fn ttl_param(uri: &Uri) -> Result<Option<Duration>, ApiError> {
     let query = uri.query().unwrap_or("");
-    let Some(raw) = query.split('&').find_map(|kv| kv.strip_prefix("ttl=")) else {
+    let mut raw = None;
+    for pair in query.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if percent_decode(key).as_deref() == Some("ttl") {
+            raw = Some(percent_decode(value).ok_or(ApiError::InvalidTtl)?);
+            break;
+        }
+    }
+    let Some(raw) = raw else {
         return Ok(None);
     };
-    let raw = raw.replace("%20", " ").replace('+', " ");
-    let parsed = match raw.parse::<u64>() {
-        Ok(secs) => Ok(Duration::from_secs(secs)),
-        Err(_) => humantime::parse_duration(&raw),
+    let raw = raw.trim();
+    let ttl = if raw.bytes().all(|b| b.is_ascii_digit()) && !raw.is_empty() {
+        // All digits: seconds, and a number too big for a u64 is too long, not malformed.
+        raw.parse::<u64>()
+            .map_or(Err(ApiError::TtlTooLong), |secs| {
+                Ok(Duration::from_secs(secs))
+            })?
+    } else {
+        humantime::parse_duration(raw).map_err(|e| match e {
+            humantime::DurationError::NumberOverflow => ApiError::TtlTooLong,
+            _ => ApiError::InvalidTtl,
+        })?
     };
-    parsed.map(Some).map_err(|_| ApiError::InvalidTtl)
+    if ttl > BreakerApi::MAX_TTL {
+        return Err(ApiError::TtlTooLong);
+    }
+    Ok(Some(ttl))
+}
+
+/// Decodes `%XX` escapes and `+` (a space, as in forms); `None` for a malformed escape or
+/// bytes that are not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'%' => {
+                let (hi, lo) = (bytes.next()?, bytes.next()?);
+                let digit = |c: u8| char::from(c).to_digit(16);
+                out.push(u8::try_from(digit(hi)? * 16 + digit(lo)?).ok()?);
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// Why an admin request failed, answered as problem+json.
 enum ApiError {
     NotFound(String),
     InvalidTtl,
+    TtlTooLong,
 }
 
 impl IntoResponse for ApiError {
@@ -257,6 +305,13 @@ impl IntoResponse for ApiError {
             ApiError::InvalidTtl => {
                 let detail = "`ttl` must be a duration such as `30s` or `500ms`, or seconds";
                 problem(StatusCode::BAD_REQUEST, "InvalidTtl", detail)
+            }
+            ApiError::TtlTooLong => {
+                let detail = format!(
+                    "`ttl` may be at most 365 days ({} seconds); force open without a ttl to hold until reset",
+                    BreakerApi::MAX_TTL.as_secs()
+                );
+                problem(StatusCode::BAD_REQUEST, "TtlTooLong", &detail)
             }
         }
     }

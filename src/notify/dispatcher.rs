@@ -1,6 +1,7 @@
 //! The [`Dispatcher`]: a listener that queues transitions without blocking, and the
 //! background task that turns them into notices for every channel.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -102,6 +103,7 @@ impl DispatcherBuilder {
             tx,
             tallies: channels.iter().map(|c| c.tally().clone()).collect(),
             counters: Counters::default(),
+            seen: Mutex::default(),
         });
         let worker = Worker {
             suppressor: Suppressor::new(self.flap, self.host),
@@ -185,8 +187,25 @@ impl Dispatcher {
     }
 
     /// Subscribes the [`listener`](Dispatcher::listener) to every breaker of `registry`.
+    ///
+    /// Registers `breakerbox_notifications_total` at 0 for every breaker already in
+    /// `registry` x every channel x every result (sent, failed, dropped), so that the first
+    /// failed delivery is an increase Prometheus sees. A breaker added later is registered
+    /// when the dispatcher sees it for the first time, see [`watch`](Dispatcher::watch).
     pub fn subscribe(&self, registry: &Registry) -> ListenerId {
+        for name in registry.names() {
+            self.shared.preregister(&name);
+        }
         registry.subscribe(self.listener())
+    }
+
+    /// Registers `breakerbox_notifications_total` of breaker `name` at 0 for every channel
+    /// x result now, rather than at its first transition (the listener does it then). Call
+    /// it for breakers the dispatcher will hear about through their own
+    /// [`subscribe`](crate::CircuitBreaker::subscribe), so a scrape sees the 0 before the
+    /// first failed delivery.
+    pub fn watch(&self, name: &str) {
+        self.shared.preregister(name);
     }
 
     /// The counters so far. Exact once [`shutdown`](Dispatcher::shutdown) has returned
@@ -261,11 +280,26 @@ struct Shared {
     tx: mpsc::Sender<Transition>,
     tallies: Vec<Tally>,
     counters: Counters,
+    /// Breakers whose notification series are registered.
+    seen: Mutex<HashSet<Arc<str>>>,
 }
 
 impl Shared {
+    /// Registers the notification series of `breaker` once (every channel x result at 0).
+    fn preregister(&self, breaker: &str) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.contains(breaker) {
+            return;
+        }
+        seen.insert(Arc::from(breaker));
+        for tally in &self.tallies {
+            super::preregister(breaker, &tally.name);
+        }
+    }
+
     /// The call path: filter, clone, `try_send`.
     fn offer(&self, t: &Transition) {
+        self.preregister(&t.breaker);
         if !self.filter.matches(t) {
             return;
         }

@@ -13,7 +13,16 @@ use super::{DeliveryError, NotifyError};
 /// The `User-Agent` of every request.
 pub(crate) const USER_AGENT: &str = concat!("breakerbox/", env!("CARGO_PKG_VERSION"));
 
-/// A client whose every request times out after `timeout`.
+/// At most this much of an error answer's body is read; then the response is dropped,
+/// which closes the connection instead of draining a huge body.
+const ERROR_BODY_READ: usize = 4096;
+
+/// At most this much of it is kept in the error, for the log.
+const ERROR_BODY_KEPT: usize = 256;
+
+/// A client whose every request times out after `timeout`, and that follows no redirect:
+/// a signed body must not travel to wherever a `Location` header points (another origin
+/// would get a valid signature for it).
 pub(crate) fn client(timeout: Duration) -> Result<Client, NotifyError> {
     if timeout.is_zero() {
         return Err(NotifyError::Zero { field: "timeout" });
@@ -25,6 +34,7 @@ pub(crate) fn client(timeout: Duration) -> Result<Client, NotifyError> {
         .user_agent(USER_AGENT)
         .timeout(timeout)
         .connect_timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| NotifyError::Client { reason: chain(&e) })
 }
@@ -60,7 +70,8 @@ pub(crate) fn header_map(pairs: &[(String, String)]) -> Result<HeaderMap, Notify
     Ok(map)
 }
 
-/// POSTs `body` as JSON; any status but 2xx is an error.
+/// POSTs `body` as JSON; any status but 2xx is an error. A redirect is not followed: it is
+/// an error naming its `Location` (not retried: point the URL at the final address).
 pub(crate) async fn post_json(
     client: &Client,
     url: &Url,
@@ -79,18 +90,46 @@ pub(crate) async fn post_json(
     if status.is_success() {
         return Ok(());
     }
-    let mut text = response.text().await.unwrap_or_default();
-    if text.len() > 256 {
-        let mut end = 256;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-    }
+    let body = if status.is_redirection() {
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .map(|l| String::from_utf8_lossy(l.as_bytes()).into_owned())
+            .unwrap_or_default();
+        format!("redirect to `{location}` not followed")
+    } else {
+        let prefix = read_prefix(response, ERROR_BODY_READ).await;
+        keep_prefix(&String::from_utf8_lossy(&prefix), ERROR_BODY_KEPT)
+    };
     Err(DeliveryError::Status {
         status: status.as_u16(),
-        body: text.trim().to_owned(),
+        body: body.trim().to_owned(),
     })
+}
+
+/// The first `limit` bytes of the body (fewer if it ends or breaks first). Dropping the
+/// response afterwards closes the connection rather than reading the rest.
+async fn read_prefix(mut response: reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while out.len() < limit {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let take = chunk.len().min(limit - out.len());
+                out.extend_from_slice(&chunk[..take]);
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    out
+}
+
+/// At most `max` bytes of `text`, cut at a character boundary.
+fn keep_prefix(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
 }
 
 fn delivery_error(e: reqwest::Error) -> DeliveryError {
@@ -134,6 +173,13 @@ mod tests {
                 "{bad}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn the_kept_prefix_ends_on_a_character_boundary() {
+        assert_eq!(keep_prefix("abc", 256), "abc");
+        assert_eq!(keep_prefix("ééé", 3), "é");
+        assert_eq!(keep_prefix(&"x".repeat(300), 256).len(), 256);
     }
 
     #[test]

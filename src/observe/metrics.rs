@@ -7,12 +7,14 @@
 //! series exists from the start with the value 0 and PromQL's `increase()` sees the very
 //! first trip.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram, Unit};
 
 use super::names::{self, MetricKind};
+use super::scrape;
 use crate::breaker::rate;
 use crate::config::Config;
 use crate::event::{Outcome, Transition};
@@ -116,6 +118,14 @@ fn ran_index(outcome: Outcome) -> usize {
     }
 }
 
+/// The newest state a breaker reported, by epoch: what its state gauges show.
+#[derive(Debug, Clone, Copy)]
+struct Shown {
+    epoch: u64,
+    state: State,
+    since_unix: f64,
+}
+
 /// A breaker's metric handles.
 pub(crate) struct Metrics {
     name: Arc<str>,
@@ -127,9 +137,15 @@ pub(crate) struct Metrics {
     state: [Gauge; 6],
     since: Gauge,
     open_until: Gauge,
-    /// The epoch whose state the gauges show; transitions reported out of order by racing
-    /// threads never move the gauges back to an older state.
-    shown_epoch: Mutex<u64>,
+    /// The newest state reported, by epoch: what the gauges show. Transitions reported out
+    /// of order by racing threads never move it back to an older state.
+    shown: Mutex<Shown>,
+    /// Removed from its registry: its state gauges are no longer written (a breaker built
+    /// later under the same name owns the series now).
+    detached: AtomicBool,
+    /// Rendered through `prometheus::render`, which publishes the state gauges before each
+    /// render: a transition then leaves them to it and never waits for a render.
+    published: AtomicBool,
     transitions: Box<[(TransitionKey, Counter)]>,
     dry_run: [Counter; 3],
     failure_rate: Gauge,
@@ -165,7 +181,13 @@ impl Metrics {
                 .map(|s| metrics::gauge!(STATE, LABEL_BREAKER => b(), LABEL_STATE => s.as_str())),
             since: metrics::gauge!(STATE_SINCE_TIMESTAMP_SECONDS, LABEL_BREAKER => b()),
             open_until: metrics::gauge!(OPEN_UNTIL_TIMESTAMP_SECONDS, LABEL_BREAKER => b()),
-            shown_epoch: Mutex::new(0),
+            shown: Mutex::new(Shown {
+                epoch: 0,
+                state,
+                since_unix,
+            }),
+            detached: AtomicBool::new(false),
+            published: AtomicBool::new(false),
             transitions: TRANSITIONS
                 .iter()
                 .map(|&(from, to, reason)| ((from, to, reason), transition_counter(name, from, to, reason)))
@@ -188,19 +210,40 @@ impl Metrics {
             ]
             .map(|metric| metrics::gauge!(metric, LABEL_BREAKER => b())),
         };
-        m.show_state(state, since_unix);
+        scrape::show(name);
+        m.write_state();
         m.open_until.set(f64::NAN);
         m.config(config);
         m.rates(WindowCounts::default(), config.min_calls());
         m
     }
 
-    /// Sets the one-hot gauges: every state's gauge is written, so exactly one is 1.
-    fn show_state(&self, state: State, since_unix: f64) {
-        for (s, g) in State::ALL.iter().zip(&self.state) {
-            g.set(if *s == state { 1.0 } else { 0.0 });
+    /// Writes the one-hot gauges (every state's gauge, so exactly one is 1) and the since
+    /// gauge from the newest state reported, holding the scrape lock, so a render through
+    /// [`prometheus::render`](super::prometheus::render) sees all of them or none.
+    fn write_state(&self) {
+        let _publishing = scrape::publishing();
+        self.write_state_locked();
+    }
+
+    /// [`write_state`](Metrics::write_state) for a caller that holds the scrape lock.
+    fn write_state_locked(&self) {
+        if self.detached.load(Ordering::Relaxed) {
+            return;
         }
-        self.since.set(since_unix);
+        let shown = *self.shown.lock().unwrap_or_else(PoisonError::into_inner);
+        for (s, g) in State::ALL.iter().zip(&self.state) {
+            g.set(if *s == shown.state { 1.0 } else { 0.0 });
+        }
+        self.since.set(shown.since_unix);
+    }
+
+    /// Publishes the state gauges for a render that holds the scrape lock; from now on the
+    /// renders keep them current and transitions no longer write them.
+    #[cfg(feature = "prometheus")]
+    pub(crate) fn publish(&self) {
+        self.published.store(true, Ordering::Relaxed);
+        self.write_state_locked();
     }
 
     #[inline]
@@ -228,16 +271,23 @@ impl Metrics {
     }
 
     pub(crate) fn transition(&self, t: &Transition, epoch: u64, since_unix: f64) {
-        {
-            let mut shown = self
-                .shown_epoch
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            let ahead = epoch.wrapping_sub(*shown) & EPOCH_MASK;
-            if ahead != 0 && ahead <= EPOCH_MASK / 2 {
-                *shown = epoch;
-                self.show_state(t.to, since_unix);
-                self.open_until.set(open_until(t));
+        let newer = {
+            let mut shown = self.shown.lock().unwrap_or_else(PoisonError::into_inner);
+            let ahead = epoch.wrapping_sub(shown.epoch) & EPOCH_MASK;
+            let newer = ahead != 0 && ahead <= EPOCH_MASK / 2;
+            if newer {
+                *shown = Shown {
+                    epoch,
+                    state: t.to,
+                    since_unix,
+                };
+            }
+            newer
+        };
+        if newer {
+            self.open_until.set(open_until(t));
+            if !self.published.load(Ordering::Relaxed) {
+                self.write_state();
             }
         }
         let key = (t.from, t.to, t.reason);
@@ -245,6 +295,13 @@ impl Metrics {
             Some((_, c)) => c.increment(1),
             None => transition_counter(&self.name, t.from, t.to, t.reason).increment(1),
         }
+    }
+
+    /// The breaker was removed from its registry: its series leave the rendered output.
+    pub(crate) fn removed(&self) {
+        let _publishing = scrape::publishing();
+        self.detached.store(true, Ordering::Relaxed);
+        scrape::hide(&self.name);
     }
 
     pub(crate) fn would_open(&self, t: &Transition) {
@@ -284,7 +341,7 @@ impl Metrics {
     /// The state the one-hot gauges were last set to (for tests).
     #[cfg(test)]
     fn shown(&self) -> u64 {
-        *self.shown_epoch.lock().unwrap()
+        self.shown.lock().unwrap().epoch
     }
 }
 

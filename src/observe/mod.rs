@@ -24,6 +24,8 @@ pub mod names;
 pub mod otel;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
+#[cfg(feature = "metrics")]
+mod scrape;
 pub(crate) mod spans;
 
 #[cfg(feature = "metrics")]
@@ -103,6 +105,18 @@ impl Observer {
         self.metrics.would_open(t);
         #[cfg(feature = "tracing")]
         spans::would_open(t);
+    }
+
+    /// The breaker was removed from its registry: its series leave the rendered output.
+    pub(crate) fn removed(&self) {
+        #[cfg(feature = "metrics")]
+        self.metrics.removed();
+    }
+
+    /// Publishes the state gauges for a render that holds the scrape lock.
+    #[cfg(feature = "prometheus")]
+    pub(crate) fn publish(&self) {
+        self.metrics.publish();
     }
 
     /// The breaker took a new config.

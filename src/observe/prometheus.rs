@@ -11,7 +11,7 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use breakerbox::{Config, Registry};
 //!
-//! breakerbox::observe::prometheus::install(([0, 0, 0, 0], 9000))?; // inside a Tokio runtime
+//! breakerbox::observe::prometheus::install(([0, 0, 0, 0], 9000))?; // serves on a thread of its own
 //! let registry = Registry::new();
 //! let db = registry.breaker("postgres", Config::database())?;
 //! # Ok(()) }
@@ -34,7 +34,10 @@
 //! assert!(body.contains("breakerbox_state{breaker=\"postgres\",state=\"closed\"} 1"));
 //! ```
 
-use std::net::SocketAddr;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::thread;
+use std::time::Duration;
 
 pub use metrics_exporter_prometheus::{
     BuildError, Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
@@ -42,6 +45,7 @@ pub use metrics_exporter_prometheus::{
 
 pub use super::describe_metrics;
 use super::names::CALL_DURATION_SECONDS;
+use super::scrape;
 use crate::Registry;
 
 /// Bucket bounds of `breakerbox_call_duration_seconds`, in seconds: 0.5 ms to 60 s, dense
@@ -72,13 +76,21 @@ pub fn builder() -> PrometheusBuilder {
 /// Installs the global recorder and serves the Prometheus text format at `addr` (any
 /// path), then describes every breakerbox metric.
 ///
-/// Inside a Tokio runtime the listener runs on it; outside one, on a thread of its own.
+/// The listener is a thread of its own that renders like [`render`] (without a registry
+/// to poll: run the eager timer, or [`Registry::poll_timeouts`], for idle breakers to leave
+/// Open on time). It answers one scrape at a time and gives a client 5 seconds to send its
+/// request and read the answer.
 ///
 /// # Errors
 /// [`BuildError`] if the address cannot be bound or a global recorder is already installed.
 pub fn install(addr: impl Into<SocketAddr>) -> Result<(), BuildError> {
-    builder().with_http_listener(addr).install()?;
-    describe_metrics();
+    let listener = TcpListener::bind(addr.into())
+        .map_err(|e| BuildError::FailedToCreateHTTPListener(e.to_string()))?;
+    let handle = install_recorder()?;
+    thread::Builder::new()
+        .name("breakerbox-metrics".into())
+        .spawn(move || serve(&listener, &handle))
+        .map_err(|e| BuildError::FailedToCreateHTTPListener(e.to_string()))?;
     Ok(())
 }
 
@@ -100,8 +112,70 @@ pub fn install_recorder() -> Result<PrometheusHandle, BuildError> {
 /// Renders a scrape: applies elapsed timeouts and refreshes the rate gauges of every breaker
 /// in `registry` (so the state and rates are true even on an idle service without the
 /// eager timer), runs the recorder's upkeep and renders the Prometheus text format.
+///
+/// Serve this rather than [`PrometheusHandle::render`]. Under one lock, it writes the
+/// one-hot state gauges of every breaker in `registry` from the newest state each
+/// reported, then renders: a scrape never sees a breaker with zero or two states at 1, and
+/// `breakerbox_state_since_timestamp_seconds` always belongs to the state shown. From then
+/// on those breakers leave their state gauges to the renders, so a transition never waits
+/// for one (a direct [`PrometheusHandle::render`] shows them as of the last `render`).
+/// Breakers removed from their registry are left out (see [`Registry::remove`]).
 pub fn render(handle: &PrometheusHandle, registry: &Registry) -> String {
     registry.poll_timeouts();
-    handle.run_upkeep();
-    handle.render()
+    let breakers = registry.all();
+    render_consistent(handle, || {
+        for b in &breakers {
+            b.inner.observer.publish();
+        }
+    })
 }
+
+/// Under the scrape lock: `publish`, upkeep and render; then leaves out removed breakers.
+fn render_consistent(handle: &PrometheusHandle, publish: impl FnOnce()) -> String {
+    let text = {
+        let _publishing = scrape::publishing();
+        publish();
+        handle.run_upkeep();
+        handle.render()
+    };
+    scrape::without_removed(text)
+}
+
+/// Answers scrapes on `listener` one at a time, for as long as the process runs.
+fn serve(listener: &TcpListener, handle: &PrometheusHandle) {
+    for stream in listener.incoming() {
+        match stream {
+            // A client that goes away mid-answer is no concern of the next one.
+            Ok(stream) => drop(answer(stream, handle)),
+            // Out of file descriptors, say: wait a little instead of spinning.
+            Err(_) => thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+/// Reads the request head (at most 8 KiB) and answers with a render.
+fn answer(mut stream: TcpStream, handle: &PrometheusHandle) -> io::Result<()> {
+    stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
+    stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
+    let mut head = [0u8; 8192];
+    let mut len = 0;
+    while len < head.len() {
+        let n = stream.read(&mut head[len..])?;
+        len += n;
+        if n == 0 || head[..len].windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    let body = render_consistent(handle, || {});
+    write!(
+        stream,
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    stream.write_all(body.as_bytes())?;
+    stream.flush()
+}
+
+/// How long a scraper may take to send its request or read the answer.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
