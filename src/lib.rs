@@ -47,6 +47,34 @@
 //! Each transition has a [`Reason`]; when two triggers fire on the same call the reason is
 //! the first in [`Reason::ALL`].
 //!
+//! ## Presets
+//! Every value of every preset; a preset is a starting point, adjust it with
+//! [`Config::into_builder`].
+//!
+//! | field | default | [`database`](Config::database) | [`cache`](Config::cache) (Redis) | [`rpc`](Config::rpc) (Solana) | [`external_api`](Config::external_api) | [`edge`](Config::edge) |
+//! |---|---|---|---|---|---|---|
+//! | failure_threshold | 5 | 10 | 5 | 5 | 3 | 50 |
+//! | success_threshold | 3 | 3 | 3 | 3 | 3 | 3 |
+//! | reset_timeout | 30 s | 60 s | 10 s | 30 s | 60 s | 15 s |
+//! | half_open_max_calls | 3 | 3 | 3 | 3 | 5 | 10 |
+//! | window | 60 s (time) | 60 s | 60 s | 60 s | 60 s | 60 s |
+//! | window_buckets | 10 | 10 | 10 | 10 | 10 | 10 |
+//! | min_calls | 10 | 10 | 10 | 10 | 10 | 50 |
+//! | failure_rate_threshold | 0.5 | 0.7 | 0.5 | 0.5 | 0.4 | 0.9 |
+//! | slow_call_duration | 5 s | 10 s | 2 s | 5 s | 5 s | 1 h |
+//! | slow_call_rate_threshold | 0.5 | 0.5 | 0.5 | 0.5 | 0.5 | 1.0 |
+//! | backoff_factor | 1.0 | 1.0 | 1.0 | 1.0 | 1.0 | 1.0 |
+//! | max_reset_timeout | 10 × reset_timeout | same | same | same | same | same |
+//! | reset_jitter | 0 | 0 | 0 | 0 | 0 | 0 |
+//! | half_open_timeout | 60 s | 60 s | 60 s | 60 s | 60 s | 60 s |
+//! | call_timeout | none | 15 s | 1 s | 10 s | 10 s | none |
+//!
+//! The default has no call timeout, so code written before `call_timeout` existed behaves
+//! as it did; each dependency preset has one (above its slow-call duration for the
+//! database, RPC and HTTP presets; below it for the cache, which is no cache at a second).
+//! The edge preset is for per-route breakers of your own HTTP service: it never trips on
+//! slow calls, so the dependency's breaker trips and is named, not the route's.
+//!
 //! ## Testing without sleeping
 //! ```
 //! # #[cfg(feature = "test-util")] {
