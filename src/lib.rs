@@ -103,6 +103,7 @@
 //! | `serde` | no | (de)serializable [`Config`] with human-readable durations |
 //! | `test-util` | no | `ManualClock` for tests without sleeps |
 //! | `rt-tokio` | no | the eager timer task; cancelling async calls at their `call_timeout` |
+//! | `limit` | no | a bulkhead (concurrency limit) and a rate limit (`breakerbox::limit`) |
 //! | `prometheus` | no | helpers that install a Prometheus recorder and exporter |
 //! | `otel` | no | helpers that build an OpenTelemetry tracing layer |
 //! | `tower` | no | a tower `Layer` answering 503 when a breaker is open (`breakerbox::http`) |
@@ -126,6 +127,9 @@ mod fallback;
 mod guides;
 #[cfg(feature = "tower")]
 pub mod http;
+#[cfg(feature = "limit")]
+pub mod limit;
+mod limited;
 #[cfg(feature = "notify")]
 pub mod notify;
 pub mod observe;
@@ -145,6 +149,7 @@ pub use config::{Config, ConfigBuilder, MAX_HALF_OPEN_COUNT, MAX_WINDOW_BUCKETS,
 pub use error::{BreakerOpen, CallError, CallTimeout, ConfigError, INLINE_NAME, RegistryError};
 pub use event::{Event, Listener, ListenerId, Outcome, Transition};
 pub use fallback::{Fallback, FallbackReason};
+pub use limited::{LimitReason, Limited};
 pub use registry::Registry;
 pub use state::{Reason, State};
 #[cfg(feature = "rt-tokio")]

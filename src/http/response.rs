@@ -233,6 +233,49 @@ mod axum_impls {
     use axum::response::IntoResponse;
 
     use crate::error::{BreakerOpen, CallError, CallTimeout};
+    use crate::limited::{LimitReason, Limited};
+
+    /// A bulkhead that is full answers `503 Service Unavailable`, a rate limit `429 Too
+    /// Many Requests` with `Retry-After`; both with a problem+json body of type
+    /// `BulkheadFull` or `RateLimited`.
+    impl IntoResponse for Limited {
+        fn into_response(self) -> axum::response::Response {
+            let (status, kind, title) = match self.reason() {
+                LimitReason::RateLimited => (
+                    http::StatusCode::TOO_MANY_REQUESTS,
+                    "RateLimited",
+                    "Rate limit exceeded",
+                ),
+                _ => (
+                    http::StatusCode::SERVICE_UNAVAILABLE,
+                    "BulkheadFull",
+                    "Too many concurrent calls",
+                ),
+            };
+            let retry = self
+                .retry_after()
+                .map(|d| (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1));
+            let body = format!(
+                r#"{{"type":"{kind}","title":"{title}","status":{},"detail":{},"breaker":{},"retry_after":{}}}"#,
+                status.as_u16(),
+                super::json_string(&self.to_string()),
+                super::json_string(self.name()),
+                retry.map_or("null".to_owned(), |s| s.to_string()),
+            );
+            let mut res = (
+                status,
+                [(http::header::CONTENT_TYPE, super::PROBLEM_JSON)],
+                body,
+            )
+                .into_response();
+            if let Some(secs) = retry {
+                res.headers_mut()
+                    .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+            }
+            res.extensions_mut().insert(self);
+            res
+        }
+    }
 
     /// A rejection answers 503 with `Retry-After` and a problem+json body, so a handler
     /// can use `?` on a breaker's result.
@@ -272,6 +315,7 @@ mod axum_impls {
             match self {
                 CallError::Rejected(open) => open.into_response(),
                 CallError::Timeout(t) => t.into_response(),
+                CallError::Limited(l) => l.into_response(),
                 CallError::Inner(e) => e.into_response(),
             }
         }
