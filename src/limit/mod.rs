@@ -27,13 +27,18 @@
 //! `breakerbox_bulkhead_in_use`, `breakerbox_bulkhead_max_concurrent`,
 //! `breakerbox_rate_limit_per_second`; a refused call is a short `breakerbox.call` span
 //! with `breakerbox.outcome` and `error.type` set to the reason. With the `axum` feature a
-//! full bulkhead answers 503 and a rate limit 429 with `Retry-After`.
+//! full bulkhead answers 503 and a rate limit 429 with `Retry-After`; with `tower`,
+//! `LimitLayer` guards routes the same way.
 
 mod bulkhead;
+#[cfg(feature = "tower")]
+mod layer;
 mod observe;
 mod rate;
 
 pub use bulkhead::{Bulkhead, BulkheadPermit};
 #[cfg(feature = "test-util")]
 pub use governor::clock::FakeRelativeClock;
+#[cfg(feature = "tower")]
+pub use layer::{LimitFuture, LimitLayer, LimitService};
 pub use rate::RateLimit;
