@@ -160,3 +160,67 @@ fn the_state_survives_a_real_process_restart() {
     assert_eq!(saved.len(), 1);
     assert_eq!(saved[0].state, State::ForcedOpen);
 }
+
+/// A fleet's shared store: a real Redis. One replica forces postgres open; another, started
+/// later, restores it from Redis. Garbage under the key starts every breaker closed.
+#[tokio::test]
+async fn replicas_share_operator_states_through_a_real_redis() {
+    use breakerbox::persist::RedisStore;
+    use std::net::SocketAddr;
+    use std::process::Command;
+    if std::env::var_os("BREAKERBOX_SKIP_E2E").is_some() {
+        return;
+    }
+    let port = servers::free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new("redis-server");
+    cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .arg("--dir")
+        .arg(dir.path())
+        .args(["--save", "", "--appendonly", "no"]);
+    let _redis = servers::Server::spawn("redis", port, dir, cmd);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let store = RedisStore::new(addr).key("checkout:breakers");
+    servers::eventually("redis answers", Duration::from_secs(10), || {
+        let store = store.clone();
+        async move { store.load().ok() }
+    })
+    .await;
+
+    let clock = ManualClock::new();
+    let replica_a = registry(&clock);
+    let persistence = Persistence::start(&replica_a, store.clone());
+    replica_a.get("postgres").unwrap().force_open();
+    servers::eventually("the save", Duration::from_secs(10), || {
+        let store = store.clone();
+        async move { (store.load().ok()?.len() == 1).then_some(()) }
+    })
+    .await;
+    persistence.shutdown().await;
+
+    let replica_b = registry(&clock);
+    assert_eq!(restore(&replica_b, &store), 1);
+    assert_eq!(
+        replica_b.get("postgres").unwrap().state(),
+        State::ForcedOpen
+    );
+
+    // Garbage under the key: a logged error, every breaker as built.
+    let garbage = RedisStore::new(addr).key("garbage");
+    {
+        use std::io::{Read, Write};
+        let mut conn = std::net::TcpStream::connect(addr).unwrap();
+        conn.write_all(b"*3\r\n$3\r\nSET\r\n$7\r\ngarbage\r\n$8\r\nnot json\r\n")
+            .unwrap();
+        let mut reply = [0; 5];
+        conn.read_exact(&mut reply).unwrap();
+        assert_eq!(&reply, b"+OK\r\n");
+    }
+    assert!(matches!(
+        garbage.load(),
+        Err(breakerbox::persist::StoreError::Corrupt(_))
+    ));
+    let replica_c = registry(&clock);
+    assert_eq!(restore(&replica_c, &garbage), 0);
+    assert!(replica_c.all().iter().all(|b| b.state() == State::Closed));
+}
