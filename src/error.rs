@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::breaker::CallTimeout;
 use crate::limited::Limited;
 use crate::state::State;
 
@@ -207,39 +208,6 @@ impl fmt::Display for BreakerOpen {
 }
 
 impl StdError for BreakerOpen {}
-
-/// A call cancelled because it ran longer than the breaker's
-/// [`call_timeout`](crate::Config::call_timeout).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallTimeout {
-    pub(crate) name: Name,
-    pub(crate) after: Duration,
-}
-
-impl CallTimeout {
-    /// The name of the breaker whose timeout cancelled the call.
-    pub fn name(&self) -> &str {
-        self.name.as_str()
-    }
-
-    /// The timeout that elapsed.
-    pub fn after(&self) -> Duration {
-        self.after
-    }
-}
-
-impl fmt::Display for CallTimeout {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "call through circuit breaker `{}` timed out after {}ms",
-            self.name(),
-            self.after.as_millis()
-        )
-    }
-}
-
-impl StdError for CallTimeout {}
 
 /// The error of a call made through a breaker: the breaker refused it, the call timed out,
 /// or the call ran and returned its own error.
