@@ -9,7 +9,12 @@
 //! Redis hangs or its breaker is open, the trade reads the book from the source (a
 //! fallback, counted in `breakerbox_fallbacks_total`) and goes through.
 //!
-//! Run: `cargo run --example trade --features rt-tokio` (the timer that cancels calls).
+//! The RPC node sits behind a bulkhead (at most 4 submissions in flight) and the price API
+//! behind a rate limit (its quota): refusals by either are not dependency failures and
+//! never reach the breakers.
+//!
+//! Run: `cargo run --example trade --features limit` (bulkhead, rate limit, and the timer
+//! that cancels calls).
 //! The presets' reset timeouts (10 s to 60 s) and the cache's call timeout (1 s) are cut
 //! so the run takes a few seconds.
 
@@ -17,8 +22,9 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use breakerbox::limit::{Bulkhead, RateLimit};
 use breakerbox::{
-    BreakerOpen, CallError, CircuitBreaker, Config, Event, Fallback, Reason, Registry,
+    BreakerOpen, CallError, CircuitBreaker, Config, Event, Fallback, Limited, Reason, Registry,
 };
 
 /// A simulated dependency that can be switched off, or made to hang.
@@ -62,10 +68,14 @@ struct Breakers {
     cache: CircuitBreaker,
     prices: CircuitBreaker,
     rpc: CircuitBreaker,
+    /// At most 4 submissions in flight to the RPC node.
+    rpc_slots: Bulkhead,
+    /// The price API's quota: 5 calls per second, bursts of 10.
+    price_quota: RateLimit,
 }
 
 impl Breakers {
-    fn new(registry: &Registry) -> Result<Self, breakerbox::RegistryError> {
+    fn new(registry: &Registry) -> Result<Self, Box<dyn std::error::Error>> {
         // The presets, with reset timeouts short enough for a demo.
         let short = |c: Config, secs| {
             c.into_builder()
@@ -82,6 +92,8 @@ impl Breakers {
             cache: registry.breaker("redis", cache)?,
             prices: registry.breaker("price-api", short(Config::external_api(), 2)?)?,
             rpc: registry.breaker("solana-rpc", short(Config::rpc(), 2)?)?,
+            rpc_slots: Bulkhead::new("solana-rpc", 4)?,
+            price_quota: RateLimit::per_second("price-api", 5, 10)?,
         })
     }
 }
@@ -94,6 +106,12 @@ enum TradeError {
         step: &'static str,
         open: BreakerOpen,
         why: String,
+    },
+    /// A bulkhead or a rate limit refused the step: we protect the dependency (or our
+    /// quota with it); it is not down.
+    Limited {
+        step: &'static str,
+        limited: Limited,
     },
     /// The step ran too long and was cancelled.
     TimedOut { step: &'static str, after: Duration },
@@ -116,6 +134,7 @@ impl fmt::Display for TradeError {
                     "refused at `{step}` by breaker `{name}`, {why}; retry {retry}"
                 )
             }
+            TradeError::Limited { step, limited } => write!(f, "held back at `{step}`: {limited}"),
             TradeError::TimedOut { step, after } => {
                 write!(f, "timed out at `{step}` after {}ms", after.as_millis())
             }
@@ -130,11 +149,24 @@ async fn step<T>(
     breaker: &CircuitBreaker,
     call: impl Future<Output = Result<T, String>>,
 ) -> Result<T, TradeError> {
-    breaker.call(call).await.map_err(|e| match e {
+    settle(name, breaker, breaker.call(call).await)
+}
+
+/// The outcome of a step as a trade error.
+fn settle<T>(
+    name: &'static str,
+    breaker: &CircuitBreaker,
+    result: Result<T, CallError<String>>,
+) -> Result<T, TradeError> {
+    result.map_err(|e| match e {
         CallError::Rejected(open) => TradeError::Refused {
             step: name,
             why: why_open(breaker),
             open,
+        },
+        CallError::Limited(limited) => TradeError::Limited {
+            step: name,
+            limited,
         },
         CallError::Timeout(t) => TradeError::TimedOut {
             step: name,
@@ -186,19 +218,23 @@ async fn trade(b: &Breakers, user: u32, symbol: &str, qty: u64) -> Result<String
             let reason = breakerbox::FallbackReason::of(&why);
             format!("{symbol} book from the source, cache {reason}")
         });
-    let price = step("fetch price", &b.prices, PRICES.request(142u64)).await?;
+    // The quota first: a call the rate limit refuses never reaches the breaker.
+    let price = b
+        .price_quota
+        .call(b.prices.call(PRICES.request(142u64)))
+        .await;
+    let price = settle("fetch price", &b.prices, price)?;
     if price * qty > balance {
         return Err(TradeError::Failed {
             step: "check balance",
             error: format!("user {user} cannot afford {qty} {symbol}"),
         });
     }
-    let sig = step(
-        "submit on chain",
-        &b.rpc,
-        RPC.request(format!("sig-{user}-{qty}")),
-    )
-    .await?;
+    let sig = b
+        .rpc_slots
+        .call(b.rpc.call(RPC.request(format!("sig-{user}-{qty}"))))
+        .await;
+    let sig = settle("submit on chain", &b.rpc, sig)?;
     Ok(format!("{qty} {symbol} at {price} ({book}), tx {sig}"))
 }
 
@@ -217,7 +253,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("    [{}] {} -> {} ({})", t.breaker, t.from, t.to, t.reason);
         }
     });
-    let b = Breakers::new(&registry)?;
+    let b = std::sync::Arc::new(Breakers::new(&registry)?);
 
     println!("All dependencies healthy:");
     attempt(&b, 1).await;
@@ -254,6 +290,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for n in 19..=31 {
         attempt(&b, n).await;
     }
+
+    println!("\nA burst of 20 trades at once: the RPC bulkhead lets 4 submit at a time and");
+    println!("the price API's quota (bursts of 10) holds back the rest; no breaker trips:");
+    REDIS.hung.store(false, Ordering::Relaxed);
+    POSTGRES.down.store(false, Ordering::Relaxed);
+    b.db.reset();
+    b.cache.reset();
+    let mut burst = tokio::task::JoinSet::new();
+    for n in 32..52 {
+        let b = b.clone();
+        burst.spawn(async move { attempt(&b, n).await });
+    }
+    while burst.join_next().await.is_some() {}
 
     println!("\nBreakers at the end:");
     for s in registry.snapshot_all() {

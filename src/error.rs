@@ -5,6 +5,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::breaker::CallTimeout;
+use crate::limited::Limited;
 use crate::state::State;
 
 /// An invalid configuration. Each variant names the offending field; nothing in breakerbox
@@ -207,39 +209,6 @@ impl fmt::Display for BreakerOpen {
 
 impl StdError for BreakerOpen {}
 
-/// A call cancelled because it ran longer than the breaker's
-/// [`call_timeout`](crate::Config::call_timeout).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallTimeout {
-    pub(crate) name: Name,
-    pub(crate) after: Duration,
-}
-
-impl CallTimeout {
-    /// The name of the breaker whose timeout cancelled the call.
-    pub fn name(&self) -> &str {
-        self.name.as_str()
-    }
-
-    /// The timeout that elapsed.
-    pub fn after(&self) -> Duration {
-        self.after
-    }
-}
-
-impl fmt::Display for CallTimeout {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "call through circuit breaker `{}` timed out after {}ms",
-            self.name(),
-            self.after.as_millis()
-        )
-    }
-}
-
-impl StdError for CallTimeout {}
-
 /// The error of a call made through a breaker: the breaker refused it, the call timed out,
 /// or the call ran and returned its own error.
 ///
@@ -295,6 +264,8 @@ pub enum CallError<E> {
     Rejected(BreakerOpen),
     /// The call ran longer than the breaker's `call_timeout` and was cancelled.
     Timeout(CallTimeout),
+    /// A bulkhead or a rate limit refused the call; it did not run (feature `limit`).
+    Limited(Limited),
     /// The call ran and failed with this error.
     Inner(E),
 }
@@ -304,7 +275,7 @@ impl<E> CallError<E> {
     pub fn into_inner(self) -> Option<E> {
         match self {
             CallError::Inner(e) => Some(e),
-            CallError::Rejected(_) | CallError::Timeout(_) => None,
+            CallError::Rejected(_) | CallError::Timeout(_) | CallError::Limited(_) => None,
         }
     }
 
@@ -323,6 +294,7 @@ impl<E> CallError<E> {
             CallError::Inner(e) => CallError::Inner(f(e)),
             CallError::Rejected(r) => CallError::Rejected(r),
             CallError::Timeout(t) => CallError::Timeout(t),
+            CallError::Limited(l) => CallError::Limited(l),
         }
     }
 
@@ -352,12 +324,13 @@ impl<E> CallError<E> {
         }
     }
 
-    /// The name of the breaker that rejected or timed out the call; `None` for the call's
-    /// own error (which does not know the breaker).
+    /// The name of the breaker (or limit) that rejected, limited or timed out the call;
+    /// `None` for the call's own error (which does not know the breaker).
     pub fn breaker(&self) -> Option<&str> {
         match self {
             CallError::Rejected(r) => Some(r.name()),
             CallError::Timeout(t) => Some(t.name()),
+            CallError::Limited(l) => Some(l.name()),
             CallError::Inner(_) => None,
         }
     }
@@ -368,6 +341,7 @@ impl<E: fmt::Display> fmt::Display for CallError<E> {
         match self {
             CallError::Rejected(r) => r.fmt(f),
             CallError::Timeout(t) => t.fmt(f),
+            CallError::Limited(l) => l.fmt(f),
             CallError::Inner(e) => e.fmt(f),
         }
     }
@@ -378,7 +352,7 @@ impl<E: StdError + 'static> StdError for CallError<E> {
     /// it is not its own source (reporters would print it twice).
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
-            CallError::Rejected(_) | CallError::Timeout(_) => None,
+            CallError::Rejected(_) | CallError::Timeout(_) | CallError::Limited(_) => None,
             CallError::Inner(e) => e.source(),
         }
     }
@@ -387,6 +361,12 @@ impl<E: StdError + 'static> StdError for CallError<E> {
 impl<E> From<BreakerOpen> for CallError<E> {
     fn from(r: BreakerOpen) -> Self {
         CallError::Rejected(r)
+    }
+}
+
+impl<E> From<Limited> for CallError<E> {
+    fn from(l: Limited) -> Self {
+        CallError::Limited(l)
     }
 }
 

@@ -8,7 +8,7 @@ use crate::error::CallError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum FallbackReason {
-    /// The breaker refused the call.
+    /// The breaker, a bulkhead or a rate limit refused the call.
     Rejected,
     /// The call ran past the breaker's `call_timeout`.
     Timeout,
@@ -36,7 +36,7 @@ impl FallbackReason {
     /// The reason for `error`.
     pub fn of<E>(error: &CallError<E>) -> FallbackReason {
         match error {
-            CallError::Rejected(_) => FallbackReason::Rejected,
+            CallError::Rejected(_) | CallError::Limited(_) => FallbackReason::Rejected,
             CallError::Timeout(_) => FallbackReason::Timeout,
             CallError::Inner(_) => FallbackReason::Failure,
         }

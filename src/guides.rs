@@ -8,7 +8,7 @@
 pub struct Readme;
 
 /// `docs/HTTP.md`.
-#[cfg(all(feature = "axum", feature = "test-util"))]
+#[cfg(all(feature = "axum", feature = "test-util", feature = "limit"))]
 #[doc = include_str!("../docs/HTTP.md")]
 pub struct Http;
 

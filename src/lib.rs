@@ -51,6 +51,34 @@
 //! Each transition has a [`Reason`]; when two triggers fire on the same call the reason is
 //! the first in [`Reason::ALL`].
 //!
+//! ## Presets
+//! Every value of every preset; a preset is a starting point, adjust it with
+//! [`Config::into_builder`].
+//!
+//! | field | default | [`database`](Config::database) | [`cache`](Config::cache) (Redis) | [`rpc`](Config::rpc) (Solana) | [`external_api`](Config::external_api) | [`edge`](Config::edge) |
+//! |---|---|---|---|---|---|---|
+//! | failure_threshold | 5 | 10 | 5 | 5 | 3 | 50 |
+//! | success_threshold | 3 | 3 | 3 | 3 | 3 | 3 |
+//! | reset_timeout | 30 s | 60 s | 10 s | 30 s | 60 s | 15 s |
+//! | half_open_max_calls | 3 | 3 | 3 | 3 | 5 | 10 |
+//! | window | 60 s (time) | 60 s | 60 s | 60 s | 60 s | 60 s |
+//! | window_buckets | 10 | 10 | 10 | 10 | 10 | 10 |
+//! | min_calls | 10 | 10 | 10 | 10 | 10 | 50 |
+//! | failure_rate_threshold | 0.5 | 0.7 | 0.5 | 0.5 | 0.4 | 0.9 |
+//! | slow_call_duration | 5 s | 10 s | 2 s | 5 s | 5 s | 1 h |
+//! | slow_call_rate_threshold | 0.5 | 0.5 | 0.5 | 0.5 | 0.5 | 1.0 |
+//! | backoff_factor | 1.0 | 1.0 | 1.0 | 1.0 | 1.0 | 1.0 |
+//! | max_reset_timeout | 10 × reset_timeout | same | same | same | same | same |
+//! | reset_jitter | 0 | 0 | 0 | 0 | 0 | 0 |
+//! | half_open_timeout | 60 s | 60 s | 60 s | 60 s | 60 s | 60 s |
+//! | call_timeout | none | 15 s | 1 s | 10 s | 10 s | none |
+//!
+//! The default has no call timeout, so code written before `call_timeout` existed behaves
+//! as it did; each dependency preset has one (above its slow-call duration for the
+//! database, RPC and HTTP presets; below it for the cache, which is no cache at a second).
+//! The edge preset is for per-route breakers of your own HTTP service: it never trips on
+//! slow calls, so the dependency's breaker trips and is named, not the route's.
+//!
 //! ## Testing without sleeping
 //! ```
 //! # #[cfg(feature = "test-util")] {
@@ -79,6 +107,8 @@
 //! | `serde` | no | (de)serializable [`Config`] with human-readable durations |
 //! | `test-util` | no | `ManualClock` for tests without sleeps |
 //! | `rt-tokio` | no | the eager timer task; cancelling async calls at their `call_timeout` |
+//! | `limit` | no | a bulkhead (concurrency limit) and a rate limit (`breakerbox::limit`) |
+//! | `persist` | no | operator and open states that survive a restart (`breakerbox::persist`) |
 //! | `prometheus` | no | helpers that install a Prometheus recorder and exporter |
 //! | `otel` | no | helpers that build an OpenTelemetry tracing layer |
 //! | `tower` | no | a tower `Layer` answering 503 when a breaker is open (`breakerbox::http`) |
@@ -102,9 +132,14 @@ mod fallback;
 mod guides;
 #[cfg(feature = "tower")]
 pub mod http;
+#[cfg(feature = "limit")]
+pub mod limit;
+mod limited;
 #[cfg(feature = "notify")]
 pub mod notify;
 pub mod observe;
+#[cfg(feature = "persist")]
+pub mod persist;
 mod registry;
 mod state;
 mod sync;
@@ -120,6 +155,7 @@ pub use config::{Config, ConfigBuilder, MAX_HALF_OPEN_COUNT, MAX_WINDOW_BUCKETS,
 pub use error::{BreakerOpen, CallError, CallTimeout, ConfigError, INLINE_NAME, RegistryError};
 pub use event::{Event, Listener, ListenerId, Outcome, Transition};
 pub use fallback::{Fallback, FallbackReason};
+pub use limited::{LimitReason, Limited};
 pub use registry::Registry;
 pub use state::{Reason, State};
 #[cfg(feature = "rt-tokio")]

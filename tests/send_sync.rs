@@ -26,6 +26,10 @@ fn public_types_are_send_sync_debug() {
     assert_send_sync_debug::<Outcome>();
     assert_send_sync_debug::<WindowCounts>();
     assert_send_sync_debug::<Event<'static>>();
+    assert_send_sync_debug::<CallTimeout>();
+    assert_send_sync_debug::<FallbackReason>();
+    #[cfg(feature = "axum")]
+    assert_send_sync_debug::<breakerbox::http::Readiness>();
 }
 
 #[test]
@@ -33,6 +37,7 @@ fn errors_are_std_errors() {
     fn is_error<E: std::error::Error + Send + Sync + 'static>() {}
     is_error::<ConfigError>();
     is_error::<BreakerOpen>();
+    is_error::<CallTimeout>();
     is_error::<RegistryError>();
     is_error::<CallError<std::io::Error>>();
 }

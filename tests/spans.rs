@@ -384,6 +384,22 @@ fn spans_are_not_created_when_the_target_is_filtered_out() {
     assert_eq!(spans[0].events[0].name, EVENT_TRANSITION);
 }
 
+#[cfg(feature = "limit")]
+#[test]
+fn a_call_refused_by_a_limit_is_a_short_error_span_with_the_reason() {
+    let slots = breakerbox::limit::Bulkhead::new("rpc", 1).unwrap();
+    let (_, spans) = capture(|| {
+        let _held = slots.try_acquire().unwrap();
+        assert!(slots.try_acquire().is_err());
+    });
+    assert_eq!(spans.len(), 1, "{spans:#?}");
+    assert_eq!(spans[0].name, SPAN_CALL);
+    assert_eq!(attr(&spans[0], ATTR_NAME), s("rpc"));
+    assert_eq!(attr(&spans[0], ATTR_OUTCOME), s("bulkhead_full"));
+    assert_eq!(attr(&spans[0], ATTR_ERROR_TYPE), s("bulkhead_full"));
+    assert!(matches!(spans[0].status, Status::Error { .. }));
+}
+
 #[test]
 fn transitions_are_logged_under_their_own_target_without_call_spans() {
     use tracing_subscriber::layer::SubscriberExt;

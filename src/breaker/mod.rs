@@ -24,6 +24,7 @@ use crate::state::{Reason, State};
 pub(crate) use engine::{Inner, rate};
 pub use permit::{OwnedPermit, Permit};
 pub use snapshot::{CallTotals, Snapshot};
+pub use timeout::CallTimeout;
 
 /// A named circuit breaker. A cheap handle: clones share one breaker (state, window,
 /// counters), so pass clones to tasks freely.

@@ -1,11 +1,14 @@
 //! Call timeouts: cancelling an async call that runs past `call_timeout` (feature
-//! `rt-tokio`), and recording an overlong call that could not be cancelled.
+//! `rt-tokio`), recording an overlong call that could not be cancelled, and the error of
+//! a cancelled call.
 
+use std::error::Error as StdError;
+use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
 use super::engine::{Inner, nanos};
-use crate::error::CallError;
+use crate::error::{CallError, Name};
 use crate::event::Outcome;
 
 /// Runs `fut` under `limit` and classifies its result: the result for the caller and the
@@ -54,8 +57,41 @@ pub(super) fn after_the_fact(
 
 #[cfg(feature = "rt-tokio")]
 fn timed_out<E>(inner: &Inner, after: Duration) -> CallError<E> {
-    CallError::Timeout(crate::error::CallTimeout {
-        name: crate::error::Name::new(&inner.name),
+    CallError::Timeout(CallTimeout {
+        name: Name::new(&inner.name),
         after,
     })
 }
+
+/// A call cancelled because it ran longer than the breaker's
+/// [`call_timeout`](crate::Config::call_timeout).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallTimeout {
+    pub(crate) name: Name,
+    pub(crate) after: Duration,
+}
+
+impl CallTimeout {
+    /// The name of the breaker whose timeout cancelled the call.
+    pub fn name(&self) -> &str {
+        self.name.as_str()
+    }
+
+    /// The timeout that elapsed.
+    pub fn after(&self) -> Duration {
+        self.after
+    }
+}
+
+impl fmt::Display for CallTimeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "call through circuit breaker `{}` timed out after {}ms",
+            self.name(),
+            self.after.as_millis()
+        )
+    }
+}
+
+impl StdError for CallTimeout {}

@@ -1,31 +1,6 @@
-//! Config presets for the dependencies a service usually has, and for the HTTP edge.
-//!
-//! Every preset lists all of its values; a field not named in the table of a preset has
-//! the [`Default`](Config::default) value. Adjust a preset with
-//! [`Config::into_builder`].
-//!
-//! | field | default | database | cache | rpc | external_api | edge |
-//! |---|---|---|---|---|---|---|
-//! | failure_threshold | 5 | 10 | 5 | 5 | 3 | 50 |
-//! | success_threshold | 3 | 3 | 3 | 3 | 3 | 3 |
-//! | reset_timeout | 30 s | 60 s | 10 s | 30 s | 60 s | 15 s |
-//! | half_open_max_calls | 3 | 3 | 3 | 3 | 5 | 10 |
-//! | window | 60 s time | 60 s time | 60 s time | 60 s time | 60 s time | 60 s time |
-//! | window_buckets | 10 | 10 | 10 | 10 | 10 | 10 |
-//! | min_calls | 10 | 10 | 10 | 10 | 10 | 50 |
-//! | failure_rate_threshold | 0.5 | 0.7 | 0.5 | 0.5 | 0.4 | 0.9 |
-//! | slow_call_duration | 5 s | 10 s | 2 s | 5 s | 5 s | 1 h |
-//! | slow_call_rate_threshold | 0.5 | 0.5 | 0.5 | 0.5 | 0.5 | 1.0 |
-//! | backoff_factor | 1.0 | 1.0 | 1.0 | 1.0 | 1.0 | 1.0 |
-//! | max_reset_timeout | 10 × reset | 10 × reset | 10 × reset | 10 × reset | 10 × reset | 10 × reset |
-//! | reset_jitter | 0 | 0 | 0 | 0 | 0 | 0 |
-//! | half_open_timeout | 60 s | 60 s | 60 s | 60 s | 60 s | 60 s |
-//! | call_timeout | none | 15 s | 1 s | 10 s | 10 s | none |
-//!
-//! The default config has no call timeout, so that code written before `call_timeout`
-//! existed behaves as it did; every dependency preset has one, above its slow-call
-//! duration for the database, RPC and HTTP presets (a slow call is a warning, a timed-out
-//! call a failure) and below it for the cache (a cache that takes a second is no cache).
+//! Config presets for the dependencies a service usually has, and for the HTTP edge. The
+//! table of every preset's values is in the crate documentation (section "Presets"), kept
+//! in step with the test `every_preset_is_valid_and_matches_the_table` below.
 
 use std::time::Duration;
 
@@ -34,8 +9,7 @@ use super::{Config, preset};
 impl Config {
     /// For a relational database: 10 consecutive failures, 70% failure rate, 60 s reset
     /// timeout, calls slower than 10 s are slow, calls longer than 15 s time out. Every
-    /// other field has its default value (the full table is in the crate's `presets`
-    /// documentation and in the README).
+    /// other field has its default value (every value: the [crate docs](crate#presets)).
     #[doc(alias = "postgres")]
     pub fn database() -> Self {
         preset(
@@ -50,7 +24,8 @@ impl Config {
 
     /// For a cache such as Redis: 5 consecutive failures, 10 s reset timeout, calls slower
     /// than 2 s are slow, calls longer than 1 s time out (so a hung cache trips the breaker
-    /// in about five seconds instead of never). Every other field has its default value.
+    /// in about five seconds instead of never). Every other field has its default value
+    /// (every value: the [crate docs](crate#presets)).
     #[doc(alias = "redis")]
     pub fn cache() -> Self {
         preset(
@@ -64,7 +39,7 @@ impl Config {
 
     /// For an RPC node (e.g. a Solana RPC endpoint): 30 s reset timeout, calls slower than
     /// 5 s are slow, calls longer than 10 s time out. Every other field has its default
-    /// value.
+    /// value (every value: the [crate docs](crate#presets)).
     #[doc(alias = "solana")]
     pub fn rpc() -> Self {
         preset(
@@ -77,7 +52,8 @@ impl Config {
 
     /// For a third-party HTTP API: 3 consecutive failures, 40% failure rate, 60 s reset
     /// timeout, 5 half-open trial calls, calls slower than 5 s are slow, calls longer than
-    /// 10 s time out. Every other field has its default value.
+    /// 10 s time out. Every other field has its default value (every value: the
+    /// [crate docs](crate#presets)).
     pub fn external_api() -> Self {
         preset(
             Config::builder()
@@ -96,7 +72,8 @@ impl Config {
     /// calls are those over an hour, and only a rate of 100% would trip) and its failure
     /// thresholds are loose: 50 consecutive failures, or 90% of at least 50 calls in the
     /// window; 15 s reset timeout; 10 half-open trials; no call timeout (each dependency
-    /// call has its own). Every other field has its default value.
+    /// call has its own). Every other field has its default value (every value: the
+    /// [crate docs](crate#presets)).
     ///
     /// ```
     /// let edge = breakerbox::Config::edge();
@@ -121,24 +98,57 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// The rows of the crate docs' table that differ between presets.
     #[test]
     fn every_preset_is_valid_and_matches_the_table() {
-        let presets = [
-            ("database", Config::database(), Some(15)),
-            ("cache", Config::cache(), Some(1)),
-            ("rpc", Config::rpc(), Some(10)),
-            ("external_api", Config::external_api(), Some(10)),
-            ("edge", Config::edge(), None),
+        type Row = (u32, u64, u32, u32, f64, u64, f64, Option<u64>);
+        let presets: [(&str, Config, Row); 6] = [
+            (
+                "default",
+                Config::default(),
+                (5, 30, 3, 10, 0.5, 5, 0.5, None),
+            ),
+            (
+                "database",
+                Config::database(),
+                (10, 60, 3, 10, 0.7, 10, 0.5, Some(15)),
+            ),
+            (
+                "cache",
+                Config::cache(),
+                (5, 10, 3, 10, 0.5, 2, 0.5, Some(1)),
+            ),
+            ("rpc", Config::rpc(), (5, 30, 3, 10, 0.5, 5, 0.5, Some(10))),
+            (
+                "external_api",
+                Config::external_api(),
+                (3, 60, 5, 10, 0.4, 5, 0.5, Some(10)),
+            ),
+            (
+                "edge",
+                Config::edge(),
+                (50, 15, 10, 50, 0.9, 3600, 1.0, None),
+            ),
         ];
-        for (name, cfg, timeout) in presets {
+        for (name, cfg, row) in presets {
             let rebuilt = cfg.clone().into_builder().build();
             assert_eq!(rebuilt.as_ref(), Ok(&cfg), "{name}");
+            let actual: Row = (
+                cfg.failure_threshold(),
+                cfg.reset_timeout().as_secs(),
+                cfg.half_open_max_calls(),
+                cfg.min_calls(),
+                cfg.failure_rate_threshold(),
+                cfg.slow_call_duration().as_secs(),
+                cfg.slow_call_rate_threshold(),
+                cfg.call_timeout().map(|d| d.as_secs()),
+            );
+            assert_eq!(actual, row, "{name}");
+            assert_eq!(cfg.success_threshold(), 3, "{name}");
             assert_eq!(
-                cfg.call_timeout(),
-                timeout.map(Duration::from_secs),
-                "{name}"
+                cfg.window(),
+                crate::WindowKind::Time(Duration::from_secs(60))
             );
         }
-        assert_eq!(Config::default().call_timeout(), None);
     }
 }

@@ -53,7 +53,7 @@ mod metrics_route;
 #[cfg(feature = "axum")]
 mod readiness;
 mod response;
-mod service;
+pub(crate) mod service;
 
 #[cfg(feature = "axum")]
 pub use admin::BreakerApi;
@@ -68,7 +68,7 @@ pub use metrics_route::metrics_router;
 #[cfg(feature = "axum")]
 pub use readiness::Readiness;
 pub use response::{
-    PROBLEM_JSON, PROBLEM_TYPE, ResponseBody, anonymous_rejection_response, rejection_response,
-    retry_after_secs,
+    PROBLEM_JSON, PROBLEM_TYPE, ResponseBody, anonymous_rejection_response, limited_response,
+    rejection_response, retry_after_secs,
 };
 pub use service::CircuitBreakerService;

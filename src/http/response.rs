@@ -12,6 +12,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use crate::error::BreakerOpen;
+use crate::limited::{LimitReason, Limited};
 use crate::state::State;
 
 /// The problem type of a rejection, in the `type` member of the body.
@@ -115,6 +116,43 @@ fn problem_body(open: &BreakerOpen, retry: Option<u64>) -> String {
         ),
         PROBLEM_TYPE, detail, name, state, retry_json
     )
+}
+
+/// The response to a call refused by a bulkhead or a rate limit: `503 Service
+/// Unavailable` for a full bulkhead, `429 Too Many Requests` with `Retry-After` for a rate
+/// limit, and an `application/problem+json` body of type `BulkheadFull` or `RateLimited`
+/// naming the limit. The [`Limited`] is in the extensions.
+pub fn limited_response(limited: &Limited) -> Response<Bytes> {
+    let (status, kind, title) = match limited.reason() {
+        LimitReason::RateLimited => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "RateLimited",
+            "Rate limit exceeded",
+        ),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "BulkheadFull",
+            "Too many concurrent calls",
+        ),
+    };
+    let retry = limited.retry_after().map(|d| ceil_secs(d).max(1));
+    let body = format!(
+        r#"{{"type":"{kind}","title":"{title}","status":{},"detail":{},"breaker":{},"retry_after":{}}}"#,
+        status.as_u16(),
+        json_string(&limited.to_string()),
+        json_string(limited.name()),
+        retry.map_or("null".to_owned(), |s| s.to_string()),
+    );
+    let mut res = Response::new(Bytes::from(body));
+    *res.status_mut() = status;
+    let headers = res.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(secs) = retry {
+        headers.insert(RETRY_AFTER, HeaderValue::from(secs));
+    }
+    res.extensions_mut().insert(limited.clone());
+    res
 }
 
 fn anonymous_body(retry: Option<u64>) -> String {
@@ -233,6 +271,15 @@ mod axum_impls {
     use axum::response::IntoResponse;
 
     use crate::error::{BreakerOpen, CallError, CallTimeout};
+    use crate::limited::Limited;
+
+    /// A bulkhead that is full answers `503 Service Unavailable`, a rate limit `429 Too
+    /// Many Requests` with `Retry-After`; see [`limited_response`](super::limited_response).
+    impl IntoResponse for Limited {
+        fn into_response(self) -> axum::response::Response {
+            super::limited_response(&self).map(axum::body::Body::from)
+        }
+    }
 
     /// A rejection answers 503 with `Retry-After` and a problem+json body, so a handler
     /// can use `?` on a breaker's result.
@@ -272,6 +319,7 @@ mod axum_impls {
             match self {
                 CallError::Rejected(open) => open.into_response(),
                 CallError::Timeout(t) => t.into_response(),
+                CallError::Limited(l) => l.into_response(),
                 CallError::Inner(e) => e.into_response(),
             }
         }

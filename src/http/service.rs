@@ -14,7 +14,7 @@ use super::response::ResponseBody;
 /// `transfer-encoding`). A rejection does not read it, and a server that leaves a request
 /// body unread cannot reuse the connection: the 503 then says `connection: close`, so a
 /// keep-alive client opens a new connection instead of failing on a dead one.
-fn may_have_body<B>(req: &Request<B>) -> bool {
+pub(crate) fn may_have_body<B>(req: &Request<B>) -> bool {
     let headers = req.headers();
     headers.contains_key(http::header::TRANSFER_ENCODING)
         || headers

@@ -52,6 +52,15 @@ pub const CONFIG_RESET_JITTER: &str = "breakerbox_config_reset_jitter";
 /// Counter of fallbacks taken instead of a call's result, labelled `breaker` and `reason`
 /// (`rejected`, `timeout`, `failure`).
 pub const FALLBACKS_TOTAL: &str = "breakerbox_fallbacks_total";
+/// Counter of calls refused by a bulkhead or a rate limit, labelled `breaker` and `reason`
+/// (`bulkhead_full`, `rate_limited`). Not dependency failures: no breaker records them.
+pub const LIMIT_REJECTIONS_TOTAL: &str = "breakerbox_limit_rejections_total";
+/// Gauge of the calls running inside a bulkhead, labelled `breaker`.
+pub const BULKHEAD_IN_USE: &str = "breakerbox_bulkhead_in_use";
+/// Config gauge: the concurrent calls a bulkhead admits, labelled `breaker`.
+pub const BULKHEAD_MAX_CONCURRENT: &str = "breakerbox_bulkhead_max_concurrent";
+/// Config gauge: the calls per second a rate limit admits on average, labelled `breaker`.
+pub const RATE_LIMIT_PER_SECOND: &str = "breakerbox_rate_limit_per_second";
 /// Counter of notification deliveries, labelled `breaker`, `channel` and `result`.
 pub const NOTIFICATIONS_TOTAL: &str = "breakerbox_notifications_total";
 
@@ -317,6 +326,30 @@ pub const METRICS: &[MetricInfo] = &[
         MetricKind::Counter,
         &[LABEL_BREAKER, LABEL_REASON],
         "Fallbacks taken instead of a call's result, by reason: rejected, timeout or failure.",
+    ),
+    info(
+        LIMIT_REJECTIONS_TOTAL,
+        MetricKind::Counter,
+        &[LABEL_BREAKER, LABEL_REASON],
+        "Calls refused by a bulkhead or a rate limit, by reason: bulkhead_full or rate_limited. Not dependency failures.",
+    ),
+    info(
+        BULKHEAD_IN_USE,
+        MetricKind::Gauge,
+        B,
+        "Calls running inside the bulkhead now.",
+    ),
+    info(
+        BULKHEAD_MAX_CONCURRENT,
+        MetricKind::Gauge,
+        B,
+        "Configured number of concurrent calls the bulkhead admits.",
+    ),
+    info(
+        RATE_LIMIT_PER_SECOND,
+        MetricKind::Gauge,
+        B,
+        "Configured average calls per second the rate limit admits.",
     ),
     info(
         NOTIFICATIONS_TOTAL,

@@ -2,7 +2,8 @@
 //!
 //! - One `breakerbox.call` span per call made with `call`, `call_with`, `call_sync` or
 //!   `call_sync_with`: attributes `breakerbox.name`, `breakerbox.state` (the state that
-//!   admitted it), `breakerbox.outcome` and `breakerbox.slow`; status error on a failure.
+//!   admitted it), `breakerbox.outcome` and `breakerbox.slow`; status error on a failure
+//!   or a timeout.
 //! - A rejected call (any call shape, permits included) is a short `breakerbox.call` span
 //!   with `breakerbox.outcome = "rejected"`, `error.type = "circuit_open"` and status error.
 //! - A transition is an event named `breakerbox.transition` (a dry-run trip:
@@ -16,9 +17,8 @@
 //!
 //! Spans at target `breakerbox`, transition events at `breakerbox::transition` (so logs
 //! can show every state change without per-call spans), at `INFO` (trips to open at
-//! `WARN`). When no
-//! subscriber wants them, creating them is a level check and a cached callsite check: no
-//! allocation, no clock read, no thread-local access.
+//! `WARN`). When no subscriber wants them, creating them is a level check and a cached
+//! callsite check: no allocation, no clock read, no thread-local access.
 
 #[cfg(not(feature = "tracing"))]
 pub(crate) use disabled::*;

@@ -4,6 +4,8 @@
 #![cfg(all(feature = "axum", feature = "test-util"))]
 
 mod keepalive;
+#[cfg(feature = "limit")]
+mod limits;
 mod public;
 mod routes;
 

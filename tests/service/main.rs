@@ -7,6 +7,10 @@ mod servers;
 
 mod errors;
 mod fallbacks;
+#[cfg(feature = "limit")]
+mod limits;
+#[cfg(feature = "persist")]
+mod persist;
 #[cfg(feature = "rt-tokio")]
 mod redis_hang;
 mod test_util;

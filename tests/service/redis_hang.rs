@@ -55,11 +55,8 @@ async fn cached_price(cache: &CircuitBreaker, addr: SocketAddr) -> Option<String
         .filter(|p| !p.is_empty())
 }
 
-#[tokio::test]
-async fn a_hung_redis_times_out_trips_the_breaker_and_the_fallback_serves() {
-    if std::env::var_os("BREAKERBOX_SKIP_E2E").is_some() {
-        return;
-    }
+/// Starts a `redis-server` on a free port and waits until it answers.
+async fn start_redis() -> (Server, SocketAddr) {
     let port = servers::free_port();
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = Command::new("redis-server");
@@ -73,6 +70,15 @@ async fn a_hung_redis_times_out_trips_the_breaker_and_the_fallback_serves() {
         get(addr, "price").await.ok()
     })
     .await;
+    (redis, addr)
+}
+
+#[tokio::test]
+async fn a_hung_redis_times_out_trips_the_breaker_and_the_fallback_serves() {
+    if std::env::var_os("BREAKERBOX_SKIP_E2E").is_some() {
+        return;
+    }
+    let (redis, addr) = start_redis().await;
 
     let rec = DebuggingRecorder::new();
     let clock = ManualClock::new();
@@ -132,4 +138,44 @@ async fn a_hung_redis_times_out_trips_the_breaker_and_the_fallback_serves() {
         Some(0)
     );
     drop(redis);
+}
+
+/// A bulkhead in front of a hung Redis: the calls stuck inside hold every slot, the next
+/// call is refused at once (it does not queue behind them), and the breaker, which sees
+/// no outcome yet, is not blamed for the refusal.
+#[cfg(feature = "limit")]
+#[tokio::test]
+async fn a_bulkhead_sheds_calls_while_redis_hangs() {
+    use breakerbox::LimitReason;
+    use breakerbox::limit::Bulkhead;
+    if std::env::var_os("BREAKERBOX_SKIP_E2E").is_some() {
+        return;
+    }
+    let (redis, addr) = start_redis().await;
+    let cache = CircuitBreaker::builder("redis").build().unwrap(); // no call timeout
+    let slots = Bulkhead::new("redis", 2).unwrap();
+    signal(&redis, "-STOP");
+    let stuck: Vec<_> = (0..2)
+        .map(|_| {
+            let (cache, slots) = (cache.clone(), slots.clone());
+            tokio::spawn(async move { slots.call(cache.call(get(addr, "price"))).await })
+        })
+        .collect();
+    servers::eventually("both slots taken", Duration::from_secs(10), || async {
+        (slots.in_use() == 2).then_some(())
+    })
+    .await;
+    let refused = slots.call(cache.call(get(addr, "price"))).await;
+    match refused {
+        Err(CallError::Limited(l)) => assert_eq!(l.reason(), LimitReason::BulkheadFull),
+        other => panic!("{other:?}"),
+    }
+    let totals = cache.snapshot().totals;
+    assert_eq!((totals.failures, totals.rejected), (0, 0));
+    signal(&redis, "-CONT");
+    for call in stuck {
+        assert!(call.await.unwrap().is_ok(), "answered after SIGCONT");
+    }
+    assert_eq!(slots.in_use(), 0);
+    assert_eq!(cache.snapshot().totals.successes, 2);
 }
