@@ -2,8 +2,7 @@
 //! maintenance, a disabled or dry-run breaker, and an Open breaker's remaining time.
 //!
 //! A [`StateStore`] loads and saves [`SavedState`]s; [`FileStore`] is the embedded default
-//! (one JSON file, written atomically); [`RedisStore`] shares them across a fleet's
-//! replicas. [`Persistence::start`] restores the saved states
+//! (one JSON file, written atomically). [`Persistence::start`] restores the saved states
 //! into a registry's breakers, then saves after every transition from a background task:
 //! the call path only signals a channel, never writes. A missing or corrupt file starts
 //! every breaker as built (Closed), with a logged warning, never a crash.
@@ -33,7 +32,6 @@
 //! state whose time has run out is not restored.
 
 mod file;
-mod redis;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -47,7 +45,6 @@ use crate::registry::Registry;
 use crate::state::State;
 
 pub use file::FileStore;
-pub use redis::RedisStore;
 
 /// One breaker's state to carry across a restart.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
