@@ -108,7 +108,6 @@
 //! | `test-util` | no | `ManualClock` for tests without sleeps |
 //! | `rt-tokio` | no | the eager timer task; cancelling async calls at their `call_timeout` |
 //! | `limit` | no | a bulkhead (concurrency limit) and a rate limit (`breakerbox::limit`) |
-//! | `persist` | no | operator and open states that survive a restart (`breakerbox::persist`) |
 //! | `prometheus` | no | helpers that install a Prometheus recorder and exporter |
 //! | `otel` | no | helpers that build an OpenTelemetry tracing layer |
 //! | `tower` | no | a tower `Layer` answering 503 when a breaker is open (`breakerbox::http`) |
@@ -138,8 +137,6 @@ mod limited;
 #[cfg(feature = "notify")]
 pub mod notify;
 pub mod observe;
-#[cfg(feature = "persist")]
-pub mod persist;
 mod registry;
 mod state;
 mod sync;

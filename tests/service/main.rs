@@ -9,8 +9,6 @@ mod errors;
 mod fallbacks;
 #[cfg(feature = "limit")]
 mod limits;
-#[cfg(feature = "persist")]
-mod persist;
 #[cfg(feature = "rt-tokio")]
 mod redis_hang;
 mod test_util;
