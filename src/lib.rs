@@ -107,6 +107,7 @@ pub mod notify;
 pub mod observe;
 mod registry;
 mod state;
+pub mod store;
 mod sync;
 #[cfg(feature = "rt-tokio")]
 mod timer;
@@ -120,7 +121,7 @@ pub use config::{Config, ConfigBuilder, MAX_HALF_OPEN_COUNT, MAX_WINDOW_BUCKETS,
 pub use error::{BreakerOpen, CallError, CallTimeout, ConfigError, INLINE_NAME, RegistryError};
 pub use event::{Event, Listener, ListenerId, Outcome, Transition};
 pub use fallback::{Fallback, FallbackReason};
-pub use registry::Registry;
+pub use registry::{Registry, RegistryBuilder};
 pub use state::{Reason, State};
 #[cfg(feature = "rt-tokio")]
 pub use timer::{MIN_TIMER_PERIOD, TimerHandle};

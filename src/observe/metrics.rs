@@ -247,6 +247,16 @@ impl Metrics {
         }
     }
 
+    pub(crate) fn restored(&self, state: State, epoch: u64, since_unix: f64, open_until: f64) {
+        let mut shown = self
+            .shown_epoch
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *shown = epoch;
+        self.show_state(state, since_unix);
+        self.open_until.set(open_until);
+    }
+
     pub(crate) fn would_open(&self, t: &Transition) {
         match TRIGGERS.iter().position(|r| *r == t.reason) {
             Some(i) => self.dry_run[i].increment(1),

@@ -1,0 +1,5 @@
+//! State that survives a restart: the file store and a registry restarted on injected
+//! time, and the demo service killed and started again as a real process.
+#![cfg(all(feature = "persist", feature = "test-util", feature = "tracing"))]
+
+mod store;
