@@ -2,4 +2,10 @@
 //! time, and the demo service killed and started again as a real process.
 #![cfg(all(feature = "persist", feature = "test-util", feature = "tracing"))]
 
+#[cfg(feature = "full")]
+#[path = "../support/servers.rs"]
+mod servers;
+
+#[cfg(feature = "full")]
+mod restart;
 mod store;
