@@ -78,6 +78,7 @@
 //! | `tracing` | yes | a `breakerbox.call` span per call, transition events and logs |
 //! | `serde` | no | (de)serializable [`Config`] with human-readable durations |
 //! | `test-util` | no | `ManualClock` for tests without sleeps |
+//! | `persist` | no | `store::FileStore`: operator state and open deadlines in a JSON file, across restarts |
 //! | `rt-tokio` | no | the eager timer task; cancelling async calls at their `call_timeout` |
 //! | `prometheus` | no | helpers that install a Prometheus recorder and exporter |
 //! | `otel` | no | helpers that build an OpenTelemetry tracing layer |
@@ -87,10 +88,28 @@
 //! | `notify-email`, `notify-webhook` | no | email (SMTP), webhook/Slack and Alertmanager channels |
 //! | `full` | no | everything |
 //!
+//! ## State that survives a restart
+//! A registry built with a [`store::StateStore`] (the embedded one is `store::FileStore`,
+//! feature `persist`) starts each breaker in its persisted state: forced open for the rest
+//! of its TTL, disabled, metrics-only, or Open until its deadline. Transitions are saved
+//! by a background thread, never on the call path. See [`store`].
+//!
+//! ```
+//! # #[cfg(feature = "persist")] {
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let path = dir.path().join("breakers.json");
+//! let registry = breakerbox::Registry::builder()
+//!     .state_store(breakerbox::store::FileStore::new(path))
+//!     .build();
+//! # let _ = registry;
+//! # }
+//! ```
+//!
 //! ## Guides
 //! The repository's `docs/` folder has the metric and span contract (`METRICS.md`), the
 //! alert runbooks (`ALERTS.md`), the HTTP edge (`HTTP.md`), notifications (`NOTIFY.md`),
-//! the engine's design (`ARCHITECTURE.md`) and the benchmarks (`BENCHMARKS.md`).
+//! persistence across restarts (`PERSISTENCE.md`), the engine's design (`ARCHITECTURE.md`)
+//! and the benchmarks (`BENCHMARKS.md`).
 
 mod breaker;
 mod clock;
