@@ -26,6 +26,12 @@ fn public_types_are_send_sync_debug() {
     assert_send_sync_debug::<Outcome>();
     assert_send_sync_debug::<WindowCounts>();
     assert_send_sync_debug::<Event<'static>>();
+    assert_send_sync_debug::<RegistryBuilder>();
+    assert_send_sync_debug::<store::Record>();
+    assert_send_sync_debug::<store::StoreError>();
+    assert_send_sync_debug::<store::StoreStats>();
+    #[cfg(feature = "persist")]
+    assert_send_sync_debug::<store::FileStore>();
 }
 
 #[test]
@@ -35,6 +41,7 @@ fn errors_are_std_errors() {
     is_error::<BreakerOpen>();
     is_error::<RegistryError>();
     is_error::<CallError<std::io::Error>>();
+    is_error::<store::StoreError>();
 }
 
 #[test]

@@ -61,6 +61,26 @@ fn a_forced_open_ttl_survives_a_restart_with_the_remaining_time() {
 }
 
 #[test]
+fn a_ttl_beyond_any_clock_saturates_across_a_restart() {
+    let (_dir, path) = state_file();
+    let clock = ManualClock::new();
+    let before = registry(&clock, &path);
+    before
+        .breaker("postgres", config())
+        .unwrap()
+        .force_open_for(Duration::MAX);
+    before.persist_now().unwrap();
+    drop(before);
+
+    clock.advance(Duration::from_secs(365 * 86_400));
+    let after = registry(&clock, &path);
+    let db = after.breaker("postgres", config()).unwrap();
+    assert_eq!(db.state(), State::ForcedOpen);
+    let left = db.snapshot().retry_after.unwrap();
+    assert!(left > Duration::from_secs(100 * 365 * 86_400), "{left:?}");
+}
+
+#[test]
 fn a_ttl_that_expired_while_down_starts_half_open() {
     let (_dir, path) = state_file();
     let clock = ManualClock::new();
@@ -332,4 +352,54 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
     fn make_writer(&'a self) -> Logs {
         self.clone()
     }
+}
+
+/// A restored breaker's gauges show its state and deadline from the start, and nothing is
+/// counted as a transition (the restart changed nothing for the dependency).
+#[cfg(feature = "metrics")]
+#[test]
+fn a_restored_state_sets_the_gauges_without_counting_a_transition() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    let (_dir, path) = state_file();
+    let clock = ManualClock::new();
+    let before = registry(&clock, &path);
+    before
+        .breaker("postgres", config())
+        .unwrap()
+        .force_open_for(Duration::from_secs(60));
+    before.persist_now().unwrap();
+    drop(before);
+    clock.advance(Duration::from_secs(20));
+
+    let rec = DebuggingRecorder::new();
+    let after = registry(&clock, &path);
+    let db = metrics::with_local_recorder(&rec, || after.breaker("postgres", config()).unwrap());
+    assert_eq!(db.state(), State::ForcedOpen);
+    let mut gauges = std::collections::HashMap::new();
+    let mut transitions = 0;
+    for (ck, _, _, value) in rec.snapshotter().snapshot().into_vec() {
+        let key = ck.key();
+        let state = key
+            .labels()
+            .find(|l| l.key() == "state")
+            .map(|l| l.value().to_owned());
+        match value {
+            DebugValue::Gauge(v) => {
+                gauges.insert((key.name().to_owned(), state), v.into_inner());
+            }
+            DebugValue::Counter(n) if key.name() == "breakerbox_transitions_total" => {
+                transitions += n;
+            }
+            _ => {}
+        }
+    }
+    let gauge =
+        |name: &str, state: Option<&str>| gauges[&(name.to_owned(), state.map(str::to_owned))];
+    assert_eq!(gauge("breakerbox_state", Some("forced_open")), 1.0);
+    assert_eq!(gauge("breakerbox_state", Some("closed")), 0.0);
+    let until = gauge("breakerbox_open_until_timestamp_seconds", None);
+    let since = gauge("breakerbox_state_since_timestamp_seconds", None);
+    assert!((until - since - 40.0).abs() < 0.01, "{until} - {since}");
+    assert_eq!(transitions, 0);
 }
