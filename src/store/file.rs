@@ -4,6 +4,7 @@ use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,9 @@ use super::{Changes, Records, StateStore, StoreError};
 
 /// The file format's version; a file of another version is not read.
 const VERSION: u32 = 1;
+
+/// Numbers the temporary files of this process.
+static WRITES: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Serialize, Deserialize)]
 struct StateFile {
@@ -104,8 +108,10 @@ impl FileStore {
             _ => Path::new("."),
         };
         let name = self.path.file_name().unwrap_or(self.path.as_os_str());
+        // Unique per write, also between stores of one process on the same path.
+        let seq = WRITES.fetch_add(1, Ordering::Relaxed);
         let tmp = dir.join(format!(
-            ".{}.{}.tmp",
+            ".{}.{}-{seq}.tmp",
             name.to_string_lossy(),
             std::process::id()
         ));
@@ -250,25 +256,46 @@ mod tests {
     }
 
     /// A writer that died between writing its temporary file and the rename leaves the
-    /// previous file whole; the next save replaces the leftover and cleans up.
+    /// previous file whole, and the next save is not disturbed by the leftover.
     #[test]
     fn an_interrupted_write_leaves_the_previous_file_whole() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
         let store = FileStore::new(&path);
         store.save(&change("a", Some(forced(60)))).unwrap();
-        let leftover = dir
-            .path()
-            .join(format!(".state.json.{}.tmp", std::process::id()));
+        let leftover = dir.path().join(".state.json.1-0.tmp");
         fs::write(&leftover, "{\"version\":1,\"breakers\":{\"a\":").unwrap();
         assert_eq!(FileStore::new(&path).load().unwrap().len(), 1);
         store.save(&change("b", Some(forced(60)))).unwrap();
-        let names: Vec<_> = fs::read_dir(dir.path())
+        let mut names: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
-        assert_eq!(names, ["state.json"]);
+        names.sort();
+        assert_eq!(names, [".state.json.1-0.tmp", "state.json"]);
         assert_eq!(FileStore::new(&path).load().unwrap().len(), 2);
+    }
+
+    /// Stores of one process saving the same file at once never interleave their bytes:
+    /// every save leaves a whole file.
+    #[test]
+    fn concurrent_saves_to_one_file_each_leave_a_whole_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let path = &path;
+                s.spawn(move || {
+                    let store = FileStore::new(path);
+                    for i in 0..25 {
+                        let name = format!("b{t}-{i}");
+                        store.save(&change(&name, Some(forced(60)))).unwrap();
+                    }
+                });
+            }
+        });
+        assert!(!FileStore::new(&path).load().unwrap().is_empty());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     /// A failed rename (the target is a directory here) is a typed error; the temporary
