@@ -22,6 +22,9 @@ pub use builder::RegistryBuilder;
 /// The lock inside guards only creation and lookup by name; calls go through the
 /// [`CircuitBreaker`] handles, which take no lock.
 ///
+/// [`Registry::builder`] adds a [`StateStore`]: breakers then start in the state they
+/// were in before a restart (see [`crate::store`]).
+///
 /// ```
 /// use breakerbox::{Config, Registry};
 ///
