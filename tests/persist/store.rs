@@ -321,6 +321,44 @@ fn a_stuck_store_never_holds_up_calls_or_transitions() {
     assert_eq!(latest, &Some(Record::new(State::Disabled)));
 }
 
+/// Changes still pending when the registry's last handle is dropped are saved by the
+/// writer before it stops.
+#[test]
+fn dropping_the_registry_saves_what_is_pending() {
+    let (open_gate, gate) = mpsc::channel();
+    let store = Arc::new(Gated {
+        gate: Mutex::new(gate),
+        saved: Mutex::default(),
+    });
+    let registry = Registry::builder()
+        .clock(ManualClock::new())
+        .shared_state_store(store.clone())
+        .build();
+    let db = registry.breaker("postgres", config()).unwrap();
+    db.force_open(); // the writer takes it and blocks in the store
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while registry.state_store_stats().unwrap().pending != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the writer never took the change"
+        );
+        std::thread::yield_now();
+    }
+    db.disable(); // pending while the first save is stuck
+    drop(registry);
+    open_gate.send(()).unwrap();
+    open_gate.send(()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let last = store.saved.lock().unwrap().last().cloned();
+        if last.is_some_and(|c| c.get("postgres") == Some(&Some(Record::new(State::Disabled)))) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the last change was never saved");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Log lines captured from a `tracing` subscriber.
 #[derive(Clone, Default)]
 struct Logs(Arc<Mutex<Vec<u8>>>);
