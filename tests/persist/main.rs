@@ -3,6 +3,9 @@
 #![cfg(all(feature = "persist", feature = "test-util", feature = "tracing"))]
 
 #[cfg(feature = "full")]
+#[path = "../support/demo.rs"]
+mod demo;
+#[cfg(feature = "full")]
 #[path = "../support/servers.rs"]
 mod servers;
 

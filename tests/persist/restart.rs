@@ -1,44 +1,18 @@
 //! The acceptance test: the demo service as a real process, forced open through its admin
 //! API, killed, and started again with the same state file.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::demo::demo_binary;
 use crate::servers::{Server, eventually, free_port};
 
 const TOKEN: &str = "persist-admin-token";
 /// The force-open's TTL, in seconds.
 const TTL: u64 = 600;
-
-/// The `demo` example's binary, built with this test's features (a no-op when `cargo test`
-/// already built it so).
-fn demo_binary() -> PathBuf {
-    let mut features = vec!["full"];
-    if cfg!(feature = "test-util") {
-        features.push("test-util");
-    }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "--example", "demo", "--features"])
-        .arg(features.join(","))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "cannot build the demo example");
-    // target/<profile>/deps/<this test> -> target/<profile>/examples/demo
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples/demo");
-    assert!(bin.exists(), "no demo binary at {}", bin.display());
-    bin
-}
 
 /// One run of the demo on a port the test picks, keeping its state in `state`.
 fn start(bin: &Path, state: &Path, name: &'static str) -> Server {
