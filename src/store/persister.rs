@@ -84,7 +84,7 @@ impl Persister {
             failures: AtomicU64::new(0),
         });
         let on_event = shared.clone();
-        listeners.add(Arc::new(move |e: &Event<'_>| {
+        listeners.add_transitions_only(Arc::new(move |e: &Event<'_>| {
             if let Event::Transition(t) = e {
                 on_event.record(&t.breaker, Record::after(t));
             }
