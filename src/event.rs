@@ -204,12 +204,17 @@ struct Entry {
     id: u64,
     listener: Arc<dyn Listener>,
     disabled: AtomicBool,
+    /// Gets transitions and would-opens only, never calls or rejections.
+    transitions_only: bool,
 }
 
 /// A set of listeners, swapped atomically so emitting takes no lock.
 pub(crate) struct Listeners {
     list: ArcSwap<Vec<Arc<Entry>>>,
+    /// Listeners of every event: the call path reads only this.
     len: AtomicUsize,
+    /// Every listener, those of transitions only included.
+    any: AtomicUsize,
     next_id: AtomicU64,
 }
 
@@ -226,6 +231,7 @@ impl Default for Listeners {
         Listeners {
             list: ArcSwap::from_pointee(Vec::new()),
             len: AtomicUsize::new(0),
+            any: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
         }
     }
@@ -233,19 +239,37 @@ impl Default for Listeners {
 
 impl Listeners {
     pub(crate) fn add(&self, listener: Arc<dyn Listener>) -> ListenerId {
+        self.insert(listener, false)
+    }
+
+    /// Adds a listener of transitions and would-opens only: calls and rejections skip it,
+    /// so it costs the call path nothing.
+    pub(crate) fn add_transitions_only(&self, listener: Arc<dyn Listener>) -> ListenerId {
+        self.insert(listener, true)
+    }
+
+    fn insert(&self, listener: Arc<dyn Listener>, transitions_only: bool) -> ListenerId {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let entry = Arc::new(Entry {
             id,
             listener,
             disabled: AtomicBool::new(false),
+            transitions_only,
         });
         self.list.rcu(|list| {
             let mut list = Vec::clone(list);
             list.push(entry.clone());
             list
         });
-        self.len.store(self.list.load().len(), Ordering::Release);
+        self.recount();
         ListenerId(id)
+    }
+
+    fn recount(&self) {
+        let list = self.list.load();
+        let all = list.iter().filter(|e| !e.transitions_only).count();
+        self.len.store(all, Ordering::Release);
+        self.any.store(list.len(), Ordering::Release);
     }
 
     pub(crate) fn remove(&self, id: ListenerId) -> bool {
@@ -255,19 +279,20 @@ impl Listeners {
             found = kept.len() != list.len();
             kept
         });
-        self.len.store(self.list.load().len(), Ordering::Release);
+        self.recount();
         found
     }
 
-    #[inline]
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len.load(Ordering::Acquire) == 0
-    }
-
-    /// Delivers `event` to every enabled listener; a listener that panics is disabled.
+    /// Delivers `event` to every enabled listener that wants it; a listener that panics
+    /// is disabled. Without a listener of every event, a call or a rejection costs one
+    /// atomic load here.
     #[inline]
     pub(crate) fn emit(&self, event: &Event<'_>) {
-        if self.is_empty() {
+        let wanted = match event {
+            Event::Transition(_) | Event::WouldOpen(_) => &self.any,
+            _ => &self.len,
+        };
+        if wanted.load(Ordering::Acquire) == 0 {
             return;
         }
         self.emit_slow(event);
@@ -276,8 +301,9 @@ impl Listeners {
     #[cold]
     fn emit_slow(&self, event: &Event<'_>) {
         let list = self.list.load();
+        let transition = matches!(event, Event::Transition(_) | Event::WouldOpen(_));
         for entry in list.iter() {
-            if entry.disabled.load(Ordering::Relaxed) {
+            if entry.disabled.load(Ordering::Relaxed) || (entry.transitions_only && !transition) {
                 continue;
             }
             let result = catch_unwind(AssertUnwindSafe(|| entry.listener.on_event(event)));
@@ -291,5 +317,66 @@ impl Listeners {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counting(n: &Arc<AtomicUsize>) -> Arc<dyn Listener> {
+        let n = n.clone();
+        Arc::new(move |_: &Event<'_>| {
+            n.fetch_add(1, Ordering::Relaxed);
+        })
+    }
+
+    #[test]
+    fn transitions_only_listeners_skip_calls_and_rejections() {
+        let set = Listeners::default();
+        let transitions = Arc::new(AtomicUsize::new(0));
+        set.add_transitions_only(counting(&transitions));
+        // The call path still sees no listener at all.
+        assert_eq!(set.len.load(Ordering::Relaxed), 0);
+        let call = Event::Call {
+            breaker: "a",
+            state: State::Closed,
+            outcome: Outcome::Success,
+            duration: Duration::ZERO,
+            slow: false,
+        };
+        let rejected = Event::Rejected {
+            breaker: "a",
+            state: State::Open,
+            retry_after: None,
+        };
+        let t = Transition {
+            breaker: "a".into(),
+            from: State::Closed,
+            to: State::Open,
+            reason: Reason::FailureRate,
+            counts: WindowCounts::default(),
+            failure_rate: None,
+            slow_call_rate: None,
+            consecutive_failures: 0,
+            threshold: None,
+            open_for: None,
+            at: SystemTime::now(),
+        };
+        for e in [call, rejected, Event::Transition(&t), Event::WouldOpen(&t)] {
+            set.emit(&e);
+        }
+        assert_eq!(transitions.load(Ordering::Relaxed), 2);
+
+        let every = Arc::new(AtomicUsize::new(0));
+        let id = set.add(counting(&every));
+        for e in [call, rejected, Event::Transition(&t)] {
+            set.emit(&e);
+        }
+        assert_eq!(every.load(Ordering::Relaxed), 3);
+        assert_eq!(transitions.load(Ordering::Relaxed), 3);
+        assert!(set.remove(id));
+        assert_eq!(set.len.load(Ordering::Relaxed), 0);
+        assert_eq!(set.any.load(Ordering::Relaxed), 1);
     }
 }

@@ -33,3 +33,8 @@ pub struct Architecture;
 #[cfg(all(feature = "notify-email", feature = "notify-webhook"))]
 #[doc = include_str!("../docs/NOTIFY.md")]
 pub struct Notify;
+
+/// `docs/PERSISTENCE.md`.
+#[cfg(all(feature = "persist", feature = "test-util"))]
+#[doc = include_str!("../docs/PERSISTENCE.md")]
+pub struct Persistence;

@@ -106,6 +106,7 @@
 //! | `tracing` | yes | a `breakerbox.call` span per call, transition events and logs |
 //! | `serde` | no | (de)serializable [`Config`] with human-readable durations |
 //! | `test-util` | no | `ManualClock` for tests without sleeps |
+//! | `persist` | no | `store::FileStore`: operator state and open deadlines in a JSON file, across restarts |
 //! | `rt-tokio` | no | the eager timer task; cancelling async calls at their `call_timeout` |
 //! | `limit` | no | a bulkhead (concurrency limit) and a rate limit (`breakerbox::limit`) |
 //! | `prometheus` | no | helpers that install a Prometheus recorder and exporter |
@@ -116,10 +117,28 @@
 //! | `notify-email`, `notify-webhook` | no | email (SMTP), webhook/Slack and Alertmanager channels |
 //! | `full` | no | everything |
 //!
+//! ## State that survives a restart
+//! A registry built with a [`store::StateStore`] (the embedded one is `store::FileStore`,
+//! feature `persist`) starts each breaker in its persisted state: forced open for the rest
+//! of its TTL, disabled, metrics-only, or Open until its deadline. Transitions are saved
+//! by a background thread, never on the call path. See [`store`].
+//!
+//! ```
+//! # #[cfg(feature = "persist")] {
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let path = dir.path().join("breakers.json");
+//! let registry = breakerbox::Registry::builder()
+//!     .state_store(breakerbox::store::FileStore::new(path))
+//!     .build();
+//! # let _ = registry;
+//! # }
+//! ```
+//!
 //! ## Guides
 //! The repository's `docs/` folder has the metric and span contract (`METRICS.md`), the
 //! alert runbooks (`ALERTS.md`), the HTTP edge (`HTTP.md`), notifications (`NOTIFY.md`),
-//! the engine's design (`ARCHITECTURE.md`) and the benchmarks (`BENCHMARKS.md`).
+//! persistence across restarts (`PERSISTENCE.md`), the engine's design (`ARCHITECTURE.md`)
+//! and the benchmarks (`BENCHMARKS.md`).
 
 mod breaker;
 mod clock;
@@ -139,6 +158,7 @@ pub mod notify;
 pub mod observe;
 mod registry;
 mod state;
+pub mod store;
 mod sync;
 #[cfg(feature = "rt-tokio")]
 mod timer;
@@ -153,7 +173,7 @@ pub use error::{BreakerOpen, CallError, CallTimeout, ConfigError, INLINE_NAME, R
 pub use event::{Event, Listener, ListenerId, Outcome, Transition};
 pub use fallback::{Fallback, FallbackReason};
 pub use limited::{LimitReason, Limited};
-pub use registry::Registry;
+pub use registry::{Registry, RegistryBuilder};
 pub use state::{Reason, State};
 #[cfg(feature = "rt-tokio")]
 pub use timer::{MIN_TIMER_PERIOD, TimerHandle};

@@ -1,6 +1,8 @@
 //! Named breakers in one place: create-or-get by name, snapshot all, reset all, and one
 //! listener set for every breaker in the registry.
 
+mod builder;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, RwLock};
@@ -10,12 +12,18 @@ use crate::clock::{Clock, default_clock};
 use crate::config::Config;
 use crate::error::RegistryError;
 use crate::event::{Listener, ListenerId, Listeners};
+use crate::store::{Persister, StateStore, StoreError, StoreStats};
+
+pub use builder::RegistryBuilder;
 
 /// A set of named breakers sharing one clock and one listener set. A cheap handle: clones
 /// share the same registry.
 ///
 /// The lock inside guards only creation and lookup by name; calls go through the
 /// [`CircuitBreaker`] handles, which take no lock.
+///
+/// [`Registry::builder`] adds a [`StateStore`]: breakers then start in the state they
+/// were in before a restart (see [`crate::store`]).
 ///
 /// ```
 /// use breakerbox::{Config, Registry};
@@ -38,6 +46,8 @@ struct RegistryInner {
     breakers: RwLock<HashMap<Arc<str>, CircuitBreaker>>,
     clock: Arc<dyn Clock>,
     listeners: Arc<Listeners>,
+    /// The state store's side, if the registry has one.
+    persister: Option<Persister>,
 }
 
 impl fmt::Debug for Registry {
@@ -63,16 +73,29 @@ impl Registry {
     /// An empty registry whose breakers use `clock` (e.g. a shared
     /// `ManualClock` (feature `test-util`) in tests).
     pub fn with_clock(clock: Arc<dyn Clock>) -> Registry {
+        Registry::from_parts(clock, None)
+    }
+
+    /// A builder: the clock and a [`StateStore`] for state that survives a restart.
+    pub fn builder() -> RegistryBuilder {
+        RegistryBuilder::default()
+    }
+
+    fn from_parts(clock: Arc<dyn Clock>, store: Option<Arc<dyn StateStore>>) -> Registry {
+        let listeners = Arc::<Listeners>::default();
+        let persister = store.map(|s| Persister::start(s, &listeners));
         Registry {
             inner: Arc::new(RegistryInner {
                 breakers: RwLock::new(HashMap::new()),
                 clock,
-                listeners: Arc::default(),
+                listeners,
+                persister,
             }),
         }
     }
 
-    /// The breaker named `name`, created with `config` if it does not exist yet.
+    /// The breaker named `name`, created with `config` if it does not exist yet. With a
+    /// [`StateStore`] a new breaker starts in its persisted state.
     ///
     /// # Errors
     /// [`RegistryError::ConfigMismatch`] if it exists with a different config;
@@ -94,7 +117,17 @@ impl Registry {
             .shared_clock(self.inner.clock.clone())
             .listener_set(self.inner.listeners.clone())
             .build()?;
+        let restored_open = self
+            .inner
+            .persister
+            .as_ref()
+            .is_some_and(|p| p.restore(&breaker));
         map.insert(breaker.name_arc().clone(), breaker.clone());
+        drop(map);
+        if restored_open {
+            // A deadline that passed while the process was down: probe now (HalfOpen).
+            breaker.poll_timeouts();
+        }
         Ok(breaker)
     }
 
@@ -179,6 +212,24 @@ impl Registry {
     /// Unsubscribes a listener; returns whether it was subscribed.
     pub fn unsubscribe(&self, id: ListenerId) -> bool {
         self.inner.listeners.remove(id)
+    }
+
+    /// Saves every state change made so far to the registry's [`StateStore`] now, on the
+    /// calling thread (the writer thread does this in the background): for a graceful
+    /// shutdown, or a test. `Ok` without a store.
+    ///
+    /// # Errors
+    /// The store's error; the changes are kept and retried.
+    pub fn persist_now(&self) -> Result<(), StoreError> {
+        self.inner
+            .persister
+            .as_ref()
+            .map_or(Ok(()), Persister::persist_now)
+    }
+
+    /// Saves and failures of the registry's [`StateStore`], `None` without one.
+    pub fn state_store_stats(&self) -> Option<StoreStats> {
+        self.inner.persister.as_ref().map(Persister::stats)
     }
 
     /// The clock the registry's breakers use.

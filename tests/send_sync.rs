@@ -30,6 +30,12 @@ fn public_types_are_send_sync_debug() {
     assert_send_sync_debug::<FallbackReason>();
     #[cfg(feature = "axum")]
     assert_send_sync_debug::<breakerbox::http::Readiness>();
+    assert_send_sync_debug::<RegistryBuilder>();
+    assert_send_sync_debug::<store::Record>();
+    assert_send_sync_debug::<store::StoreError>();
+    assert_send_sync_debug::<store::StoreStats>();
+    #[cfg(feature = "persist")]
+    assert_send_sync_debug::<store::FileStore>();
 }
 
 #[test]
@@ -40,6 +46,7 @@ fn errors_are_std_errors() {
     is_error::<CallTimeout>();
     is_error::<RegistryError>();
     is_error::<CallError<std::io::Error>>();
+    is_error::<store::StoreError>();
 }
 
 #[test]

@@ -14,6 +14,7 @@ use axum::routing::get;
 use breakerbox::http::BreakerApi;
 use breakerbox::notify::{AlertmanagerNotifier, Dispatcher, RetryPolicy, WebhookNotifier};
 use breakerbox::observe::prometheus;
+use breakerbox::store::FileStore;
 use breakerbox::{CallError, CircuitBreaker, Config, Event, Registry, State, TimerHandle};
 
 /// What the demo serves and where it reports.
@@ -29,6 +30,8 @@ pub struct Options {
     pub alertmanager: Option<String>,
     /// Print transitions as they happen.
     pub print_transitions: bool,
+    /// JSON file keeping operator state and open deadlines across restarts.
+    pub state_file: Option<std::path::PathBuf>,
     /// Seed of the simulated dependencies: their random outcomes and where each starts in
     /// its failure cycle. Replicas with different seeds do not fail in lockstep.
     pub seed: u64,
@@ -81,7 +84,13 @@ pub fn breakers() -> Vec<(&'static str, Config)> {
 /// is invalid.
 pub async fn start(opts: Options) -> Result<Demo, Box<dyn std::error::Error + Send + Sync>> {
     let handle = prometheus::install_recorder()?;
-    let registry = Registry::new();
+    // With a state file from an earlier run, the breakers start as that run left them.
+    let first_start = opts.state_file.as_ref().is_none_or(|p| !p.exists());
+    let mut registry = Registry::builder();
+    if let Some(path) = &opts.state_file {
+        registry = registry.state_store(FileStore::new(path));
+    }
+    let registry = registry.build();
     if opts.print_transitions {
         registry.subscribe(print_transition);
     }
@@ -94,8 +103,10 @@ pub async fn start(opts: Options) -> Result<Demo, Box<dyn std::error::Error + Se
         list.push(registry.breaker(name, cfg)?);
     }
     // A new integration rolled out as a dry run, and one switched off by an operator.
-    registry.get("recommendations").unwrap().metrics_only();
-    registry.get("search").unwrap().disable();
+    if first_start {
+        registry.get("recommendations").unwrap().metrics_only();
+        registry.get("search").unwrap().disable();
+    }
     let timer = registry.spawn_timer(Duration::from_millis(250));
 
     let mut api = BreakerApi::new(&registry);

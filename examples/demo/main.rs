@@ -6,6 +6,7 @@
 //! cargo run --example demo --features full                 # 60 s, then exit
 //! cargo run --example demo --features full -- --seconds 0  # until Ctrl-C
 //! cargo run --example demo --features full -- --help       # every option
+//! cargo run --example demo --features full -- --state-file breakers.json  # state survives a restart
 //! ```
 //! Then: `curl localhost:9464/metrics`, `curl localhost:9464/api/circuit-breakers/health`.
 //!
@@ -44,6 +45,10 @@ struct Args {
     /// two replicas do not fail in lockstep). The same seed replays the same outcomes.
     #[arg(long)]
     seed: Option<u64>,
+    /// Keep operator state (force-open with its TTL, disable, metrics-only) and open
+    /// deadlines in this JSON file, so they survive a restart.
+    #[arg(long, value_name = "PATH")]
+    state_file: Option<std::path::PathBuf>,
     /// Do not print transitions and tables.
     #[arg(long)]
     quiet: bool,
@@ -68,6 +73,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         webhook: args.webhook,
         alertmanager: args.alertmanager,
         print_transitions: !args.quiet,
+        state_file: args.state_file,
         seed,
     };
     let demo = app::start(opts).await?;
@@ -100,6 +106,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     table.abort();
     if !quiet {
         println!("\n{}", app::table(&demo.registry));
+    }
+    if let Err(e) = demo.registry.persist_now() {
+        eprintln!("breaker state not saved: {e}");
     }
     if let Some(d) = &demo.dispatcher {
         let stats = d.shutdown(Duration::from_secs(5)).await;

@@ -19,6 +19,7 @@ use crate::observe::Observer;
 use crate::state::{Reason, State, StateCell, Word};
 use crate::window::Window;
 
+mod restore;
 mod transition;
 
 /// A config with the window it shapes.

@@ -304,6 +304,22 @@ impl Metrics {
         scrape::hide(&self.name);
     }
 
+    /// The breaker was restored from a state store into `state` (not a transition).
+    pub(crate) fn restored(&self, state: State, epoch: u64, since_unix: f64, open_until: f64) {
+        {
+            let mut shown = self.shown.lock().unwrap_or_else(PoisonError::into_inner);
+            *shown = Shown {
+                epoch,
+                state,
+                since_unix,
+            };
+        }
+        if !self.published.load(Ordering::Relaxed) {
+            self.write_state();
+        }
+        self.open_until.set(open_until);
+    }
+
     pub(crate) fn would_open(&self, t: &Transition) {
         match TRIGGERS.iter().position(|r| *r == t.reason) {
             Some(i) => self.dry_run[i].increment(1),

@@ -98,6 +98,16 @@ impl Observer {
         spans::transition(t);
     }
 
+    /// The breaker starts in a persisted `state` (epoch `epoch`), open until
+    /// `open_until_unix` (NaN when not open, +Inf without a deadline): not a transition, so
+    /// only the state gauges change.
+    #[allow(unused_variables)]
+    pub(crate) fn restored(&self, state: State, epoch: u64, since_unix: f64, open_until_unix: f64) {
+        #[cfg(feature = "metrics")]
+        self.metrics
+            .restored(state, epoch, since_unix, open_until_unix);
+    }
+
     /// A `metrics_only` breaker would have opened.
     #[allow(unused_variables)]
     pub(crate) fn would_open(&self, t: &Transition) {

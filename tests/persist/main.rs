@@ -1,0 +1,14 @@
+//! State that survives a restart: the file store and a registry restarted on injected
+//! time, and the demo service killed and started again as a real process.
+#![cfg(all(feature = "persist", feature = "test-util", feature = "tracing"))]
+
+#[cfg(feature = "full")]
+#[path = "../support/demo.rs"]
+mod demo;
+#[cfg(feature = "full")]
+#[path = "../support/servers.rs"]
+mod servers;
+
+#[cfg(feature = "full")]
+mod restart;
+mod store;
