@@ -74,10 +74,12 @@ step "the demo (README main job): runs for 8 s"
 # Built in the step before: the timeout counts the run only, never compile time.
 timeout 60 cargo run -q --example demo --features full -- --seconds 8 --listen 127.0.0.1:0 >/dev/null
 step "loom models"
+# loom/ builds the crate's own sources with its normal dependencies and loom only, so the
+# release build does not compile every dev-dependency first (minutes on 2 cores).
 RUSTFLAGS="--cfg breakerbox_loom" LOOM_MAX_PREEMPTIONS=3 CARGO_TARGET_DIR=target/loom \
-  cargo test --release --lib loom_tests
-step "benchmarks compile"
-cargo bench --no-run --all-features
+  cargo test --release --manifest-path loom/Cargo.toml loom_tests
+step "benchmarks compile (dev profile: the test build's artifacts; scripts/bench.sh builds them optimized)"
+cargo bench --no-run --all-features --profile dev
 step "tests (all features)"
 log="$(mktemp)"
 cargo test --all-features 2>&1 | tee "$log"
