@@ -75,7 +75,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `metrics` | yes | Prometheus-style metrics through the `metrics` facade |
-//! | `tracing` | yes | a `breakerbox.call` span per call, transition events and logs |
+//! | `tracing` | yes | `breakerbox.call` spans (every call that matters, 1 in 100 fast successes by default: [`SpanPolicy`]), transition events and logs |
 //! | `serde` | no | (de)serializable [`Config`] with human-readable durations |
 //! | `test-util` | no | `ManualClock` for tests without sleeps |
 //! | `rt-tokio` | no | the eager timer task; cancelling async calls at their `call_timeout` |
@@ -120,6 +120,7 @@ pub use config::{Config, ConfigBuilder, MAX_HALF_OPEN_COUNT, MAX_WINDOW_BUCKETS,
 pub use error::{BreakerOpen, CallError, CallTimeout, ConfigError, INLINE_NAME, RegistryError};
 pub use event::{Event, Listener, ListenerId, Outcome, Transition};
 pub use fallback::{Fallback, FallbackReason};
+pub use observe::{SpanPolicy, Successes};
 pub use registry::Registry;
 pub use state::{Reason, State};
 #[cfg(feature = "rt-tokio")]

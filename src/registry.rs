@@ -3,13 +3,14 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::breaker::{CircuitBreaker, Snapshot};
 use crate::clock::{Clock, default_clock};
 use crate::config::Config;
 use crate::error::RegistryError;
 use crate::event::{Listener, ListenerId, Listeners};
+use crate::observe::SpanPolicy;
 
 /// A set of named breakers sharing one clock and one listener set. A cheap handle: clones
 /// share the same registry.
@@ -38,6 +39,7 @@ struct RegistryInner {
     breakers: RwLock<HashMap<Arc<str>, CircuitBreaker>>,
     clock: Arc<dyn Clock>,
     listeners: Arc<Listeners>,
+    span_policy: Mutex<SpanPolicy>,
 }
 
 impl fmt::Debug for Registry {
@@ -68,6 +70,7 @@ impl Registry {
                 breakers: RwLock::new(HashMap::new()),
                 clock,
                 listeners: Arc::default(),
+                span_policy: Mutex::default(),
             }),
         }
     }
@@ -93,6 +96,7 @@ impl Registry {
             .config(config)
             .shared_clock(self.inner.clock.clone())
             .listener_set(self.inner.listeners.clone())
+            .span_policy(self.span_policy())
             .build()?;
         map.insert(breaker.name_arc().clone(), breaker.clone());
         Ok(breaker)
@@ -167,6 +171,27 @@ impl Registry {
     /// Unsubscribes a listener; returns whether it was subscribed.
     pub fn unsubscribe(&self, id: ListenerId) -> bool {
         self.inner.listeners.remove(id)
+    }
+
+    /// Sets the span policy of the breakers the registry creates from now on (default: one
+    /// ordinary call in 100; see [`SpanPolicy`]). Existing breakers keep theirs: change one
+    /// with [`CircuitBreaker::set_span_policy`], or all with
+    /// `for b in registry.all() { b.set_span_policy(p) }`.
+    pub fn set_span_policy(&self, policy: SpanPolicy) {
+        *self
+            .inner
+            .span_policy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = policy;
+    }
+
+    /// The span policy of the breakers the registry creates.
+    pub fn span_policy(&self) -> SpanPolicy {
+        *self
+            .inner
+            .span_policy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// The clock the registry's breakers use.

@@ -24,10 +24,12 @@ pub mod names;
 pub mod otel;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
+mod span_policy;
 pub(crate) mod spans;
 
 #[cfg(feature = "metrics")]
 pub use self::metrics::describe_metrics;
+pub use self::span_policy::{DEFAULT_SAMPLE_EVERY, SpanPolicy, Successes};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +46,7 @@ pub(crate) struct Observer {
     metrics: self::metrics::Metrics,
     #[cfg(feature = "tracing")]
     name: Arc<str>,
+    spans: span_policy::Sampler,
 }
 
 impl Observer {
@@ -54,7 +57,13 @@ impl Observer {
             metrics: self::metrics::Metrics::new(name, config, state, since_unix),
             #[cfg(feature = "tracing")]
             name: name.clone(),
+            spans: span_policy::Sampler::default(),
         }
+    }
+
+    /// The span policy and its 1-in-N counter.
+    pub(crate) fn span_sampler(&self) -> &span_policy::Sampler {
+        &self.spans
     }
 
     /// A call admitted in `state` finished.
@@ -64,7 +73,7 @@ impl Observer {
         #[cfg(feature = "metrics")]
         self.metrics.call(outcome, duration, slow);
         #[cfg(feature = "tracing")]
-        spans::note_slow(slow);
+        spans::note_call(u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX), slow);
     }
 
     /// A fallback was taken.
