@@ -77,6 +77,8 @@ rows = [
     ("breakerbox, + duration histogram", "breakerbox_histogram", None),
     ("breakerbox, spans -> OTel, sampled", "spans:breakerbox_otel_sampled", None),
     ("breakerbox, spans -> OTel, not sampled", "spans:breakerbox_otel_not_sampled", None),
+    ("breakerbox, spans -> OTel, default span policy (1 in 100)", "spans:breakerbox_otel_default_policy", None),
+    ("breakerbox, spans -> OTel, call not chosen by the span policy", "spans:breakerbox_otel_unchosen", None),
     ("breakerbox, rejected without the upkeep thread", None, None),
     ("recloser", "recloser", "recloser"),
     ("failsafe, consecutive failures", "failsafe_consecutive", "failsafe_consecutive"),
@@ -109,7 +111,7 @@ print("## breakerbox against each peer (peer time / breakerbox time; above 1 = b
 print()
 print("| peer | closed, sync | closed, async | rejected | 2 threads |")
 print("|---|---|---|---|---|")
-for label, bench, cont in rows[8:]:
+for label, bench, cont in rows[[r[1] for r in rows].index("recloser"):]:
     cells = []
     # A peer emitting metrics is compared with breakerbox emitting its counters and histogram.
     against = "breakerbox_histogram" if bench.endswith("_metrics") else "breakerbox"
