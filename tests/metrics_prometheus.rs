@@ -45,7 +45,8 @@ fn state_gauge_is_one_hot_at_every_transition_and_after_every_step() {
         "one-hot from the start"
     );
 
-    drive_through_every_state(&b, &clock);
+    // Inside the recorder: entering a state registers the transition series out of it.
+    metrics::with_local_recorder(&rec, || drive_through_every_state(&b, &clock));
 
     let samples = parse(&handle.render());
     let (hot, _) = hot_states(&samples, "onehot");

@@ -2,10 +2,12 @@
 //!
 //! Every handle a breaker needs is registered once, when the breaker is built, with the
 //! recorder installed at that moment: a call increments pre-registered counters and records
-//! into a pre-registered histogram, with no name lookup and no label allocation. Every
-//! transition counter a breaker can ever increment is registered up front too, so each
-//! series exists from the start with the value 0 and PromQL's `increase()` sees the very
-//! first trip.
+//! into a pre-registered histogram, with no name lookup and no label allocation. The
+//! transition counters are exported from 0 before they can move (see
+//! [`transitions`](super::transitions)): the automatic ones and the operator ones out of
+//! the initial state when the breaker is built, the operator ones out of any other state
+//! when the breaker enters it, with the recorder in force then (the global recorder in an
+//! application; in a test, make operator transitions inside `with_local_recorder` too).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -13,6 +15,7 @@ use std::time::Duration;
 use metrics::{Counter, Gauge, Histogram, Unit};
 
 use super::names::{self, MetricKind};
+use super::transitions::TransitionCounters;
 use crate::breaker::rate;
 use crate::config::Config;
 use crate::event::{Outcome, Transition};
@@ -41,52 +44,6 @@ pub fn describe_metrics() {
         });
     }
 }
-
-/// A transition's `from`, `to` and `reason`.
-type TransitionKey = (State, State, Reason);
-
-/// The transitions the engine can make, with their reasons: every one gets a counter at
-/// build time. Anything else (a future engine change) is registered on first use.
-const TRANSITIONS: &[TransitionKey] = {
-    use Reason::*;
-    use State::*;
-    &[
-        (Closed, Open, ConsecutiveFailures),
-        (Closed, Open, FailureRate),
-        (Closed, Open, SlowCallRate),
-        (HalfOpen, Open, HalfOpenFailure),
-        (HalfOpen, Open, HalfOpenSlowCall),
-        (HalfOpen, Open, TimeoutElapsed),
-        (Open, HalfOpen, TimeoutElapsed),
-        (ForcedOpen, HalfOpen, TimeoutElapsed),
-        (HalfOpen, Closed, HalfOpenSuccess),
-        (Open, Closed, Manual),
-        (HalfOpen, Closed, Manual),
-        (Disabled, Closed, Manual),
-        (ForcedOpen, Closed, Manual),
-        (MetricsOnly, Closed, Manual),
-        (Closed, Disabled, Manual),
-        (Open, Disabled, Manual),
-        (HalfOpen, Disabled, Manual),
-        (ForcedOpen, Disabled, Manual),
-        (MetricsOnly, Disabled, Manual),
-        (Closed, MetricsOnly, Manual),
-        (Open, MetricsOnly, Manual),
-        (HalfOpen, MetricsOnly, Manual),
-        (Disabled, MetricsOnly, Manual),
-        (ForcedOpen, MetricsOnly, Manual),
-        (Closed, ForcedOpen, Forced),
-        (Open, ForcedOpen, Forced),
-        (HalfOpen, ForcedOpen, Forced),
-        (Disabled, ForcedOpen, Forced),
-        (MetricsOnly, ForcedOpen, Forced),
-        // Operator actions in the state they target: a new epoch, reported too.
-        (Closed, Closed, Manual),
-        (Disabled, Disabled, Manual),
-        (MetricsOnly, MetricsOnly, Manual),
-        (ForcedOpen, ForcedOpen, Forced),
-    ]
-};
 
 /// The reasons a dry run can report (the Closed -> Open triggers).
 const TRIGGERS: [Reason; 3] = [
@@ -130,7 +87,7 @@ pub(crate) struct Metrics {
     /// The epoch whose state the gauges show; transitions reported out of order by racing
     /// threads never move the gauges back to an older state.
     shown_epoch: Mutex<u64>,
-    transitions: Box<[(TransitionKey, Counter)]>,
+    transitions: TransitionCounters,
     dry_run: [Counter; 3],
     failure_rate: Gauge,
     slow_call_rate: Gauge,
@@ -166,10 +123,7 @@ impl Metrics {
             since: metrics::gauge!(STATE_SINCE_TIMESTAMP_SECONDS, LABEL_BREAKER => b()),
             open_until: metrics::gauge!(OPEN_UNTIL_TIMESTAMP_SECONDS, LABEL_BREAKER => b()),
             shown_epoch: Mutex::new(0),
-            transitions: TRANSITIONS
-                .iter()
-                .map(|&(from, to, reason)| ((from, to, reason), transition_counter(name, from, to, reason)))
-                .collect(),
+            transitions: TransitionCounters::new(name, state),
             dry_run: TRIGGERS.map(|r| dry_run_counter(name, r)),
             failure_rate: metrics::gauge!(FAILURE_RATE, LABEL_BREAKER => b()),
             slow_call_rate: metrics::gauge!(SLOW_CALL_RATE, LABEL_BREAKER => b()),
@@ -240,11 +194,7 @@ impl Metrics {
                 self.open_until.set(open_until(t));
             }
         }
-        let key = (t.from, t.to, t.reason);
-        match self.transitions.iter().find(|(k, _)| *k == key) {
-            Some((_, c)) => c.increment(1),
-            None => transition_counter(&self.name, t.from, t.to, t.reason).increment(1),
-        }
+        self.transitions.record(t);
     }
 
     pub(crate) fn would_open(&self, t: &Transition) {
@@ -303,17 +253,6 @@ fn open_until(t: &Transition) -> f64 {
         (State::ForcedOpen, None) => f64::INFINITY,
         _ => f64::NAN,
     }
-}
-
-fn transition_counter(name: &Arc<str>, from: State, to: State, reason: Reason) -> Counter {
-    use names::*;
-    metrics::counter!(
-        TRANSITIONS_TOTAL,
-        LABEL_BREAKER => name.clone(),
-        LABEL_FROM => from.as_str(),
-        LABEL_TO => to.as_str(),
-        LABEL_REASON => reason.as_str()
-    )
 }
 
 fn dry_run_counter(name: &Arc<str>, reason: Reason) -> Counter {
@@ -470,21 +409,5 @@ mod tests {
         assert_eq!(value(names::CONFIG_BACKOFF_FACTOR), Some(2.0));
         assert_eq!(value(names::CONFIG_MAX_RESET_TIMEOUT_SECONDS), Some(60.0));
         assert_eq!(value(names::CONFIG_RESET_JITTER), Some(0.25));
-    }
-
-    #[test]
-    fn every_possible_transition_has_a_counter_from_the_start() {
-        let mut seen = std::collections::HashSet::new();
-        for t in TRANSITIONS {
-            assert!(seen.insert(*t), "duplicate {t:?}");
-            // A same-state transition is an operator action on the state it targets.
-            if t.0 == t.1 {
-                assert!(matches!(t.2, Reason::Manual | Reason::Forced), "{t:?}");
-            }
-        }
-        for s in [State::Closed, State::Disabled, State::MetricsOnly] {
-            assert!(seen.contains(&(s, s, Reason::Manual)), "{s}");
-        }
-        assert!(seen.contains(&(State::ForcedOpen, State::ForcedOpen, Reason::Forced)));
     }
 }

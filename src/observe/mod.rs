@@ -26,6 +26,8 @@ pub mod otel;
 pub mod prometheus;
 mod span_policy;
 pub(crate) mod spans;
+#[cfg(feature = "metrics")]
+mod transitions;
 
 #[cfg(feature = "metrics")]
 pub use self::metrics::describe_metrics;
