@@ -1,7 +1,8 @@
 //! A Prometheus scrape of many breakers: `observe::prometheus::render` (poll timeouts of
 //! every breaker, the recorder's upkeep, the text format) with 1,000 and 10,000 breakers
-//! registered, each called once per outcome and one tripped in ten, so that the histogram
-//! series are populated as in a service.
+//! registered, each called once per outcome and one in ten forced open and reset, so that
+//! the histogram and transition series are populated as in a service; and 10,000 breakers
+//! whose recorder hands out no histograms, to show what the duration histogram costs.
 //!
 //! Before measuring, it prints the exposition's size: series (sample lines) per breaker
 //! and bytes per breaker. `scripts/bench.sh` runs it and prints the table.
@@ -12,14 +13,46 @@ use std::time::Duration;
 use breakerbox::observe::prometheus;
 use breakerbox::{CircuitBreaker, Config, Outcome, Registry};
 use criterion::{Criterion, criterion_group, criterion_main};
-use metrics_exporter_prometheus::PrometheusHandle;
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
+use metrics_exporter_prometheus::{PrometheusHandle, PrometheusRecorder};
 
-/// A registry of `n` breakers bound to a fresh recorder with the crate's buckets.
-fn service(n: usize) -> (Registry, PrometheusHandle) {
+/// The Prometheus recorder handing out no-op histograms: what the rest costs.
+#[derive(Debug)]
+struct NoHistograms(PrometheusRecorder);
+
+impl Recorder for NoHistograms {
+    fn describe_counter(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.0.describe_counter(key, unit, description);
+    }
+    fn describe_gauge(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.0.describe_gauge(key, unit, description);
+    }
+    fn describe_histogram(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.0.describe_histogram(key, unit, description);
+    }
+    fn register_counter(&self, key: &Key, metadata: &Metadata<'_>) -> Counter {
+        self.0.register_counter(key, metadata)
+    }
+    fn register_gauge(&self, key: &Key, metadata: &Metadata<'_>) -> Gauge {
+        self.0.register_gauge(key, metadata)
+    }
+    fn register_histogram(&self, _key: &Key, _metadata: &Metadata<'_>) -> Histogram {
+        Histogram::noop()
+    }
+}
+
+/// A registry of `n` breakers bound to a fresh recorder with the crate's buckets (or with
+/// no histograms).
+fn service(n: usize, histograms: bool) -> (Registry, PrometheusHandle) {
     let recorder = prometheus::builder().build_recorder();
     let handle = recorder.handle();
+    let recorder: Box<dyn Recorder> = if histograms {
+        Box::new(recorder)
+    } else {
+        Box::new(NoHistograms(recorder))
+    };
     let registry = Registry::new();
-    metrics::with_local_recorder(&recorder, || {
+    metrics::with_local_recorder(recorder.as_ref(), || {
         prometheus::describe_metrics();
         for i in 0..n {
             let b = registry
@@ -47,20 +80,37 @@ fn render(c: &mut Criterion) {
     g.sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(5));
-    for n in [1_000usize, 10_000] {
-        let (registry, handle) = service(n);
+    for (n, histograms) in [(1_000usize, true), (10_000, true), (10_000, false)] {
+        let id = if histograms {
+            format!("breakers_{n}")
+        } else {
+            format!("breakers_{n}_no_histogram")
+        };
+        let (registry, handle) = service(n, histograms);
         let text = prometheus::render(&handle, &registry);
         let series = text
             .lines()
             .filter(|l| !l.starts_with('#') && !l.is_empty())
             .count();
         println!(
-            "render_{n}: {} bytes, {series} series: {:.1} series and {} bytes per breaker",
+            "{id}: {} bytes, {series} series: {:.1} series and {} bytes per breaker",
             text.len(),
             series as f64 / n as f64,
             text.len() / n
         );
-        g.bench_function(format!("breakers_{n}"), |b| {
+        let t = std::time::Instant::now();
+        registry.poll_timeouts();
+        let poll = t.elapsed();
+        let t = std::time::Instant::now();
+        handle.run_upkeep();
+        let upkeep = t.elapsed();
+        let t = std::time::Instant::now();
+        black_box(handle.render());
+        println!(
+            "{id}: poll {poll:?}, upkeep {upkeep:?}, render {:?}",
+            t.elapsed()
+        );
+        g.bench_function(id, |b| {
             b.iter(|| black_box(prometheus::render(&handle, &registry)))
         });
     }

@@ -224,7 +224,9 @@ fn exact_after_script(rec: &DebuggingRecorder) {
 
 #[test]
 fn every_metric_is_described_with_its_help_text_and_unit() {
-    let (rec, _b, _clock) = scripted();
+    let (rec, b, _clock) = scripted();
+    // The dry-run counters exist once the breaker has been in metrics_only.
+    metrics::with_local_recorder(&rec, || b.metrics_only());
     let s = Snap::take(&rec);
     for m in METRICS
         .iter()
@@ -387,6 +389,27 @@ fn a_breaker_that_never_left_closed_exports_13_transition_series_at_zero() {
     ] {
         assert_eq!(got.get(auto), Some(&0), "{auto} pre-registered");
     }
+}
+
+#[test]
+fn dry_run_counters_exist_at_zero_from_the_first_entry_into_metrics_only() {
+    let (rec, b, _clock) = scripted();
+    let dry = |rec: &DebuggingRecorder| Snap::take(rec).counters_of(names::DRY_RUN_TRIPS_TOTAL);
+    assert!(dry(&rec).is_empty(), "a breaker never in metrics_only");
+    metrics::with_local_recorder(&rec, || b.metrics_only());
+    let got = dry(&rec);
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert!(got.values().all(|n| *n == 0));
+    // Built in metrics_only: at 0 from the start.
+    let b = metrics::with_local_recorder(&rec, || {
+        CircuitBreaker::builder("dry")
+            .initial_state(State::MetricsOnly)
+            .build()
+            .unwrap()
+    });
+    let _ = b;
+    let got = dry(&rec);
+    assert_eq!(got.len(), 6, "{got:?}");
 }
 
 #[test]

@@ -350,7 +350,8 @@ fn metrics_md_lists_exactly_the_names_the_code_emits() {
             .build()
             .unwrap()
     });
-    drive_through_every_state(&b, &clock);
+    // Inside the recorder: series registered on entering a state bind to it.
+    metrics::with_local_recorder(&rec, || drive_through_every_state(&b, &clock));
     let text = handle.render();
     let mut emitted = metric_names(&text);
     emitted.insert(names::NOTIFICATIONS_TOTAL.to_owned());

@@ -8,8 +8,10 @@
 //! the initial state when the breaker is built, the operator ones out of any other state
 //! when the breaker enters it, with the recorder in force then (the global recorder in an
 //! application; in a test, make operator transitions inside `with_local_recorder` too).
+//! The dry-run trip counters likewise appear, at 0, when the breaker first enters
+//! `metrics_only`.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram, Unit};
@@ -88,7 +90,9 @@ pub(crate) struct Metrics {
     /// threads never move the gauges back to an older state.
     shown_epoch: Mutex<u64>,
     transitions: TransitionCounters,
-    dry_run: [Counter; 3],
+    /// Registered at 0 when the breaker first enters `metrics_only` (or is built in it):
+    /// only a dry run reports would-open trips.
+    dry_run: OnceLock<[Counter; 3]>,
     failure_rate: Gauge,
     slow_call_rate: Gauge,
     window_calls: Gauge,
@@ -124,7 +128,7 @@ impl Metrics {
             open_until: metrics::gauge!(OPEN_UNTIL_TIMESTAMP_SECONDS, LABEL_BREAKER => b()),
             shown_epoch: Mutex::new(0),
             transitions: TransitionCounters::new(name, state),
-            dry_run: TRIGGERS.map(|r| dry_run_counter(name, r)),
+            dry_run: OnceLock::new(),
             failure_rate: metrics::gauge!(FAILURE_RATE, LABEL_BREAKER => b()),
             slow_call_rate: metrics::gauge!(SLOW_CALL_RATE, LABEL_BREAKER => b()),
             window_calls: metrics::gauge!(WINDOW_CALLS, LABEL_BREAKER => b()),
@@ -142,6 +146,9 @@ impl Metrics {
             ]
             .map(|metric| metrics::gauge!(metric, LABEL_BREAKER => b())),
         };
+        if state == State::MetricsOnly {
+            m.dry_run_counters();
+        }
         m.show_state(state, since_unix);
         m.open_until.set(f64::NAN);
         m.config(config);
@@ -194,12 +201,20 @@ impl Metrics {
                 self.open_until.set(open_until(t));
             }
         }
+        if t.to == State::MetricsOnly {
+            self.dry_run_counters();
+        }
         self.transitions.record(t);
+    }
+
+    fn dry_run_counters(&self) -> &[Counter; 3] {
+        self.dry_run
+            .get_or_init(|| TRIGGERS.map(|r| dry_run_counter(&self.name, r)))
     }
 
     pub(crate) fn would_open(&self, t: &Transition) {
         match TRIGGERS.iter().position(|r| *r == t.reason) {
-            Some(i) => self.dry_run[i].increment(1),
+            Some(i) => self.dry_run_counters()[i].increment(1),
             None => dry_run_counter(&self.name, t.reason).increment(1),
         }
     }
