@@ -2,7 +2,7 @@
 //! every breaker, the recorder's upkeep, the text format) with 1,000 and 10,000 breakers
 //! registered, each called once per outcome and one in ten forced open and reset, so that
 //! the histogram and transition series are populated as in a service; and 10,000 breakers
-//! whose recorder hands out no histograms, to show what the duration histogram costs.
+//! with fewer duration histograms (`DurationHistogram::SuccessAndFailure`, `Off`).
 //!
 //! Before measuring, it prints the exposition's size: series (sample lines) per breaker
 //! and bytes per breaker. `scripts/bench.sh` runs it and prints the table.
@@ -11,48 +11,18 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use breakerbox::observe::prometheus;
-use breakerbox::{CircuitBreaker, Config, Outcome, Registry};
+use breakerbox::{CircuitBreaker, Config, DurationHistogram, Outcome, Registry};
 use criterion::{Criterion, criterion_group, criterion_main};
-use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
-use metrics_exporter_prometheus::{PrometheusHandle, PrometheusRecorder};
+use metrics_exporter_prometheus::PrometheusHandle;
 
-/// The Prometheus recorder handing out no-op histograms: what the rest costs.
-#[derive(Debug)]
-struct NoHistograms(PrometheusRecorder);
-
-impl Recorder for NoHistograms {
-    fn describe_counter(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
-        self.0.describe_counter(key, unit, description);
-    }
-    fn describe_gauge(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
-        self.0.describe_gauge(key, unit, description);
-    }
-    fn describe_histogram(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
-        self.0.describe_histogram(key, unit, description);
-    }
-    fn register_counter(&self, key: &Key, metadata: &Metadata<'_>) -> Counter {
-        self.0.register_counter(key, metadata)
-    }
-    fn register_gauge(&self, key: &Key, metadata: &Metadata<'_>) -> Gauge {
-        self.0.register_gauge(key, metadata)
-    }
-    fn register_histogram(&self, _key: &Key, _metadata: &Metadata<'_>) -> Histogram {
-        Histogram::noop()
-    }
-}
-
-/// A registry of `n` breakers bound to a fresh recorder with the crate's buckets (or with
-/// no histograms).
-fn service(n: usize, histograms: bool) -> (Registry, PrometheusHandle) {
+/// A registry of `n` breakers bound to a fresh recorder with the crate's buckets, each
+/// with the duration histograms `histogram` says.
+fn service(n: usize, histogram: DurationHistogram) -> (Registry, PrometheusHandle) {
     let recorder = prometheus::builder().build_recorder();
     let handle = recorder.handle();
-    let recorder: Box<dyn Recorder> = if histograms {
-        Box::new(recorder)
-    } else {
-        Box::new(NoHistograms(recorder))
-    };
     let registry = Registry::new();
-    metrics::with_local_recorder(recorder.as_ref(), || {
+    registry.set_duration_histogram(histogram);
+    metrics::with_local_recorder(&recorder, || {
         prometheus::describe_metrics();
         for i in 0..n {
             let b = registry
@@ -80,13 +50,18 @@ fn render(c: &mut Criterion) {
     g.sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(5));
-    for (n, histograms) in [(1_000usize, true), (10_000, true), (10_000, false)] {
-        let id = if histograms {
-            format!("breakers_{n}")
-        } else {
-            format!("breakers_{n}_no_histogram")
-        };
-        let (registry, handle) = service(n, histograms);
+    for (n, histogram, suffix) in [
+        (1_000usize, DurationHistogram::ByOutcome, ""),
+        (10_000, DurationHistogram::ByOutcome, ""),
+        (
+            10_000,
+            DurationHistogram::SuccessAndFailure,
+            "_success_and_failure",
+        ),
+        (10_000, DurationHistogram::Off, "_no_histogram"),
+    ] {
+        let id = format!("breakers_{n}{suffix}");
+        let (registry, handle) = service(n, histogram);
         let text = prometheus::render(&handle, &registry);
         let series = text
             .lines()

@@ -120,7 +120,7 @@ pub use config::{Config, ConfigBuilder, MAX_HALF_OPEN_COUNT, MAX_WINDOW_BUCKETS,
 pub use error::{BreakerOpen, CallError, CallTimeout, ConfigError, INLINE_NAME, RegistryError};
 pub use event::{Event, Listener, ListenerId, Outcome, Transition};
 pub use fallback::{Fallback, FallbackReason};
-pub use observe::{SpanPolicy, Successes};
+pub use observe::{DurationHistogram, SpanPolicy, Successes};
 pub use registry::Registry;
 pub use state::{Reason, State};
 #[cfg(feature = "rt-tokio")]

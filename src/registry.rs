@@ -10,7 +10,7 @@ use crate::clock::{Clock, default_clock};
 use crate::config::Config;
 use crate::error::RegistryError;
 use crate::event::{Listener, ListenerId, Listeners};
-use crate::observe::SpanPolicy;
+use crate::observe::{DurationHistogram, SpanPolicy};
 
 /// A set of named breakers sharing one clock and one listener set. A cheap handle: clones
 /// share the same registry.
@@ -40,6 +40,7 @@ struct RegistryInner {
     clock: Arc<dyn Clock>,
     listeners: Arc<Listeners>,
     span_policy: Mutex<SpanPolicy>,
+    histogram: Mutex<DurationHistogram>,
 }
 
 impl fmt::Debug for Registry {
@@ -71,6 +72,7 @@ impl Registry {
                 clock,
                 listeners: Arc::default(),
                 span_policy: Mutex::default(),
+                histogram: Mutex::default(),
             }),
         }
     }
@@ -97,6 +99,7 @@ impl Registry {
             .shared_clock(self.inner.clock.clone())
             .listener_set(self.inner.listeners.clone())
             .span_policy(self.span_policy())
+            .duration_histogram(self.duration_histogram())
             .build()?;
         map.insert(breaker.name_arc().clone(), breaker.clone());
         Ok(breaker)
@@ -190,6 +193,26 @@ impl Registry {
         *self
             .inner
             .span_policy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets which outcomes get a duration histogram in the breakers the registry creates
+    /// from now on (default: every outcome; see [`DurationHistogram`]). Existing breakers
+    /// keep theirs: the histograms are registered when a breaker is built.
+    pub fn set_duration_histogram(&self, histogram: DurationHistogram) {
+        *self
+            .inner
+            .histogram
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = histogram;
+    }
+
+    /// Which outcomes get a duration histogram in the breakers the registry creates.
+    pub fn duration_histogram(&self) -> DurationHistogram {
+        *self
+            .inner
+            .histogram
             .lock()
             .unwrap_or_else(|e| e.into_inner())
     }

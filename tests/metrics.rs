@@ -437,3 +437,69 @@ fn transitions_out_of_a_state_exist_at_zero_while_the_breaker_is_in_it() {
     assert_eq!(got["forced_open,to=closed,reason=manual"], 1);
     assert_eq!(got.len(), 13 + 4);
 }
+
+#[test]
+fn a_breaker_can_keep_fewer_duration_histograms_and_still_counts_every_call() {
+    use breakerbox::{DurationHistogram, Registry};
+    let rec = DebuggingRecorder::new();
+    let clock = ManualClock::new();
+    let registry = Registry::with_clock(std::sync::Arc::new(clock.clone()));
+    assert_eq!(registry.duration_histogram(), DurationHistogram::ByOutcome);
+    let build = |name: &str, h: DurationHistogram| {
+        registry.set_duration_histogram(h);
+        metrics::with_local_recorder(&rec, || {
+            registry
+                .breaker(
+                    name,
+                    Config::builder().call_timeout(secs(1)).build().unwrap(),
+                )
+                .unwrap()
+        })
+    };
+    let all = build("all", DurationHistogram::ByOutcome);
+    let two = build("two", DurationHistogram::SuccessAndFailure);
+    let off = build("off", DurationHistogram::Off);
+    for b in [&all, &two, &off] {
+        b.call_sync(|| Ok::<_, ()>(())).unwrap();
+        let _ = b.call_sync(|| Err::<(), _>(()));
+        let _ = b.call_sync_with(|_| Outcome::Ignore, || Err::<(), _>(()));
+        let _ = b.call_sync(|| {
+            clock.advance(secs(2));
+            Ok::<_, ()>(())
+        }); // past the call timeout: outcome timeout
+    }
+    let s = Snap::take(&rec);
+    let histograms = |breaker: &str| -> Vec<String> {
+        let mut v: Vec<String> = s
+            .values
+            .keys()
+            .filter(|k| {
+                k.starts_with(&format!(
+                    "{}{{breaker={breaker},",
+                    names::CALL_DURATION_SECONDS
+                ))
+            })
+            .map(|k| {
+                k.rsplit_once("outcome=")
+                    .unwrap()
+                    .1
+                    .trim_end_matches('}')
+                    .to_owned()
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        histograms("all"),
+        ["failure", "ignored", "success", "timeout"]
+    );
+    assert_eq!(histograms("two"), ["failure", "success"]);
+    assert!(histograms("off").is_empty());
+    for b in ["all", "two", "off"] {
+        for o in ["success", "failure", "ignored", "timeout"] {
+            let id = format!("breakerbox_calls_total{{breaker={b},outcome={o}}}");
+            assert_eq!(s.counter(&id), 1, "{id}");
+        }
+    }
+}

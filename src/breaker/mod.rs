@@ -18,7 +18,7 @@ use crate::clock::{Clock, default_clock};
 use crate::config::Config;
 use crate::error::{BreakerOpen, CallError, ConfigError};
 use crate::event::{Listener, ListenerId, Listeners, Outcome};
-use crate::observe::{SpanPolicy, spans};
+use crate::observe::{DurationHistogram, SpanPolicy, spans};
 use crate::state::{Reason, State};
 
 pub(crate) use engine::{Inner, rate};
@@ -85,6 +85,7 @@ impl CircuitBreaker {
             own_listeners: Vec::new(),
             initial: State::Closed,
             span_policy: SpanPolicy::default(),
+            histogram: DurationHistogram::default(),
         }
     }
 
@@ -353,6 +354,7 @@ pub struct Builder {
     own_listeners: Vec<Arc<dyn Listener>>,
     initial: State,
     span_policy: SpanPolicy,
+    histogram: DurationHistogram,
 }
 
 impl fmt::Debug for Builder {
@@ -362,6 +364,7 @@ impl fmt::Debug for Builder {
             .field("config", &self.config)
             .field("initial", &self.initial)
             .field("span_policy", &self.span_policy)
+            .field("histogram", &self.histogram)
             .finish_non_exhaustive()
     }
 }
@@ -412,6 +415,14 @@ impl Builder {
         self
     }
 
+    /// Which outcomes get a `breakerbox_call_duration_seconds` histogram (default: every
+    /// outcome). See [`DurationHistogram`].
+    #[must_use]
+    pub fn duration_histogram(mut self, histogram: DurationHistogram) -> Self {
+        self.histogram = histogram;
+        self
+    }
+
     pub(crate) fn listener_set(mut self, set: Arc<Listeners>) -> Self {
         self.listeners = Some(set);
         self
@@ -439,7 +450,14 @@ impl Builder {
             listeners.add(l);
         }
         let clock = self.clock.unwrap_or_else(default_clock);
-        let inner = Inner::new(self.name, self.config, self.initial, clock, listeners);
+        let inner = Inner::new(
+            self.name,
+            self.config,
+            self.initial,
+            clock,
+            listeners,
+            self.histogram,
+        );
         inner.observer.span_sampler().set(self.span_policy);
         Ok(CircuitBreaker {
             inner: Arc::new(inner),

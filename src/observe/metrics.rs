@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram, Unit};
 
+use super::DurationHistogram;
 use super::names::{self, MetricKind};
 use super::transitions::TransitionCounters;
 use crate::breaker::rate;
@@ -108,7 +109,13 @@ impl std::fmt::Debug for Metrics {
 }
 
 impl Metrics {
-    pub(crate) fn new(name: &Arc<str>, config: &Config, state: State, since_unix: f64) -> Self {
+    pub(crate) fn new(
+        name: &Arc<str>,
+        config: &Config,
+        state: State,
+        since_unix: f64,
+        histogram: DurationHistogram,
+    ) -> Self {
         use names::*;
         describe_metrics();
         let b = || name.clone();
@@ -120,7 +127,11 @@ impl Metrics {
             fallbacks: FallbackReason::ALL.map(|r| metrics::counter!(FALLBACKS_TOTAL, LABEL_BREAKER => b(), LABEL_REASON => r.as_str())),
             slow: RAN.map(|o| by_outcome(SLOW_CALLS_TOTAL, o.as_str())),
             duration: RAN.map(|o| {
-                metrics::histogram!(CALL_DURATION_SECONDS, LABEL_BREAKER => b(), LABEL_OUTCOME => o.as_str())
+                if histogram.records(o) {
+                    metrics::histogram!(CALL_DURATION_SECONDS, LABEL_BREAKER => b(), LABEL_OUTCOME => o.as_str())
+                } else {
+                    Histogram::noop()
+                }
             }),
             state: State::ALL
                 .map(|s| metrics::gauge!(STATE, LABEL_BREAKER => b(), LABEL_STATE => s.as_str())),
@@ -312,7 +323,13 @@ mod tests {
     fn transitions_reported_out_of_order_never_move_the_state_gauge_back() {
         let rec = DebuggingRecorder::new();
         let m = metrics::with_local_recorder(&rec, || {
-            Metrics::new(&"t".into(), &Config::default(), State::Closed, 0.0)
+            Metrics::new(
+                &"t".into(),
+                &Config::default(),
+                State::Closed,
+                0.0,
+                DurationHistogram::default(),
+            )
         });
         // Epoch 2 (Open -> HalfOpen) is reported before epoch 1 (Closed -> Open).
         m.transition(&transition(State::Open, State::HalfOpen), 2, 2.0);
@@ -327,7 +344,13 @@ mod tests {
     fn the_epoch_comparison_survives_wrapping() {
         let rec = DebuggingRecorder::new();
         let m = metrics::with_local_recorder(&rec, || {
-            Metrics::new(&"t".into(), &Config::default(), State::Closed, 0.0)
+            Metrics::new(
+                &"t".into(),
+                &Config::default(),
+                State::Closed,
+                0.0,
+                DurationHistogram::default(),
+            )
         });
         m.transition(&transition(State::Closed, State::Open), EPOCH_MASK / 2, 1.0);
         m.transition(
@@ -362,7 +385,13 @@ mod tests {
     fn the_open_deadline_is_the_transition_time_plus_its_open_time() {
         let rec = DebuggingRecorder::new();
         let m = metrics::with_local_recorder(&rec, || {
-            Metrics::new(&"t".into(), &Config::default(), State::Closed, 0.0)
+            Metrics::new(
+                &"t".into(),
+                &Config::default(),
+                State::Closed,
+                0.0,
+                DurationHistogram::default(),
+            )
         });
         let at = std::time::UNIX_EPOCH + Duration::from_secs(1_000);
         // A grown (backoff) reset timeout of 30 s.
@@ -411,7 +440,15 @@ mod tests {
             .reset_jitter(0.25)
             .build()
             .unwrap();
-        metrics::with_local_recorder(&rec, || Metrics::new(&"t".into(), &cfg, State::Closed, 0.0));
+        metrics::with_local_recorder(&rec, || {
+            Metrics::new(
+                &"t".into(),
+                &cfg,
+                State::Closed,
+                0.0,
+                DurationHistogram::default(),
+            )
+        });
         let all: Vec<_> = rec.snapshotter().snapshot().into_vec();
         let value = |name: &str| {
             all.iter()

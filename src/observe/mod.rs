@@ -17,6 +17,7 @@
 //! service run the eager timer (feature `rt-tokio`, `Registry::spawn_timer`) so gauges
 //! stay true.
 
+mod duration;
 #[cfg(feature = "metrics")]
 mod metrics;
 pub mod names;
@@ -29,6 +30,7 @@ pub(crate) mod spans;
 #[cfg(feature = "metrics")]
 mod transitions;
 
+pub use self::duration::DurationHistogram;
 #[cfg(feature = "metrics")]
 pub use self::metrics::describe_metrics;
 pub use self::span_policy::{DEFAULT_SAMPLE_EVERY, SpanPolicy, Successes};
@@ -53,10 +55,16 @@ pub(crate) struct Observer {
 
 impl Observer {
     #[allow(unused_variables)]
-    pub(crate) fn new(name: &Arc<str>, config: &Config, state: State, since_unix: f64) -> Self {
+    pub(crate) fn new(
+        name: &Arc<str>,
+        config: &Config,
+        state: State,
+        since_unix: f64,
+        histogram: DurationHistogram,
+    ) -> Self {
         Observer {
             #[cfg(feature = "metrics")]
-            metrics: self::metrics::Metrics::new(name, config, state, since_unix),
+            metrics: self::metrics::Metrics::new(name, config, state, since_unix, histogram),
             #[cfg(feature = "tracing")]
             name: name.clone(),
             spans: span_policy::Sampler::default(),
