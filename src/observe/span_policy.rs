@@ -4,8 +4,6 @@
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crossbeam_utils::CachePadded;
-
 /// Which ordinary calls (admitted in a closed-like state, not a half-open trial) get a
 /// span of their own when they start.
 ///
@@ -138,17 +136,18 @@ pub(crate) enum Choice {
 #[derive(Debug)]
 pub(crate) struct Sampler {
     policy: AtomicU32,
-    /// On a line of its own: written by calls, it must not make the handles beside it
-    /// bounce between cores.
+    /// Written only while a subscriber wants call spans and the policy samples one in
+    /// `n`. Not padded to a cache line of its own: 128 bytes per breaker for a cost that
+    /// only threads sharing a breaker under a tracing subscriber would see.
     #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
-    count: CachePadded<AtomicU32>,
+    count: AtomicU32,
 }
 
 impl Default for Sampler {
     fn default() -> Self {
         Sampler {
             policy: AtomicU32::new(SpanPolicy::default().encode()),
-            count: CachePadded::new(AtomicU32::new(0)),
+            count: AtomicU32::new(0),
         }
     }
 }
