@@ -329,3 +329,33 @@ fn a_registry_gives_its_policy_to_the_breakers_it_creates() {
     });
     assert_eq!(created, 7);
 }
+
+#[test]
+fn a_timeout_not_chosen_is_an_error_span_after_the_fact() {
+    let clock = ManualClock::new();
+    let b = CircuitBreaker::builder("payments")
+        .config(
+            Config::builder()
+                .slow_call_duration(secs(10))
+                .call_timeout(secs(2))
+                .build()
+                .unwrap(),
+        )
+        .span_policy(SpanPolicy::only_what_matters())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let (_, created, spans) = capture(|| {
+        let r = b.call_sync(|| {
+            clock.advance(secs(3));
+            Ok::<_, ()>(1)
+        });
+        assert_eq!(r, Ok(1));
+    });
+    assert_eq!(created, 1);
+    let sp = calls(&spans)[0];
+    assert_eq!(attr(sp, ATTR_OUTCOME), s("timeout"));
+    assert_eq!(attr(sp, ATTR_SLOW), Some(Value::Bool(true)));
+    assert_eq!(attr(sp, ATTR_DURATION_MS), Some(Value::F64(3_000.0)));
+    assert!(matches!(sp.status, Status::Error { .. }));
+}
