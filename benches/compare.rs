@@ -2,7 +2,8 @@
 //! one run: the floor (clock read, atomic add, metric handles), a bare call, the closed
 //! path (sync and async), the rejected path, and two threads sharing one breaker; for
 //! breakerbox with no recorder, counters into a Prometheus recorder, the duration
-//! histogram too, and spans through an OpenTelemetry layer (sampled and not).
+//! histogram too, and spans through an OpenTelemetry layer (a span per call, sampled and
+//! not; the default span policy; no ordinary call chosen).
 //!
 //! `scripts/bench.sh` runs it and prints the tables of docs/BENCHMARKS.md.
 //!
@@ -107,7 +108,14 @@ fn bb_async(g: &mut Group<'_>, rt: &Runtime, env: &Env, b: &CircuitBreaker) {
 }
 
 const METRIC_ENVS: [Obs; 3] = [Obs::None, Obs::Counters, Obs::Histogram];
-const SPAN_ENVS: [Obs; 2] = [Obs::OtelSampled, Obs::OtelNotSampled];
+/// Spans on every call (sampled or not by OpenTelemetry), then the span policies: the
+/// default (one call in 100) and none chosen (the unsampled ordinary success).
+const SPAN_ENVS: [Obs; 4] = [
+    Obs::OtelSampled,
+    Obs::OtelNotSampled,
+    Obs::OtelDefaultPolicy,
+    Obs::OtelUnchosen,
+];
 
 fn closed_sync_with(c: &mut Criterion, group: &str, envs: &[Obs], peers: bool) {
     let mut g = c.benchmark_group(group);
@@ -331,7 +339,8 @@ fn contention(c: &mut Criterion) {
 fn spans(c: &mut Criterion) {
     closed_sync_with(c, "spans_closed_sync", &SPAN_ENVS, false);
     closed_async_with(c, "spans_closed_async", &SPAN_ENVS, false);
-    rejected_with(c, "spans_rejected", &SPAN_ENVS, false);
+    // A rejection is always a span, whatever the policy.
+    rejected_with(c, "spans_rejected", &SPAN_ENVS[..2], false);
 }
 
 criterion_group! {

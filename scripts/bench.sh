@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the benches (breakerbox and its peers in one run: benches/compare.rs, benches/scale.rs),
+# Runs the benches (breakerbox and its peers in one run: benches/compare.rs, benches/scale.rs,
+# and a Prometheus scrape of 1,000 and 10,000 breakers: benches/render.rs),
 # measures the memory per breaker (tests/memory.rs), and prints the tables of
 # docs/BENCHMARKS.md as ratios.
 #
@@ -22,8 +23,9 @@ if [[ "${1:-}" != "--table" ]]; then
     cargo bench --quiet --features "$features" --no-run >&2
     load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
     echo "running the benches (log: $out/bench.log)..." >&2
-    cargo bench --features "$features" --bench compare --bench scale -- "$@" >"$out/bench.log" 2>&1 \
+    cargo bench --features "$features" --bench compare --bench scale --bench render -- "$@" >"$out/bench.log" 2>&1 \
         || { tail -n 30 "$out/bench.log" >&2; exit 1; }
+    grep -E '^breakers_[0-9a-z_]+: [0-9]+ bytes' "$out/bench.log" >"$out/render.txt" || true
     cargo test --release --features "$features" --test memory -- --nocapture 2>/dev/null \
         | grep '^memory per breaker' >"$out/memory.txt" || true
     {
@@ -77,6 +79,8 @@ rows = [
     ("breakerbox, + duration histogram", "breakerbox_histogram", None),
     ("breakerbox, spans -> OTel, sampled", "spans:breakerbox_otel_sampled", None),
     ("breakerbox, spans -> OTel, not sampled", "spans:breakerbox_otel_not_sampled", None),
+    ("breakerbox, spans -> OTel, default span policy (1 in 100)", "spans:breakerbox_otel_default_policy", None),
+    ("breakerbox, spans -> OTel, call not chosen by the span policy", "spans:breakerbox_otel_unchosen", None),
     ("breakerbox, rejected without the upkeep thread", None, None),
     ("recloser", "recloser", "recloser"),
     ("failsafe, consecutive failures", "failsafe_consecutive", "failsafe_consecutive"),
@@ -109,7 +113,7 @@ print("## breakerbox against each peer (peer time / breakerbox time; above 1 = b
 print()
 print("| peer | closed, sync | closed, async | rejected | 2 threads |")
 print("|---|---|---|---|---|")
-for label, bench, cont in rows[8:]:
+for label, bench, cont in rows[[r[1] for r in rows].index("recloser"):]:
     cells = []
     # A peer emitting metrics is compared with breakerbox emitting its counters and histogram.
     against = "breakerbox_histogram" if bench.endswith("_metrics") else "breakerbox"
@@ -186,4 +190,29 @@ print("| breakers | one hot breaker | round-robin over all |")
 print("|---|---|---|")
 for n in (1, 1000, 100000):
     print(f"| {n:,} | {fmt(ns('scale', f'hot_{n}'))} | {fmt(ns('scale', f'round_robin_{n}'))} |")
+
+print()
+print("## Scrape: rendering N breakers into the Prometheus text format")
+print()
+sizes = {}
+try:
+    for line in open(os.path.join(root, "render.txt")):
+        m = re.match(r"(breakers_\w+): (\d+) bytes, (\d+) series: ([\d.]+) series and (\d+) bytes per breaker", line)
+        if m:
+            sizes[m.group(1)] = (int(m.group(2)), m.group(4), m.group(5))
+except OSError:
+    pass
+print("| breakers, duration histograms | time per scrape | exposition | series per breaker |")
+print("|---|---|---|---|")
+for bench, label in [
+    ("breakers_1000", "1,000, every outcome"),
+    ("breakers_10000", "10,000, every outcome"),
+    ("breakers_10000_success_and_failure", "10,000, success and failure"),
+    ("breakers_10000_no_histogram", "10,000, none"),
+]:
+    v = ns("render", bench)
+    t = f"{v / 1e9:.2f} s" if v else "-"
+    size, per, _ = sizes.get(bench, (None, "-", None))
+    mb = f"{size / 1e6:.1f} MB" if size else "-"
+    print(f"| {label} | {t} | {mb} | {per} |")
 PY

@@ -103,7 +103,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `metrics` | yes | Prometheus-style metrics through the `metrics` facade |
-//! | `tracing` | yes | a `breakerbox.call` span per call, transition events and logs |
+//! | `tracing` | yes | `breakerbox.call` spans (every call that matters, 1 in 100 fast successes by default: [`SpanPolicy`]), transition events and logs |
 //! | `serde` | no | (de)serializable [`Config`] with human-readable durations |
 //! | `test-util` | no | `ManualClock` for tests without sleeps |
 //! | `persist` | no | `store::FileStore`: operator state and open deadlines in a JSON file, across restarts |
@@ -173,6 +173,7 @@ pub use error::{BreakerOpen, CallError, CallTimeout, ConfigError, INLINE_NAME, R
 pub use event::{Event, Listener, ListenerId, Outcome, Transition};
 pub use fallback::{Fallback, FallbackReason};
 pub use limited::{LimitReason, Limited};
+pub use observe::{DurationHistogram, SpanPolicy, Successes};
 pub use registry::{Registry, RegistryBuilder};
 pub use state::{Reason, State};
 #[cfg(feature = "rt-tokio")]

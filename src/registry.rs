@@ -5,7 +5,7 @@ mod builder;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::breaker::{CircuitBreaker, Snapshot};
 use crate::clock::{Clock, default_clock};
@@ -14,6 +14,7 @@ use crate::error::RegistryError;
 use crate::event::{Listener, ListenerId, Listeners};
 use crate::store::{Persister, StateStore, StoreError, StoreStats};
 
+use crate::observe::{DurationHistogram, SpanPolicy};
 pub use builder::RegistryBuilder;
 
 /// A set of named breakers sharing one clock and one listener set. A cheap handle: clones
@@ -48,6 +49,8 @@ struct RegistryInner {
     listeners: Arc<Listeners>,
     /// The state store's side, if the registry has one.
     persister: Option<Persister>,
+    span_policy: Mutex<SpanPolicy>,
+    histogram: Mutex<DurationHistogram>,
 }
 
 impl fmt::Debug for Registry {
@@ -90,6 +93,8 @@ impl Registry {
                 clock,
                 listeners,
                 persister,
+                span_policy: Mutex::default(),
+                histogram: Mutex::default(),
             }),
         }
     }
@@ -116,6 +121,8 @@ impl Registry {
             .config(config)
             .shared_clock(self.inner.clock.clone())
             .listener_set(self.inner.listeners.clone())
+            .span_policy(self.span_policy())
+            .duration_histogram(self.duration_histogram())
             .build()?;
         let restored_open = self
             .inner
@@ -230,6 +237,47 @@ impl Registry {
     /// Saves and failures of the registry's [`StateStore`], `None` without one.
     pub fn state_store_stats(&self) -> Option<StoreStats> {
         self.inner.persister.as_ref().map(Persister::stats)
+    }
+
+    /// Sets the span policy of the breakers the registry creates from now on (default: one
+    /// ordinary call in 100; see [`SpanPolicy`]). Existing breakers keep theirs: change one
+    /// with [`CircuitBreaker::set_span_policy`], or all with
+    /// `for b in registry.all() { b.set_span_policy(p) }`.
+    pub fn set_span_policy(&self, policy: SpanPolicy) {
+        *self
+            .inner
+            .span_policy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = policy;
+    }
+
+    /// The span policy of the breakers the registry creates.
+    pub fn span_policy(&self) -> SpanPolicy {
+        *self
+            .inner
+            .span_policy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets which outcomes get a duration histogram in the breakers the registry creates
+    /// from now on (default: every outcome; see [`DurationHistogram`]). Existing breakers
+    /// keep theirs: the histograms are registered when a breaker is built.
+    pub fn set_duration_histogram(&self, histogram: DurationHistogram) {
+        *self
+            .inner
+            .histogram
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = histogram;
+    }
+
+    /// Which outcomes get a duration histogram in the breakers the registry creates.
+    pub fn duration_histogram(&self) -> DurationHistogram {
+        *self
+            .inner
+            .histogram
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// The clock the registry's breakers use.

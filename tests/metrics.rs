@@ -1,6 +1,8 @@
 //! Exact metric values after scripted call sequences, read from `metrics-util`'s
 //! `DebuggingRecorder`. The breaker is built inside `metrics::with_local_recorder`, so its
-//! handles bind to that recorder; the calls can then run anywhere.
+//! handles bind to that recorder; the calls can then run anywhere. A transition into a
+//! state the breaker was never in registers that state's outgoing operator transitions
+//! with the recorder in force then, so scripts with transitions run inside the recorder.
 #![cfg(all(feature = "metrics", feature = "test-util"))]
 
 use std::collections::HashMap;
@@ -100,6 +102,11 @@ fn scripted() -> (DebuggingRecorder, CircuitBreaker, ManualClock) {
 #[test]
 fn counters_are_exact_after_a_scripted_sequence() {
     let (rec, b, clock) = scripted();
+    metrics::with_local_recorder(&rec, || script(&b, &clock));
+    exact_after_script(&rec);
+}
+
+fn script(b: &CircuitBreaker, clock: &ManualClock) {
     let ok = || b.call_sync(|| Ok::<_, ()>(()));
     let fail = || b.call_sync(|| Err::<(), _>(()));
 
@@ -131,8 +138,10 @@ fn counters_are_exact_after_a_scripted_sequence() {
     let _ = fail();
     let _ = fail(); // a dry-run trip (consecutive_failures)
     assert_eq!(b.state(), State::MetricsOnly);
+}
 
-    let s = Snap::take(&rec);
+fn exact_after_script(rec: &DebuggingRecorder) {
+    let s = Snap::take(rec);
     let calls = |o: &str| s.counter(&format!("breakerbox_calls_total{{breaker=db,outcome={o}}}"));
     assert_eq!(calls("success"), 4);
     assert_eq!(calls("failure"), 5);
@@ -164,7 +173,8 @@ fn counters_are_exact_after_a_scripted_sequence() {
     assert_eq!(durations("ignored").len(), 2);
 
     // Transitions, by from/to/reason: the ones that happened, and zeros for every other
-    // transition the breaker could make (registered up front).
+    // transition out of a state the breaker has been in (registered up front or when it
+    // entered that state).
     let mut expected: HashMap<String, u64> = [
         ("closed", "open", "consecutive_failures", 1),
         ("open", "half_open", "timeout_elapsed", 2),
@@ -188,7 +198,12 @@ fn counters_are_exact_after_a_scripted_sequence() {
         assert_eq!(*n, want, "{id}");
     }
     assert!(expected.is_empty(), "transitions not emitted: {expected:?}");
-    assert_eq!(got.len(), 33, "every possible transition has a series");
+    assert_eq!(
+        got.len(),
+        9 + 4 * 5,
+        "the automatic transitions and the operator ones out of closed, open, half_open, \
+         forced_open and metrics_only (never disabled)"
+    );
 
     let dry = s.counters_of(names::DRY_RUN_TRIPS_TOTAL);
     assert_eq!(
@@ -209,7 +224,9 @@ fn counters_are_exact_after_a_scripted_sequence() {
 
 #[test]
 fn every_metric_is_described_with_its_help_text_and_unit() {
-    let (rec, _b, _clock) = scripted();
+    let (rec, b, _clock) = scripted();
+    // The dry-run counters exist once the breaker has been in metrics_only.
+    metrics::with_local_recorder(&rec, || b.metrics_only());
     // The limits' metrics are registered by a bulkhead and a rate limit (feature `limit`).
     #[cfg(feature = "limit")]
     let _limits = metrics::with_local_recorder(&rec, || {
@@ -303,11 +320,15 @@ fn breakers_built_without_a_recorder_record_nothing_and_work() {
         b.force_open();
     });
     let s = Snap::take(&rec);
+    // Handles bind at build time; only the transition series out of a state entered for
+    // the first time are registered then, with the recorder in force at that moment.
+    let late: Vec<_> = s.values.keys().filter(|k| k.contains("orphan")).collect();
     assert!(
-        s.values.keys().all(|k| !k.contains("orphan")),
-        "handles bind at build time: {:?}",
-        s.values.keys().collect::<Vec<_>>()
+        late.iter()
+            .all(|k| k.starts_with(names::TRANSITIONS_TOTAL) && k.contains("from=forced_open")),
+        "handles bind at build time: {late:?}"
     );
+    assert_eq!(late.len(), 4, "{late:?}");
 }
 
 #[test]
@@ -322,13 +343,15 @@ fn same_state_operator_actions_are_counted_as_transitions() {
         0,
         "born at 0"
     );
-    b.reset(); // a Closed breaker: closed -> closed
-    b.force_open();
-    b.force_open_for(secs(5)); // forced_open -> forced_open, a new TTL
-    b.disable();
-    b.disable();
-    b.metrics_only();
-    b.metrics_only();
+    metrics::with_local_recorder(&rec, || {
+        b.reset(); // a Closed breaker: closed -> closed
+        b.force_open();
+        b.force_open_for(secs(5)); // forced_open -> forced_open, a new TTL
+        b.disable();
+        b.disable();
+        b.metrics_only();
+        b.metrics_only();
+    });
     let s = Snap::take(&rec);
     assert_eq!(s.counter(&series("closed", "closed", "manual")), 1);
     assert_eq!(
@@ -340,5 +363,157 @@ fn same_state_operator_actions_are_counted_as_transitions() {
         s.counter(&series("metrics_only", "metrics_only", "manual")),
         1
     );
-    assert_eq!(s.counters_of(names::TRANSITIONS_TOTAL).len(), 33);
+    assert_eq!(s.counters_of(names::TRANSITIONS_TOTAL).len(), 9 + 4 * 4);
+}
+
+fn transition_series(rec: &DebuggingRecorder) -> HashMap<String, u64> {
+    Snap::take(rec)
+        .counters_of(names::TRANSITIONS_TOTAL)
+        .into_iter()
+        .map(|(id, n)| {
+            let labels = id.split_once("from=").unwrap().1.trim_end_matches('}');
+            (labels.to_owned(), n)
+        })
+        .collect()
+}
+
+#[test]
+fn a_breaker_that_never_left_closed_exports_13_transition_series_at_zero() {
+    let (rec, b, _clock) = scripted();
+    for _ in 0..100 {
+        b.call_sync(|| Ok::<_, ()>(())).unwrap();
+    }
+    let got = transition_series(&rec);
+    assert_eq!(got.len(), 13, "{got:?}");
+    assert!(got.values().all(|n| *n == 0));
+    for auto in [
+        "closed,to=open,reason=consecutive_failures",
+        "closed,to=open,reason=failure_rate",
+        "closed,to=open,reason=slow_call_rate",
+        "open,to=half_open,reason=timeout_elapsed",
+        "forced_open,to=half_open,reason=timeout_elapsed",
+        "half_open,to=open,reason=half_open_failure",
+        "half_open,to=open,reason=half_open_slow_call",
+        "half_open,to=open,reason=timeout_elapsed",
+        "half_open,to=closed,reason=half_open_success",
+        "closed,to=closed,reason=manual",
+        "closed,to=disabled,reason=manual",
+        "closed,to=metrics_only,reason=manual",
+        "closed,to=forced_open,reason=forced",
+    ] {
+        assert_eq!(got.get(auto), Some(&0), "{auto} pre-registered");
+    }
+}
+
+#[test]
+fn dry_run_counters_exist_at_zero_from_the_first_entry_into_metrics_only() {
+    let (rec, b, _clock) = scripted();
+    let dry = |rec: &DebuggingRecorder| Snap::take(rec).counters_of(names::DRY_RUN_TRIPS_TOTAL);
+    assert!(dry(&rec).is_empty(), "a breaker never in metrics_only");
+    metrics::with_local_recorder(&rec, || b.metrics_only());
+    let got = dry(&rec);
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert!(got.values().all(|n| *n == 0));
+    // Built in metrics_only: at 0 from the start.
+    let b = metrics::with_local_recorder(&rec, || {
+        CircuitBreaker::builder("dry")
+            .initial_state(State::MetricsOnly)
+            .build()
+            .unwrap()
+    });
+    let _ = b;
+    let got = dry(&rec);
+    assert_eq!(got.len(), 6, "{got:?}");
+}
+
+#[test]
+fn transitions_out_of_a_state_exist_at_zero_while_the_breaker_is_in_it() {
+    let (rec, b, _clock) = scripted();
+    let out_of_forced = [
+        "forced_open,to=closed,reason=manual",
+        "forced_open,to=disabled,reason=manual",
+        "forced_open,to=metrics_only,reason=manual",
+        "forced_open,to=forced_open,reason=forced",
+    ];
+    let got = transition_series(&rec);
+    assert!(out_of_forced.iter().all(|k| !got.contains_key(*k)));
+    metrics::with_local_recorder(&rec, || b.force_open());
+    // What a scrape while the breaker is forced open sees: every way out, at 0.
+    let got = transition_series(&rec);
+    for k in out_of_forced {
+        assert_eq!(got.get(k), Some(&0), "{k}");
+    }
+    assert_eq!(got["closed,to=forced_open,reason=forced"], 1);
+    // The way out the operator takes then moves from 0 to 1: increase() sees it. The
+    // handle was bound when the breaker entered the state, so this may run anywhere.
+    b.reset();
+    let got = transition_series(&rec);
+    assert_eq!(got["forced_open,to=closed,reason=manual"], 1);
+    assert_eq!(got.len(), 13 + 4);
+}
+
+#[test]
+fn a_breaker_can_keep_fewer_duration_histograms_and_still_counts_every_call() {
+    use breakerbox::{DurationHistogram, Registry};
+    let rec = DebuggingRecorder::new();
+    let clock = ManualClock::new();
+    let registry = Registry::with_clock(std::sync::Arc::new(clock.clone()));
+    assert_eq!(registry.duration_histogram(), DurationHistogram::ByOutcome);
+    let build = |name: &str, h: DurationHistogram| {
+        registry.set_duration_histogram(h);
+        metrics::with_local_recorder(&rec, || {
+            registry
+                .breaker(
+                    name,
+                    Config::builder().call_timeout(secs(1)).build().unwrap(),
+                )
+                .unwrap()
+        })
+    };
+    let all = build("all", DurationHistogram::ByOutcome);
+    let two = build("two", DurationHistogram::SuccessAndFailure);
+    let off = build("off", DurationHistogram::Off);
+    for b in [&all, &two, &off] {
+        b.call_sync(|| Ok::<_, ()>(())).unwrap();
+        let _ = b.call_sync(|| Err::<(), _>(()));
+        let _ = b.call_sync_with(|_| Outcome::Ignore, || Err::<(), _>(()));
+        let _ = b.call_sync(|| {
+            clock.advance(secs(2));
+            Ok::<_, ()>(())
+        }); // past the call timeout: outcome timeout
+    }
+    let s = Snap::take(&rec);
+    let histograms = |breaker: &str| -> Vec<String> {
+        let mut v: Vec<String> = s
+            .values
+            .keys()
+            .filter(|k| {
+                k.starts_with(&format!(
+                    "{}{{breaker={breaker},",
+                    names::CALL_DURATION_SECONDS
+                ))
+            })
+            .map(|k| {
+                k.rsplit_once("outcome=")
+                    .unwrap()
+                    .1
+                    .trim_end_matches('}')
+                    .to_owned()
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        histograms("all"),
+        ["failure", "ignored", "success", "timeout"]
+    );
+    assert_eq!(histograms("two"), ["failure", "success"]);
+    assert!(histograms("off").is_empty());
+    for b in ["all", "two", "off"] {
+        for o in ["success", "failure", "ignored", "timeout"] {
+            let id = format!("breakerbox_calls_total{{breaker={b},outcome={o}}}");
+            assert_eq!(s.counter(&id), 1, "{id}");
+        }
+    }
 }

@@ -45,7 +45,8 @@ fn state_gauge_is_one_hot_at_every_transition_and_after_every_step() {
         "one-hot from the start"
     );
 
-    drive_through_every_state(&b, &clock);
+    // Inside the recorder: entering a state registers the transition series out of it.
+    metrics::with_local_recorder(&rec, || drive_through_every_state(&b, &clock));
 
     let samples = parse(&handle.render());
     let (hot, _) = hot_states(&samples, "onehot");
@@ -349,7 +350,8 @@ fn metrics_md_lists_exactly_the_names_the_code_emits() {
             .build()
             .unwrap()
     });
-    drive_through_every_state(&b, &clock);
+    // Inside the recorder: series registered on entering a state bind to it.
+    metrics::with_local_recorder(&rec, || drive_through_every_state(&b, &clock));
     // The limits' metrics come from a bulkhead and a rate limit (feature `limit`).
     #[cfg(feature = "limit")]
     let _limits = metrics::with_local_recorder(&rec, || {
@@ -428,6 +430,9 @@ fn metrics_md_table_rows_match_kinds_and_labels() {
         names::ATTR_STATE,
         names::ATTR_OUTCOME,
         names::ATTR_SLOW,
+        names::ATTR_AFTER_THE_FACT,
+        names::ATTR_START_UNIX_NANOS,
+        names::ATTR_DURATION_MS,
         names::ATTR_ERROR_TYPE,
         names::ERROR_TYPE_CIRCUIT_OPEN,
         names::EVENT_TRANSITION,

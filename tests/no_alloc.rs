@@ -62,6 +62,44 @@ fn call_paths_do_not_allocate() {
         rejected.allocations, 0,
         "rejected path allocated: {rejected:?}"
     );
+    #[cfg(feature = "otel")]
+    unsampled_calls_under_an_otel_layer(&clock);
+}
+
+/// With an OpenTelemetry layer installed, a call the span policy does not choose creates
+/// no span, so it allocates nothing either (a span allocates in the layer).
+#[cfg(feature = "otel")]
+fn unsampled_calls_under_an_otel_layer(clock: &ManualClock) {
+    use breakerbox::SpanPolicy;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    let subscriber =
+        tracing_subscriber::registry().with(breakerbox::observe::otel::layer(&provider));
+    let b = CircuitBreaker::builder("no-alloc-otel")
+        .span_policy(SpanPolicy::only_what_matters())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(subscriber, || {
+        assert!(tracing::enabled!(target: "breakerbox", tracing::Level::INFO));
+        let run = || {
+            for i in 0..10_000u32 {
+                let r = b.call_sync(|| Ok::<u32, ()>(i));
+                assert!(r.is_ok());
+            }
+        };
+        run(); // warm-up
+        let unsampled = clean_run(run);
+        assert_eq!(
+            unsampled.allocations, 0,
+            "unsampled call allocated: {unsampled:?}"
+        );
+        // The same calls with a span each do allocate: the measurement can fail.
+        b.set_span_policy(SpanPolicy::all());
+        let sampled = clean_run(run);
+        assert!(sampled.allocations >= 10_000, "{sampled:?}");
+    });
 }
 
 /// Runs `f` up to three times; returns the first allocation-free measurement, or the last.

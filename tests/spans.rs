@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use breakerbox::observe::names::*;
-use breakerbox::{CallError, CircuitBreaker, Config, ManualClock, Outcome, State};
+use breakerbox::{CallError, CircuitBreaker, Config, ManualClock, Outcome, SpanPolicy, State};
 use opentelemetry::Value;
 use opentelemetry::trace::Status;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
@@ -61,8 +61,10 @@ fn s(v: &str) -> Option<Value> {
     Some(Value::from(v.to_owned()))
 }
 
+/// A breaker that traces every call: the tests of a span's shape.
 fn breaker(clock: &ManualClock, threshold: u32) -> CircuitBreaker {
     CircuitBreaker::builder("payments")
+        .span_policy(SpanPolicy::all())
         .config(
             Config::builder()
                 .failure_threshold(threshold)

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use breakerbox::{CircuitBreaker, Config};
+use breakerbox::{CircuitBreaker, Config, SpanPolicy};
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use opentelemetry::Context;
@@ -25,10 +25,17 @@ pub enum Obs {
     Counters,
     /// A Prometheus recorder with buckets for the duration histogram.
     Histogram,
-    /// A tracing subscriber with an OpenTelemetry layer, every span sampled.
+    /// A tracing subscriber with an OpenTelemetry layer, a span for every call
+    /// (`SpanPolicy::all`), every span sampled.
     OtelSampled,
-    /// The same, no span sampled.
+    /// The same, no span sampled by the OpenTelemetry sampler: the span is still created.
     OtelNotSampled,
+    /// The OpenTelemetry layer with the default span policy: one ordinary call in 100 gets
+    /// a span, sampled.
+    OtelDefaultPolicy,
+    /// The OpenTelemetry layer, and a span policy that chooses no ordinary call
+    /// (`SpanPolicy::only_what_matters`): the cost of an unsampled ordinary success.
+    OtelUnchosen,
 }
 
 impl Obs {
@@ -40,6 +47,17 @@ impl Obs {
             Obs::Histogram => "breakerbox_histogram",
             Obs::OtelSampled => "breakerbox_otel_sampled",
             Obs::OtelNotSampled => "breakerbox_otel_not_sampled",
+            Obs::OtelDefaultPolicy => "breakerbox_otel_default_policy",
+            Obs::OtelUnchosen => "breakerbox_otel_unchosen",
+        }
+    }
+
+    /// The span policy of the breakers built in this environment.
+    pub fn span_policy(self) -> SpanPolicy {
+        match self {
+            Obs::OtelSampled | Obs::OtelNotSampled => SpanPolicy::all(),
+            Obs::OtelUnchosen => SpanPolicy::only_what_matters(),
+            _ => SpanPolicy::default(),
         }
     }
 }
@@ -127,11 +145,11 @@ impl Env {
                     Box::new(recorder)
                 });
             }
-            Obs::OtelSampled | Obs::OtelNotSampled => {
-                let sampler = if obs == Obs::OtelSampled {
-                    Sampler::AlwaysOn
-                } else {
+            Obs::OtelSampled | Obs::OtelNotSampled | Obs::OtelDefaultPolicy | Obs::OtelUnchosen => {
+                let sampler = if obs == Obs::OtelNotSampled {
                     Sampler::AlwaysOff
+                } else {
+                    Sampler::AlwaysOn
                 };
                 let provider = SdkTracerProvider::builder()
                     .with_sampler(sampler)
@@ -164,6 +182,7 @@ impl Env {
         self.scope(|| {
             CircuitBreaker::builder(name)
                 .config(config)
+                .span_policy(self.obs.span_policy())
                 .build()
                 .expect("valid breaker")
         })

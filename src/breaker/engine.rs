@@ -15,7 +15,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{BreakerOpen, Name};
 use crate::event::{Event, Listeners, Outcome, Transition};
-use crate::observe::Observer;
+use crate::observe::{DurationHistogram, Observer};
 use crate::state::{Reason, State, StateCell, Word};
 use crate::window::Window;
 
@@ -121,11 +121,12 @@ impl Inner {
         initial: State,
         clock: Arc<dyn Clock>,
         listeners: Arc<Listeners>,
+        histogram: DurationHistogram,
     ) -> Inner {
         let window = Arc::new(Window::new(config.window(), config.window_buckets()));
         let now = clock.now();
         let since_unix = unix_seconds(clock.system_time(now));
-        let observer = Observer::new(&name, &config, initial, since_unix);
+        let observer = Observer::new(&name, &config, initial, since_unix, histogram);
         let seed = now ^ (Arc::as_ptr(&window) as u64).rotate_left(32) ^ 0x9E37_79B9_7F4A_7C15;
         Inner {
             name,

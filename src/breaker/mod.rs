@@ -18,7 +18,7 @@ use crate::clock::{Clock, default_clock};
 use crate::config::Config;
 use crate::error::{BreakerOpen, CallError, ConfigError};
 use crate::event::{Listener, ListenerId, Listeners, Outcome};
-use crate::observe::spans;
+use crate::observe::{DurationHistogram, SpanPolicy, spans};
 use crate::state::{Reason, State};
 
 pub(crate) use engine::{Inner, rate};
@@ -85,6 +85,8 @@ impl CircuitBreaker {
             listeners: None,
             own_listeners: Vec::new(),
             initial: State::Closed,
+            span_policy: SpanPolicy::default(),
+            histogram: DurationHistogram::default(),
         }
     }
 
@@ -165,7 +167,7 @@ impl CircuitBreaker {
         }
         let run = timeout::run(&self.inner, permit.started(), limit, classify, fut);
         if spans::wanted() {
-            return spans::call(&self.inner.name, permit, run).await;
+            return spans::call(&self.inner, permit, run).await;
         }
         let (result, outcome) = run.await;
         permit.record(outcome);
@@ -206,7 +208,7 @@ impl CircuitBreaker {
             (result.map_err(CallError::Inner), outcome)
         };
         if spans::wanted() {
-            return spans::call_sync(&self.inner.name, permit, run);
+            return spans::call_sync(&self.inner, permit, run);
         }
         let (result, outcome) = run();
         permit.record(outcome);
@@ -318,6 +320,16 @@ impl CircuitBreaker {
         self.inner.set_config(config);
     }
 
+    /// The span policy: which ordinary calls get a span.
+    pub fn span_policy(&self) -> SpanPolicy {
+        self.inner.observer.span_sampler().get()
+    }
+
+    /// Changes the span policy of the live breaker (shared by every clone).
+    pub fn set_span_policy(&self, policy: SpanPolicy) {
+        self.inner.observer.span_sampler().set(policy);
+    }
+
     /// Adds a listener to this breaker's listener set (shared with its registry, if any).
     pub fn subscribe(&self, listener: impl Listener) -> ListenerId {
         self.inner.listeners.add(Arc::new(listener))
@@ -342,6 +354,8 @@ pub struct Builder {
     listeners: Option<Arc<Listeners>>,
     own_listeners: Vec<Arc<dyn Listener>>,
     initial: State,
+    span_policy: SpanPolicy,
+    histogram: DurationHistogram,
 }
 
 impl fmt::Debug for Builder {
@@ -350,6 +364,8 @@ impl fmt::Debug for Builder {
             .field("name", &self.name)
             .field("config", &self.config)
             .field("initial", &self.initial)
+            .field("span_policy", &self.span_policy)
+            .field("histogram", &self.histogram)
             .finish_non_exhaustive()
     }
 }
@@ -392,6 +408,22 @@ impl Builder {
         self
     }
 
+    /// Which ordinary calls get a span (default: one in 100; every call that matters
+    /// always does). See [`SpanPolicy`].
+    #[must_use]
+    pub fn span_policy(mut self, policy: SpanPolicy) -> Self {
+        self.span_policy = policy;
+        self
+    }
+
+    /// Which outcomes get a `breakerbox_call_duration_seconds` histogram (default: every
+    /// outcome). See [`DurationHistogram`].
+    #[must_use]
+    pub fn duration_histogram(mut self, histogram: DurationHistogram) -> Self {
+        self.histogram = histogram;
+        self
+    }
+
     pub(crate) fn listener_set(mut self, set: Arc<Listeners>) -> Self {
         self.listeners = Some(set);
         self
@@ -419,14 +451,17 @@ impl Builder {
             listeners.add(l);
         }
         let clock = self.clock.unwrap_or_else(default_clock);
+        let inner = Inner::new(
+            self.name,
+            self.config,
+            self.initial,
+            clock,
+            listeners,
+            self.histogram,
+        );
+        inner.observer.span_sampler().set(self.span_policy);
         Ok(CircuitBreaker {
-            inner: Arc::new(Inner::new(
-                self.name,
-                self.config,
-                self.initial,
-                clock,
-                listeners,
-            )),
+            inner: Arc::new(inner),
         })
     }
 }

@@ -2,19 +2,25 @@
 //!
 //! Every handle a breaker needs is registered once, when the breaker is built, with the
 //! recorder installed at that moment: a call increments pre-registered counters and records
-//! into a pre-registered histogram, with no name lookup and no label allocation. Every
-//! transition counter a breaker can ever increment is registered up front too, so each
-//! series exists from the start with the value 0 and PromQL's `increase()` sees the very
-//! first trip.
+//! into a pre-registered histogram, with no name lookup and no label allocation. The
+//! transition counters are exported from 0 before they can move (see
+//! [`transitions`](super::transitions)): the automatic ones and the operator ones out of
+//! the initial state when the breaker is built, the operator ones out of any other state
+//! when the breaker enters it, with the recorder in force then (the global recorder in an
+//! application; in a test, make operator transitions inside `with_local_recorder` too).
+//! The dry-run trip counters likewise appear, at 0, when the breaker first enters
+//! `metrics_only`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram, Unit};
 
+use super::DurationHistogram;
 use super::names::{self, MetricKind};
 use super::scrape;
+use super::transitions::TransitionCounters;
 use crate::breaker::rate;
 use crate::config::Config;
 use crate::event::{Outcome, Transition};
@@ -43,52 +49,6 @@ pub fn describe_metrics() {
         });
     }
 }
-
-/// A transition's `from`, `to` and `reason`.
-type TransitionKey = (State, State, Reason);
-
-/// The transitions the engine can make, with their reasons: every one gets a counter at
-/// build time. Anything else (a future engine change) is registered on first use.
-const TRANSITIONS: &[TransitionKey] = {
-    use Reason::*;
-    use State::*;
-    &[
-        (Closed, Open, ConsecutiveFailures),
-        (Closed, Open, FailureRate),
-        (Closed, Open, SlowCallRate),
-        (HalfOpen, Open, HalfOpenFailure),
-        (HalfOpen, Open, HalfOpenSlowCall),
-        (HalfOpen, Open, TimeoutElapsed),
-        (Open, HalfOpen, TimeoutElapsed),
-        (ForcedOpen, HalfOpen, TimeoutElapsed),
-        (HalfOpen, Closed, HalfOpenSuccess),
-        (Open, Closed, Manual),
-        (HalfOpen, Closed, Manual),
-        (Disabled, Closed, Manual),
-        (ForcedOpen, Closed, Manual),
-        (MetricsOnly, Closed, Manual),
-        (Closed, Disabled, Manual),
-        (Open, Disabled, Manual),
-        (HalfOpen, Disabled, Manual),
-        (ForcedOpen, Disabled, Manual),
-        (MetricsOnly, Disabled, Manual),
-        (Closed, MetricsOnly, Manual),
-        (Open, MetricsOnly, Manual),
-        (HalfOpen, MetricsOnly, Manual),
-        (Disabled, MetricsOnly, Manual),
-        (ForcedOpen, MetricsOnly, Manual),
-        (Closed, ForcedOpen, Forced),
-        (Open, ForcedOpen, Forced),
-        (HalfOpen, ForcedOpen, Forced),
-        (Disabled, ForcedOpen, Forced),
-        (MetricsOnly, ForcedOpen, Forced),
-        // Operator actions in the state they target: a new epoch, reported too.
-        (Closed, Closed, Manual),
-        (Disabled, Disabled, Manual),
-        (MetricsOnly, MetricsOnly, Manual),
-        (ForcedOpen, ForcedOpen, Forced),
-    ]
-};
 
 /// The reasons a dry run can report (the Closed -> Open triggers).
 const TRIGGERS: [Reason; 3] = [
@@ -146,8 +106,10 @@ pub(crate) struct Metrics {
     /// Rendered through `prometheus::render`, which publishes the state gauges before each
     /// render: a transition then leaves them to it and never waits for a render.
     published: AtomicBool,
-    transitions: Box<[(TransitionKey, Counter)]>,
-    dry_run: [Counter; 3],
+    transitions: TransitionCounters,
+    /// Registered at 0 when the breaker first enters `metrics_only` (or is built in it):
+    /// only a dry run reports would-open trips.
+    dry_run: OnceLock<[Counter; 3]>,
     failure_rate: Gauge,
     slow_call_rate: Gauge,
     window_calls: Gauge,
@@ -163,7 +125,13 @@ impl std::fmt::Debug for Metrics {
 }
 
 impl Metrics {
-    pub(crate) fn new(name: &Arc<str>, config: &Config, state: State, since_unix: f64) -> Self {
+    pub(crate) fn new(
+        name: &Arc<str>,
+        config: &Config,
+        state: State,
+        since_unix: f64,
+        histogram: DurationHistogram,
+    ) -> Self {
         use names::*;
         describe_metrics();
         let b = || name.clone();
@@ -175,7 +143,11 @@ impl Metrics {
             fallbacks: FallbackReason::ALL.map(|r| metrics::counter!(FALLBACKS_TOTAL, LABEL_BREAKER => b(), LABEL_REASON => r.as_str())),
             slow: RAN.map(|o| by_outcome(SLOW_CALLS_TOTAL, o.as_str())),
             duration: RAN.map(|o| {
-                metrics::histogram!(CALL_DURATION_SECONDS, LABEL_BREAKER => b(), LABEL_OUTCOME => o.as_str())
+                if histogram.records(o) {
+                    metrics::histogram!(CALL_DURATION_SECONDS, LABEL_BREAKER => b(), LABEL_OUTCOME => o.as_str())
+                } else {
+                    Histogram::noop()
+                }
             }),
             state: State::ALL
                 .map(|s| metrics::gauge!(STATE, LABEL_BREAKER => b(), LABEL_STATE => s.as_str())),
@@ -188,11 +160,8 @@ impl Metrics {
             }),
             detached: AtomicBool::new(false),
             published: AtomicBool::new(false),
-            transitions: TRANSITIONS
-                .iter()
-                .map(|&(from, to, reason)| ((from, to, reason), transition_counter(name, from, to, reason)))
-                .collect(),
-            dry_run: TRIGGERS.map(|r| dry_run_counter(name, r)),
+            transitions: TransitionCounters::new(name, state),
+            dry_run: OnceLock::new(),
             failure_rate: metrics::gauge!(FAILURE_RATE, LABEL_BREAKER => b()),
             slow_call_rate: metrics::gauge!(SLOW_CALL_RATE, LABEL_BREAKER => b()),
             window_calls: metrics::gauge!(WINDOW_CALLS, LABEL_BREAKER => b()),
@@ -210,6 +179,9 @@ impl Metrics {
             ]
             .map(|metric| metrics::gauge!(metric, LABEL_BREAKER => b())),
         };
+        if state == State::MetricsOnly {
+            m.dry_run_counters();
+        }
         scrape::show(name);
         m.write_state();
         m.open_until.set(f64::NAN);
@@ -290,11 +262,15 @@ impl Metrics {
                 self.write_state();
             }
         }
-        let key = (t.from, t.to, t.reason);
-        match self.transitions.iter().find(|(k, _)| *k == key) {
-            Some((_, c)) => c.increment(1),
-            None => transition_counter(&self.name, t.from, t.to, t.reason).increment(1),
+        if t.to == State::MetricsOnly {
+            self.dry_run_counters();
         }
+        self.transitions.record(t);
+    }
+
+    fn dry_run_counters(&self) -> &[Counter; 3] {
+        self.dry_run
+            .get_or_init(|| TRIGGERS.map(|r| dry_run_counter(&self.name, r)))
     }
 
     /// The breaker was removed from its registry: its series leave the rendered output.
@@ -322,7 +298,7 @@ impl Metrics {
 
     pub(crate) fn would_open(&self, t: &Transition) {
         match TRIGGERS.iter().position(|r| *r == t.reason) {
-            Some(i) => self.dry_run[i].increment(1),
+            Some(i) => self.dry_run_counters()[i].increment(1),
             None => dry_run_counter(&self.name, t.reason).increment(1),
         }
     }
@@ -378,17 +354,6 @@ fn open_until(t: &Transition) -> f64 {
     }
 }
 
-fn transition_counter(name: &Arc<str>, from: State, to: State, reason: Reason) -> Counter {
-    use names::*;
-    metrics::counter!(
-        TRANSITIONS_TOTAL,
-        LABEL_BREAKER => name.clone(),
-        LABEL_FROM => from.as_str(),
-        LABEL_TO => to.as_str(),
-        LABEL_REASON => reason.as_str()
-    )
-}
-
 fn dry_run_counter(name: &Arc<str>, reason: Reason) -> Counter {
     use names::*;
     metrics::counter!(DRY_RUN_TRIPS_TOTAL, LABEL_BREAKER => name.clone(), LABEL_REASON => reason.as_str())
@@ -431,7 +396,13 @@ mod tests {
     fn transitions_reported_out_of_order_never_move_the_state_gauge_back() {
         let rec = DebuggingRecorder::new();
         let m = metrics::with_local_recorder(&rec, || {
-            Metrics::new(&"t".into(), &Config::default(), State::Closed, 0.0)
+            Metrics::new(
+                &"t".into(),
+                &Config::default(),
+                State::Closed,
+                0.0,
+                DurationHistogram::default(),
+            )
         });
         // Epoch 2 (Open -> HalfOpen) is reported before epoch 1 (Closed -> Open).
         m.transition(&transition(State::Open, State::HalfOpen), 2, 2.0);
@@ -446,7 +417,13 @@ mod tests {
     fn the_epoch_comparison_survives_wrapping() {
         let rec = DebuggingRecorder::new();
         let m = metrics::with_local_recorder(&rec, || {
-            Metrics::new(&"t".into(), &Config::default(), State::Closed, 0.0)
+            Metrics::new(
+                &"t".into(),
+                &Config::default(),
+                State::Closed,
+                0.0,
+                DurationHistogram::default(),
+            )
         });
         m.transition(&transition(State::Closed, State::Open), EPOCH_MASK / 2, 1.0);
         m.transition(
@@ -481,7 +458,13 @@ mod tests {
     fn the_open_deadline_is_the_transition_time_plus_its_open_time() {
         let rec = DebuggingRecorder::new();
         let m = metrics::with_local_recorder(&rec, || {
-            Metrics::new(&"t".into(), &Config::default(), State::Closed, 0.0)
+            Metrics::new(
+                &"t".into(),
+                &Config::default(),
+                State::Closed,
+                0.0,
+                DurationHistogram::default(),
+            )
         });
         let at = std::time::UNIX_EPOCH + Duration::from_secs(1_000);
         // A grown (backoff) reset timeout of 30 s.
@@ -530,7 +513,15 @@ mod tests {
             .reset_jitter(0.25)
             .build()
             .unwrap();
-        metrics::with_local_recorder(&rec, || Metrics::new(&"t".into(), &cfg, State::Closed, 0.0));
+        metrics::with_local_recorder(&rec, || {
+            Metrics::new(
+                &"t".into(),
+                &cfg,
+                State::Closed,
+                0.0,
+                DurationHistogram::default(),
+            )
+        });
         let all: Vec<_> = rec.snapshotter().snapshot().into_vec();
         let value = |name: &str| {
             all.iter()
@@ -543,21 +534,5 @@ mod tests {
         assert_eq!(value(names::CONFIG_BACKOFF_FACTOR), Some(2.0));
         assert_eq!(value(names::CONFIG_MAX_RESET_TIMEOUT_SECONDS), Some(60.0));
         assert_eq!(value(names::CONFIG_RESET_JITTER), Some(0.25));
-    }
-
-    #[test]
-    fn every_possible_transition_has_a_counter_from_the_start() {
-        let mut seen = std::collections::HashSet::new();
-        for t in TRANSITIONS {
-            assert!(seen.insert(*t), "duplicate {t:?}");
-            // A same-state transition is an operator action on the state it targets.
-            if t.0 == t.1 {
-                assert!(matches!(t.2, Reason::Manual | Reason::Forced), "{t:?}");
-            }
-        }
-        for s in [State::Closed, State::Disabled, State::MetricsOnly] {
-            assert!(seen.contains(&(s, s, Reason::Manual)), "{s}");
-        }
-        assert!(seen.contains(&(State::ForcedOpen, State::ForcedOpen, Reason::Forced)));
     }
 }

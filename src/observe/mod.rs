@@ -17,6 +17,7 @@
 //! service run the eager timer (feature `rt-tokio`, `Registry::spawn_timer`) so gauges
 //! stay true.
 
+mod duration;
 #[cfg(feature = "metrics")]
 mod metrics;
 pub mod names;
@@ -26,10 +27,15 @@ pub mod otel;
 pub mod prometheus;
 #[cfg(feature = "metrics")]
 mod scrape;
+mod span_policy;
 pub(crate) mod spans;
+#[cfg(feature = "metrics")]
+mod transitions;
 
+pub use self::duration::DurationHistogram;
 #[cfg(feature = "metrics")]
 pub use self::metrics::describe_metrics;
+pub use self::span_policy::{DEFAULT_SAMPLE_EVERY, SpanPolicy, Successes};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,17 +52,30 @@ pub(crate) struct Observer {
     metrics: self::metrics::Metrics,
     #[cfg(feature = "tracing")]
     name: Arc<str>,
+    spans: span_policy::Sampler,
 }
 
 impl Observer {
     #[allow(unused_variables)]
-    pub(crate) fn new(name: &Arc<str>, config: &Config, state: State, since_unix: f64) -> Self {
+    pub(crate) fn new(
+        name: &Arc<str>,
+        config: &Config,
+        state: State,
+        since_unix: f64,
+        histogram: DurationHistogram,
+    ) -> Self {
         Observer {
             #[cfg(feature = "metrics")]
-            metrics: self::metrics::Metrics::new(name, config, state, since_unix),
+            metrics: self::metrics::Metrics::new(name, config, state, since_unix, histogram),
             #[cfg(feature = "tracing")]
             name: name.clone(),
+            spans: span_policy::Sampler::default(),
         }
+    }
+
+    /// The span policy and its 1-in-N counter.
+    pub(crate) fn span_sampler(&self) -> &span_policy::Sampler {
+        &self.spans
     }
 
     /// A call admitted in `state` finished.
@@ -66,7 +85,7 @@ impl Observer {
         #[cfg(feature = "metrics")]
         self.metrics.call(outcome, duration, slow);
         #[cfg(feature = "tracing")]
-        spans::note_slow(slow);
+        spans::note_call(u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX), slow);
     }
 
     /// A fallback was taken.

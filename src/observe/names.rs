@@ -91,6 +91,15 @@ pub const ATTR_STATE: &str = "breakerbox.state";
 pub const ATTR_OUTCOME: &str = "breakerbox.outcome";
 /// Span attribute: whether the call was slow.
 pub const ATTR_SLOW: &str = "breakerbox.slow";
+/// Span attribute: `true` on the short span of a call that was not chosen for a span when
+/// it started (see `SpanPolicy`) and got one when it ended because it failed, timed out or
+/// was slow.
+pub const ATTR_AFTER_THE_FACT: &str = "breakerbox.after_the_fact";
+/// Span attribute of an after-the-fact call span: when the call started, in Unix
+/// nanoseconds (the span itself starts when the call ended).
+pub const ATTR_START_UNIX_NANOS: &str = "breakerbox.start_unix_nanos";
+/// Span attribute of an after-the-fact call span: how long the call ran, in milliseconds.
+pub const ATTR_DURATION_MS: &str = "breakerbox.duration_ms";
 /// Span event name for a state transition.
 pub const EVENT_TRANSITION: &str = "breakerbox.transition";
 /// Span name: a short span around a transition decided outside any span (eager timer,

@@ -1,9 +1,15 @@
 //! Spans and events through `tracing`, shaped for `tracing-opentelemetry`.
 //!
-//! - One `breakerbox.call` span per call made with `call`, `call_with`, `call_sync` or
+//! - A `breakerbox.call` span for a call made with `call`, `call_with`, `call_sync` or
 //!   `call_sync_with`: attributes `breakerbox.name`, `breakerbox.state` (the state that
 //!   admitted it), `breakerbox.outcome` and `breakerbox.slow`; status error on a failure
 //!   or a timeout.
+//!   Which calls get one is the breaker's [`SpanPolicy`](super::SpanPolicy), decided when
+//!   the call is admitted, before any span exists: a half-open trial and a call the policy
+//!   chooses get a span around the call; any other call runs without one and, if it fails,
+//!   times out or is slow, gets a short span when it ends (same name and attributes, plus
+//!   `breakerbox.after_the_fact`, `breakerbox.start_unix_nanos` and
+//!   `breakerbox.duration_ms`: tracing spans cannot be backdated).
 //! - A rejected call (any call shape, permits included) is a short `breakerbox.call` span
 //!   with `breakerbox.outcome = "rejected"`, `error.type = "circuit_open"` and status error.
 //! - A transition is an event named `breakerbox.transition` (a dry-run trip:
@@ -33,21 +39,43 @@ mod enabled {
     use tracing::level_filters::{LevelFilter, STATIC_MAX_LEVEL};
     use tracing::{Level, Span, field::Empty};
 
-    use crate::breaker::Permit;
+    use crate::breaker::{Inner, Permit};
     use crate::event::{Outcome, Transition};
     use crate::observe::names::*;
+    use crate::observe::span_policy::Choice;
     use crate::state::State;
 
-    const IDLE: u8 = 0;
-    const ARMED: u8 = 1;
-    const FAST: u8 = 2;
-    const SLOW: u8 = 3;
+    /// What the engine measured of a completion, handed to the span recording it.
+    #[derive(Debug, Clone, Copy)]
+    struct Measured {
+        nanos: u64,
+        slow: bool,
+    }
+
+    /// The slot's states: not armed, armed and waiting, or the engine's measurement.
+    #[derive(Debug, Clone, Copy)]
+    enum Slot {
+        Idle,
+        Armed,
+        Done(Measured),
+    }
 
     thread_local! {
-        /// Carries "was it slow?" from the engine's completion hook back to the call span
-        /// that is recording its permit. Armed only while an enabled call span records, so
+        /// Carries "how long, and was it slow?" from the engine's completion hook back to
+        /// the call span that is recording its permit. Armed only while a call records, so
         /// a permit of another breaker recorded inside the span cannot write into it.
-        static SLOW_SLOT: Cell<u8> = const { Cell::new(IDLE) };
+        static SLOT: Cell<Slot> = const { Cell::new(Slot::Idle) };
+    }
+
+    /// Runs `record` with the slot armed; returns what the engine measured, if anything.
+    #[inline]
+    fn armed(record: impl FnOnce()) -> Option<Measured> {
+        let previous = SLOT.replace(Slot::Armed);
+        record();
+        match SLOT.replace(previous) {
+            Slot::Done(m) => Some(m),
+            Slot::Idle | Slot::Armed => None,
+        }
     }
 
     #[inline]
@@ -62,37 +90,137 @@ mod enabled {
         info_enabled()
     }
 
-    /// A blocking call inside its span; `f` returns the result and the outcome to record.
+    /// A blocking call: inside its span if the policy chooses it, else bare (with a span
+    /// after the fact if its outcome matters); `f` returns the result and the outcome.
     #[inline(never)]
     pub(crate) fn call_sync<R>(
-        name: &str,
+        inner: &Inner,
         permit: Permit<'_>,
         f: impl FnOnce() -> (R, Outcome),
     ) -> R {
-        let span = CallSpan::new(name, permit.state());
+        if !chosen(inner, &permit) {
+            let (result, outcome) = f();
+            after_the_fact(inner, permit, outcome);
+            return result;
+        }
+        let span = CallSpan::new(&inner.name, permit.state());
         let (result, outcome) = span.in_scope(f);
         span.finish(permit, outcome);
         result
     }
 
-    /// A future inside its span; `fut` yields the result and the outcome to record.
-    pub(crate) async fn call<R, F>(name: &str, permit: Permit<'_>, fut: F) -> R
+    /// A future, as [`call_sync`]; `fut` yields the result and the outcome to record.
+    pub(crate) async fn call<R, F>(inner: &Inner, permit: Permit<'_>, fut: F) -> R
     where
         F: Future<Output = (R, Outcome)>,
     {
-        let span = CallSpan::new(name, permit.state());
+        if !chosen(inner, &permit) {
+            let (result, outcome) = fut.await;
+            after_the_fact(inner, permit, outcome);
+            return result;
+        }
+        let span = CallSpan::new(&inner.name, permit.state());
         let (result, outcome) = span.run(fut).await;
         span.finish(permit, outcome);
         result
     }
 
-    /// Hands the engine's slow verdict to the call span recording this completion, if any.
+    /// Whether the call gets a span from its start: always for a half-open trial, else as
+    /// the breaker's span policy says.
     #[inline]
-    pub(crate) fn note_slow(slow: bool) {
+    fn chosen(inner: &Inner, permit: &Permit<'_>) -> bool {
+        if permit.is_trial() {
+            return true;
+        }
+        match inner.observer.span_sampler().choose() {
+            Choice::Span => true,
+            Choice::Skip => false,
+            Choice::IfParentRecords => parent_records(),
+        }
+    }
+
+    /// Whether the caller's current span records: with the `otel` feature and a span that
+    /// OpenTelemetry knows, whether it was sampled; else whether it is enabled at all.
+    fn parent_records() -> bool {
+        let current = Span::current();
+        if current.is_none() {
+            return false;
+        }
+        #[cfg(feature = "otel")]
+        {
+            use opentelemetry::trace::TraceContextExt;
+            use tracing_opentelemetry::OpenTelemetrySpanExt;
+            let cx = current.context();
+            let sc = cx.span().span_context().clone();
+            if sc.is_valid() {
+                return sc.is_sampled();
+            }
+        }
+        true
+    }
+
+    /// Records the outcome of a call that ran without a span. A failure or a timeout is
+    /// recorded inside a short span made now (so a transition it causes is an event of
+    /// it); a success or an ignored call gets one only if the engine found it slow.
+    #[inline]
+    fn after_the_fact(inner: &Inner, permit: Permit<'_>, outcome: Outcome) {
+        let start = permit.started();
+        let state = permit.state();
+        if outcome.is_failure() {
+            let span = late_span(&inner.name, state, outcome);
+            let _entered = span.enter();
+            let measured = armed(|| permit.record(outcome));
+            late_attributes(inner, &span, start, measured);
+            return;
+        }
+        let measured = armed(|| permit.record(outcome));
+        if let Some(m) = measured
+            && m.slow
+        {
+            let span = late_span(&inner.name, state, outcome);
+            late_attributes(inner, &span, start, Some(m));
+        }
+    }
+
+    /// The short span of a call that matters but was not chosen when it started.
+    #[cold]
+    fn late_span(name: &str, state: State, outcome: Outcome) -> Span {
+        let status = outcome.is_failure().then_some("ERROR");
+        tracing::info_span!(
+            target: TARGET,
+            SPAN_CALL,
+            { ATTR_NAME } = name,
+            { ATTR_STATE } = state.as_str(),
+            { ATTR_OUTCOME } = outcome.as_str(),
+            { ATTR_SLOW } = Empty,
+            { ATTR_AFTER_THE_FACT } = true,
+            { ATTR_START_UNIX_NANOS } = Empty,
+            { ATTR_DURATION_MS } = Empty,
+            { OTEL_STATUS_CODE } = status,
+        )
+    }
+
+    #[cold]
+    fn late_attributes(inner: &Inner, span: &Span, start: u64, measured: Option<Measured>) {
+        let unix = inner
+            .clock
+            .system_time(start)
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+        span.record(ATTR_START_UNIX_NANOS, unix);
+        if let Some(m) = measured {
+            span.record(ATTR_SLOW, m.slow);
+            span.record(ATTR_DURATION_MS, m.nanos as f64 / 1e6);
+        }
+    }
+
+    /// Hands the engine's measurement to the call recording this completion, if any.
+    #[inline]
+    pub(crate) fn note_call(nanos: u64, slow: bool) {
         if info_enabled() {
-            SLOW_SLOT.with(|s| {
-                if s.get() == ARMED {
-                    s.set(if slow { SLOW } else { FAST });
+            SLOT.with(|s| {
+                if matches!(s.get(), Slot::Armed) {
+                    s.set(Slot::Done(Measured { nanos, slow }));
                 }
             });
         }
@@ -147,12 +275,10 @@ mod enabled {
 
     fn finish_enabled(span: &Span, permit: Permit<'_>, outcome: Outcome) {
         let _entered = span.enter();
-        let previous = SLOW_SLOT.replace(ARMED);
-        permit.record(outcome);
-        let slow = SLOW_SLOT.replace(previous);
+        let measured = armed(|| permit.record(outcome));
         span.record(ATTR_OUTCOME, outcome.as_str());
-        if slow >= FAST {
-            span.record(ATTR_SLOW, slow == SLOW);
+        if let Some(m) = measured {
+            span.record(ATTR_SLOW, m.slow);
         }
         if outcome.is_failure() {
             span.record(OTEL_STATUS_CODE, "ERROR");
@@ -260,8 +386,8 @@ mod enabled {
 
         #[test]
         fn slot_is_untouched_unless_armed() {
-            note_slow(true);
-            assert_eq!(SLOW_SLOT.get(), IDLE);
+            note_call(5, true);
+            assert!(matches!(SLOT.get(), Slot::Idle));
         }
     }
 }
@@ -270,7 +396,7 @@ mod enabled {
 mod disabled {
     use std::future::Future;
 
-    use crate::breaker::Permit;
+    use crate::breaker::{Inner, Permit};
     use crate::event::Outcome;
 
     /// Without the `tracing` feature no span is ever wanted.
@@ -282,7 +408,7 @@ mod disabled {
     /// Never called: [`wanted`] is `false`.
     #[inline(always)]
     pub(crate) fn call_sync<R>(
-        _name: &str,
+        _inner: &Inner,
         permit: Permit<'_>,
         f: impl FnOnce() -> (R, Outcome),
     ) -> R {
@@ -292,7 +418,7 @@ mod disabled {
     }
 
     /// Never called: [`wanted`] is `false`.
-    pub(crate) async fn call<R, F>(_name: &str, permit: Permit<'_>, fut: F) -> R
+    pub(crate) async fn call<R, F>(_inner: &Inner, permit: Permit<'_>, fut: F) -> R
     where
         F: Future<Output = (R, Outcome)>,
     {
