@@ -1,6 +1,13 @@
 //! The demo service: breakers (presets) around simulated dependencies, `/metrics` for
 //! Prometheus, the health/admin API, the eager timer and optional notifications. Shared by
 //! the `demo` example and the end-to-end test, so the test proves what the README runs.
+//!
+//! Two dependencies sometimes hang: `solana-rpc` and `pricing-api` leave 2% of requests
+//! unanswered, and the breakers' `call_timeout` cancels them (outcome `timeout`). The RPC
+//! node's lookups hold a slot of a bulkhead of 4, and a new block fans out 8 lookups at once,
+//! so the bulkhead refuses some; the pricing API's quota is a rate limit of 50 calls per
+//! second, and a refused, rejected, failed or timed-out quote falls back to the last known
+//! price.
 
 #![allow(dead_code)]
 
@@ -12,10 +19,13 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::routing::get;
 use breakerbox::http::BreakerApi;
+use breakerbox::limit::{Bulkhead, RateLimit};
 use breakerbox::notify::{AlertmanagerNotifier, Dispatcher, RetryPolicy, WebhookNotifier};
 use breakerbox::observe::prometheus;
 use breakerbox::store::FileStore;
-use breakerbox::{CallError, CircuitBreaker, Config, Event, Registry, State, TimerHandle};
+use breakerbox::{
+    CallError, CircuitBreaker, Config, Event, Fallback, Registry, State, TimerHandle,
+};
 
 /// What the demo serves and where it reports.
 #[derive(Debug, Clone)]
@@ -44,7 +54,44 @@ pub struct Demo {
     pub addr: SocketAddr,
     pub dispatcher: Option<Dispatcher>,
     pub breakers: Vec<CircuitBreaker>,
+    pub limits: Limits,
     _timer: TimerHandle,
+}
+
+/// The limits in front of two dependencies, named after the breakers they guard (so the
+/// breaker dashboard shows them with their breaker).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// At most [`RPC_SLOTS`] lookups in flight to the RPC node.
+    pub rpc_slots: Bulkhead,
+    /// The pricing provider's quota: [`PRICING_QUOTA_PER_SECOND`] calls per second.
+    pub pricing_quota: RateLimit,
+}
+
+/// Lookups the RPC node's bulkhead admits at once.
+pub const RPC_SLOTS: u32 = 4;
+/// Lookups a new block fans out at once, more than the bulkhead admits.
+pub const BLOCK_FAN_OUT: u32 = 8;
+/// The pricing provider's quota, in calls per second (bursts of half as many).
+pub const PRICING_QUOTA_PER_SECOND: u32 = 50;
+/// How long a call may run before its breaker cancels it (outcome `timeout`).
+pub const CALL_TIMEOUT: Duration = Duration::from_millis(100);
+
+impl Limits {
+    /// Builds the limits (after the recorder is installed: their series register now).
+    ///
+    /// # Errors
+    /// Never with these constants; the limits' own validation otherwise.
+    pub fn new() -> Result<Self, breakerbox::ConfigError> {
+        Ok(Limits {
+            rpc_slots: Bulkhead::new("solana-rpc", RPC_SLOTS)?,
+            pricing_quota: RateLimit::per_second(
+                "pricing-api",
+                PRICING_QUOTA_PER_SECOND,
+                PRICING_QUOTA_PER_SECOND / 2,
+            )?,
+        })
+    }
 }
 
 /// The presets with timeouts shortened so every state shows up within a minute.
@@ -52,6 +99,7 @@ pub fn demo_config(base: Config) -> Config {
     base.into_builder()
         .reset_timeout(Duration::from_secs(3))
         .slow_call_duration(Duration::from_millis(25))
+        .call_timeout(CALL_TIMEOUT)
         .failure_window(Duration::from_secs(10))
         .build()
         .expect("valid demo config")
@@ -107,6 +155,7 @@ pub async fn start(opts: Options) -> Result<Demo, Box<dyn std::error::Error + Se
         registry.get("recommendations").unwrap().metrics_only();
         registry.get("search").unwrap().disable();
     }
+    let limits = Limits::new()?;
     let timer = registry.spawn_timer(Duration::from_millis(250));
 
     let mut api = BreakerApi::new(&registry);
@@ -134,6 +183,7 @@ pub async fn start(opts: Options) -> Result<Demo, Box<dyn std::error::Error + Se
         addr,
         dispatcher,
         breakers: list,
+        limits,
         _timer: timer,
     })
 }
@@ -185,8 +235,21 @@ pub struct Dependency {
     started: Instant,
     /// Where in its 30 s cycle this dependency starts.
     shift: u64,
+    /// Share of requests that hang (never answer before the call timeout).
+    hang_probability: f64,
     seed: AtomicU64,
 }
+
+/// Share of requests that hang, for the dependencies that sometimes hang.
+pub fn hang_probability(name: &str) -> f64 {
+    match name {
+        "solana-rpc" | "pricing-api" => 0.02,
+        _ => 0.0,
+    }
+}
+
+/// How long a hung request takes: far beyond any call timeout.
+const HANG: Duration = Duration::from_secs(5);
 
 /// How a dependency behaves during one phase.
 #[derive(Debug, Clone, Copy)]
@@ -206,6 +269,7 @@ impl Dependency {
             name,
             started: Instant::now(),
             shift: (mixed >> 32).wrapping_add(name.len() as u64 * 7) % 30,
+            hang_probability: hang_probability(name),
             // xorshift must not start at 0
             seed: AtomicU64::new(mixed | 1),
         }
@@ -237,9 +301,12 @@ impl Dependency {
         }
     }
 
-    /// One request to the dependency.
+    /// One request to the dependency; some hang, in any phase, when it sometimes hangs.
     pub async fn request(&self) -> Result<u32, String> {
         let phase = self.phase();
+        if self.hang_probability > 0.0 && self.random() < self.hang_probability {
+            tokio::time::sleep(HANG).await;
+        }
         tokio::time::sleep(phase.latency).await;
         if self.random() < phase.failure_probability {
             Err(format!("{} is {}", self.name, phase.name))
@@ -250,9 +317,12 @@ impl Dependency {
 }
 
 /// Drives every breaker with simulated traffic until `deadline` (forever with `None`);
-/// an operator forces `pricing-api` open for 5 s every 40 s.
+/// a new block fans out RPC lookups every second; an operator forces `pricing-api` open for
+/// 5 s every 40 s.
 pub async fn drive(demo: &Demo, deadline: Option<Instant>) {
+    let running = move || deadline.is_none_or(|d| Instant::now() < d);
     let mut tasks = Vec::new();
+    let mut rpc = None;
     for b in &demo.breakers {
         let b = b.clone();
         let name: &'static str = breakers()
@@ -261,12 +331,27 @@ pub async fn drive(demo: &Demo, deadline: Option<Instant>) {
             .find(|n| *n == b.name())
             .unwrap();
         let dep = Arc::new(Dependency::new(name, demo.seed));
+        if name == "solana-rpc" {
+            rpc = Some((b.clone(), dep.clone()));
+        }
+        let limits = demo.limits.clone();
         tasks.push(tokio::spawn(async move {
-            while deadline.is_none_or(|d| Instant::now() < d) {
-                if let Err(CallError::Rejected(_)) = b.call(dep.request()).await {
+            let mut last_price = 0;
+            while running() {
+                if request(&b, &dep, &limits, &mut last_price).await {
                     tokio::time::sleep(Duration::from_millis(20)).await
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }));
+    }
+    if let Some((rpc, dep)) = rpc {
+        let slots = demo.limits.rpc_slots.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            while running() {
+                tick.tick().await;
+                new_block(&rpc, &dep, &slots).await;
             }
         }));
     }
@@ -276,7 +361,7 @@ pub async fn drive(demo: &Demo, deadline: Option<Instant>) {
         tick.tick().await;
         loop {
             tick.tick().await;
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            if !running() {
                 break;
             }
             println!("  operator: force-open pricing-api for 5s");
@@ -286,6 +371,51 @@ pub async fn drive(demo: &Demo, deadline: Option<Instant>) {
     for t in tasks {
         let _ = t.await;
     }
+}
+
+/// One request to `dep` through its breaker `b`, as the demo's callers make it: an RPC
+/// lookup holds a bulkhead slot while it runs; a price quote goes through the provider's
+/// rate limit and falls back to the last known price when it does not come. Whether it was
+/// refused (breaker open, bulkhead full, over the rate), so the caller backs off a little.
+async fn request(
+    b: &CircuitBreaker,
+    dep: &Dependency,
+    limits: &Limits,
+    last_price: &mut u32,
+) -> bool {
+    match b.name() {
+        "solana-rpc" => refused(&limits.rpc_slots.call(b.call(dep.request())).await),
+        "pricing-api" => {
+            let quote = limits.pricing_quota.call(b.call(dep.request())).await;
+            let refused = refused(&quote);
+            let last = *last_price;
+            *last_price = quote.or_fallback(b, |_why| last);
+            refused
+        }
+        _ => refused(&b.call(dep.request()).await),
+    }
+}
+
+/// A new block: its transactions are looked up all at once, [`BLOCK_FAN_OUT`] of them.
+/// The bulkhead admits [`RPC_SLOTS`] in flight (fewer while other lookups run) and refuses
+/// the others at once, without queueing them.
+async fn new_block(rpc: &CircuitBreaker, dep: &Arc<Dependency>, slots: &Bulkhead) {
+    let mut lookups = tokio::task::JoinSet::new();
+    for _ in 0..BLOCK_FAN_OUT {
+        let Ok(slot) = slots.try_acquire() else {
+            continue; // refused: counted as bulkhead_full
+        };
+        let (rpc, dep) = (rpc.clone(), dep.clone());
+        lookups.spawn(async move {
+            let _slot = slot;
+            let _ = rpc.call(dep.request()).await;
+        });
+    }
+    lookups.join_all().await;
+}
+
+fn refused<T, E>(result: &Result<T, CallError<E>>) -> bool {
+    matches!(result, Err(CallError::Rejected(_) | CallError::Limited(_)))
 }
 
 /// A table of every breaker, for the terminal.

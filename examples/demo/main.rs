@@ -1,6 +1,8 @@
 //! The breakerbox demo: a small service with six breakers (presets) around simulated
-//! dependencies that fail, slow down and recover in phases. It serves Prometheus metrics
-//! and the health/admin API, and prints transitions with their reasons and a live table.
+//! dependencies that fail, slow down and recover in phases; two of them sometimes hang
+//! (call timeouts), one sits behind a bulkhead, one behind a rate limit with a fallback.
+//! It serves Prometheus metrics and the health/admin API, and prints transitions with their
+//! reasons and a live table.
 //!
 //! ```sh
 //! cargo run --example demo --features full                 # 60 s, then exit
