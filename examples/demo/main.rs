@@ -16,7 +16,9 @@
 //! OpenTelemetry collector over OTLP/HTTP as well.
 
 mod app;
+mod dependency;
 mod otlp;
+mod traffic;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -104,7 +106,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             }
         }
     });
-    app::drive(&demo, deadline).await;
+    traffic::drive(&demo, deadline).await;
     table.abort();
     if !quiet {
         println!("\n{}", app::table(&demo.registry));
