@@ -2,6 +2,8 @@
 //! built `demo` example, with different seeds) are scraped every second by one real
 //! Prometheus with the shipped alert rules loaded, unchanged, and a real Alertmanager. Then
 //! - every panel query and template-variable query of every dashboard returns data,
+//! - on each replica the demo moves every series of the newest metrics: call timeouts,
+//!   fallbacks for each reason, bulkhead and rate-limit refusals, calls inside a bulkhead,
 //! - every bar and heatmap panel sums to the counters' real increase over a range,
 //! - every alert rule evaluates without error,
 //! - a breaker forced open on both replicas fires BreakerboxBreakerOpen on each and
@@ -325,6 +327,36 @@ async fn two_replicas_dashboards_alerts_and_notifications_against_real_servers()
         );
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
+
+    // Each replica moves every series of the newest metrics: the demo's hanging
+    // dependencies time out (a failure and slow), the pricing API falls back for every
+    // reason, the RPC node's bulkhead and the pricing API's rate limit refuse calls.
+    let moving = [
+        r#"breakerbox_calls_total{outcome="timeout"}"#,
+        r#"breakerbox_slow_calls_total{outcome="timeout"}"#,
+        r#"breakerbox_call_duration_seconds_count{outcome="timeout"}"#,
+        r#"breakerbox_fallbacks_total{reason="rejected"}"#,
+        r#"breakerbox_fallbacks_total{reason="timeout"}"#,
+        r#"breakerbox_fallbacks_total{reason="failure"}"#,
+        r#"breakerbox_limit_rejections_total{reason="bulkhead_full"}"#,
+        r#"breakerbox_limit_rejections_total{reason="rate_limited"}"#,
+    ];
+    for series in moving {
+        let q = format!("sum by (instance) (increase({series}[5m])) > 0");
+        eventually(series, Duration::from_secs(30), || async {
+            (query(&http, &prom_url, &q).await.len() == 2).then_some(())
+        })
+        .await;
+    }
+    eventually(
+        "calls in flight inside a bulkhead",
+        Duration::from_secs(30),
+        || async {
+            let q = "max by (instance) (max_over_time(breakerbox_bulkhead_in_use[5m])) > 0";
+            (query(&http, &prom_url, q).await.len() == 2).then_some(())
+        },
+    )
+    .await;
 
     // Every rule evaluates without error.
     let rules = get_json(&http, &format!("{prom_url}/api/v1/rules"))

@@ -1,21 +1,22 @@
 //! The demo service: breakers (presets) around simulated dependencies, `/metrics` for
 //! Prometheus, the health/admin API, the eager timer and optional notifications. Shared by
 //! the `demo` example and the end-to-end test, so the test proves what the README runs.
+//! The simulated dependencies are in `dependency.rs`, the traffic that drives them in
+//! `traffic.rs`.
 
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
 use breakerbox::http::BreakerApi;
+use breakerbox::limit::{Bulkhead, RateLimit};
 use breakerbox::notify::{AlertmanagerNotifier, Dispatcher, RetryPolicy, WebhookNotifier};
 use breakerbox::observe::prometheus;
 use breakerbox::store::FileStore;
-use breakerbox::{CallError, CircuitBreaker, Config, Event, Registry, State, TimerHandle};
+use breakerbox::{CircuitBreaker, Config, Event, Registry, State, TimerHandle};
 
 /// What the demo serves and where it reports.
 #[derive(Debug, Clone)]
@@ -44,7 +45,44 @@ pub struct Demo {
     pub addr: SocketAddr,
     pub dispatcher: Option<Dispatcher>,
     pub breakers: Vec<CircuitBreaker>,
+    pub limits: Limits,
     _timer: TimerHandle,
+}
+
+/// The limits in front of two dependencies, named after the breakers they guard (so the
+/// breaker dashboard shows them with their breaker).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// At most [`RPC_SLOTS`] lookups in flight to the RPC node.
+    pub rpc_slots: Bulkhead,
+    /// The pricing provider's quota: [`PRICING_QUOTA_PER_SECOND`] calls per second.
+    pub pricing_quota: RateLimit,
+}
+
+/// Lookups the RPC node's bulkhead admits at once.
+pub const RPC_SLOTS: u32 = 4;
+/// Lookups a new block fans out at once, more than the bulkhead admits.
+pub const BLOCK_FAN_OUT: u32 = 8;
+/// The pricing provider's quota, in calls per second (bursts of half as many).
+pub const PRICING_QUOTA_PER_SECOND: u32 = 50;
+/// How long a call may run before its breaker cancels it (outcome `timeout`).
+pub const CALL_TIMEOUT: Duration = Duration::from_millis(100);
+
+impl Limits {
+    /// Builds the limits (after the recorder is installed: their series register now).
+    ///
+    /// # Errors
+    /// Never with these constants; the limits' own validation otherwise.
+    pub fn new() -> Result<Self, breakerbox::ConfigError> {
+        Ok(Limits {
+            rpc_slots: Bulkhead::new("solana-rpc", RPC_SLOTS)?,
+            pricing_quota: RateLimit::per_second(
+                "pricing-api",
+                PRICING_QUOTA_PER_SECOND,
+                PRICING_QUOTA_PER_SECOND / 2,
+            )?,
+        })
+    }
 }
 
 /// The presets with timeouts shortened so every state shows up within a minute.
@@ -52,6 +90,7 @@ pub fn demo_config(base: Config) -> Config {
     base.into_builder()
         .reset_timeout(Duration::from_secs(3))
         .slow_call_duration(Duration::from_millis(25))
+        .call_timeout(CALL_TIMEOUT)
         .failure_window(Duration::from_secs(10))
         .build()
         .expect("valid demo config")
@@ -107,6 +146,7 @@ pub async fn start(opts: Options) -> Result<Demo, Box<dyn std::error::Error + Se
         registry.get("recommendations").unwrap().metrics_only();
         registry.get("search").unwrap().disable();
     }
+    let limits = Limits::new()?;
     let timer = registry.spawn_timer(Duration::from_millis(250));
 
     let mut api = BreakerApi::new(&registry);
@@ -134,6 +174,7 @@ pub async fn start(opts: Options) -> Result<Demo, Box<dyn std::error::Error + Se
         addr,
         dispatcher,
         breakers: list,
+        limits,
         _timer: timer,
     })
 }
@@ -177,115 +218,6 @@ fn print_transition(e: &Event<'_>) {
         rate(t.slow_call_rate),
         note
     );
-}
-
-/// A simulated dependency whose health changes in phases.
-pub struct Dependency {
-    name: &'static str,
-    started: Instant,
-    /// Where in its 30 s cycle this dependency starts.
-    shift: u64,
-    seed: AtomicU64,
-}
-
-/// How a dependency behaves during one phase.
-#[derive(Debug, Clone, Copy)]
-pub struct Phase {
-    pub name: &'static str,
-    pub failure_probability: f64,
-    pub latency: Duration,
-}
-
-impl Dependency {
-    /// A dependency named `name`; `seed` picks its random outcomes and its phase shift.
-    pub fn new(name: &'static str, seed: u64) -> Self {
-        let mixed = seed
-            .wrapping_add(name.len() as u64)
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        Dependency {
-            name,
-            started: Instant::now(),
-            shift: (mixed >> 32).wrapping_add(name.len() as u64 * 7) % 30,
-            // xorshift must not start at 0
-            seed: AtomicU64::new(mixed | 1),
-        }
-    }
-
-    fn random(&self) -> f64 {
-        let mut x = self.seed.load(Ordering::Relaxed);
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.seed.store(x, Ordering::Relaxed);
-        (x % 10_000) as f64 / 10_000.0
-    }
-
-    /// The phase now: healthy, failing, slow and recovering in a 30 s cycle, shifted per
-    /// dependency and seed so they do not all fail at once, nor in lockstep across replicas.
-    pub fn phase(&self) -> Phase {
-        let (name, failure_probability, ms) =
-            match (self.started.elapsed().as_secs() + self.shift) % 30 {
-                0..=9 => ("healthy", 0.02, 2),
-                10..=16 => ("failing", 0.9, 1),
-                17..=22 => ("slow", 0.05, 40),
-                _ => ("recovering", 0.1, 3),
-            };
-        Phase {
-            name,
-            failure_probability,
-            latency: Duration::from_millis(ms),
-        }
-    }
-
-    /// One request to the dependency.
-    pub async fn request(&self) -> Result<u32, String> {
-        let phase = self.phase();
-        tokio::time::sleep(phase.latency).await;
-        if self.random() < phase.failure_probability {
-            Err(format!("{} is {}", self.name, phase.name))
-        } else {
-            Ok(200)
-        }
-    }
-}
-
-/// Drives every breaker with simulated traffic until `deadline` (forever with `None`);
-/// an operator forces `pricing-api` open for 5 s every 40 s.
-pub async fn drive(demo: &Demo, deadline: Option<Instant>) {
-    let mut tasks = Vec::new();
-    for b in &demo.breakers {
-        let b = b.clone();
-        let name: &'static str = breakers()
-            .into_iter()
-            .map(|(n, _)| n)
-            .find(|n| *n == b.name())
-            .unwrap();
-        let dep = Arc::new(Dependency::new(name, demo.seed));
-        tasks.push(tokio::spawn(async move {
-            while deadline.is_none_or(|d| Instant::now() < d) {
-                if let Err(CallError::Rejected(_)) = b.call(dep.request()).await {
-                    tokio::time::sleep(Duration::from_millis(20)).await
-                }
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        }));
-    }
-    let pricing = demo.registry.get("pricing-api").unwrap();
-    tasks.push(tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(40));
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                break;
-            }
-            println!("  operator: force-open pricing-api for 5s");
-            pricing.force_open_for(Duration::from_secs(5));
-        }
-    }));
-    for t in tasks {
-        let _ = t.await;
-    }
 }
 
 /// A table of every breaker, for the terminal.

@@ -1,6 +1,8 @@
 //! The breakerbox demo: a small service with six breakers (presets) around simulated
-//! dependencies that fail, slow down and recover in phases. It serves Prometheus metrics
-//! and the health/admin API, and prints transitions with their reasons and a live table.
+//! dependencies that fail, slow down and recover in phases; two of them sometimes hang
+//! (call timeouts), one sits behind a bulkhead, one behind a rate limit with a fallback.
+//! It serves Prometheus metrics and the health/admin API, and prints transitions with their
+//! reasons and a live table.
 //!
 //! ```sh
 //! cargo run --example demo --features full                 # 60 s, then exit
@@ -14,7 +16,9 @@
 //! OpenTelemetry collector over OTLP/HTTP as well.
 
 mod app;
+mod dependency;
 mod otlp;
+mod traffic;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -102,7 +106,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             }
         }
     });
-    app::drive(&demo, deadline).await;
+    traffic::drive(&demo, deadline).await;
     table.abort();
     if !quiet {
         println!("\n{}", app::table(&demo.registry));

@@ -30,11 +30,17 @@ impl LimitObserver {
             let rejected = LimitReason::ALL.map(|r| {
                 metrics::counter!(LIMIT_REJECTIONS_TOTAL, LABEL_BREAKER => b(), LABEL_REASON => r.as_str())
             });
-            let in_use = metrics::gauge!(BULKHEAD_IN_USE, LABEL_BREAKER => b());
-            if let Some(max) = max_concurrent {
-                in_use.set(0.0);
-                metrics::gauge!(BULKHEAD_MAX_CONCURRENT, LABEL_BREAKER => b()).set(f64::from(max));
-            }
+            // Only a bulkhead has slots: a rate limit exports no bulkhead gauge.
+            let in_use = match max_concurrent {
+                Some(max) => {
+                    let in_use = metrics::gauge!(BULKHEAD_IN_USE, LABEL_BREAKER => b());
+                    in_use.set(0.0);
+                    metrics::gauge!(BULKHEAD_MAX_CONCURRENT, LABEL_BREAKER => b())
+                        .set(f64::from(max));
+                    in_use
+                }
+                None => metrics::Gauge::noop(),
+            };
             if let Some(rate) = per_second {
                 metrics::gauge!(RATE_LIMIT_PER_SECOND, LABEL_BREAKER => b()).set(rate);
             }

@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use breakerbox::limit::{Bulkhead, FakeRelativeClock, RateLimit};
-use breakerbox::observe::names::{CALLS_TOTAL, LIMIT_REJECTIONS_TOTAL};
+use breakerbox::observe::names::{
+    BULKHEAD_IN_USE, BULKHEAD_MAX_CONCURRENT, CALLS_TOTAL, LIMIT_REJECTIONS_TOTAL,
+    RATE_LIMIT_PER_SECOND,
+};
 use breakerbox::{CallError, CircuitBreaker, LimitReason};
 use metrics_util::debugging::DebuggingRecorder;
 use tokio::sync::oneshot;
@@ -102,6 +105,46 @@ async fn a_rate_limit_refuses_over_its_rate_and_says_when_to_retry() {
     );
     clock.advance(Duration::from_secs(1));
     assert_eq!(limit.call(api.call(async { Ok::<_, ()>(2) })).await, Ok(2));
+}
+
+/// The names of the series registered with `rec`, each with its `breaker` label.
+fn series(rec: &DebuggingRecorder) -> Vec<(String, String)> {
+    let mut out: Vec<_> = rec
+        .snapshotter()
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(key, _, _, _)| {
+            let key = key.key();
+            let breaker = key
+                .labels()
+                .find(|l| l.key() == "breaker")
+                .map_or(String::new(), |l| l.value().to_owned());
+            (key.name().to_owned(), breaker)
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[test]
+fn each_limit_exports_only_its_own_gauges() {
+    let rec = DebuggingRecorder::new();
+    metrics::with_local_recorder(&rec, || {
+        let _slots = Bulkhead::new("solana-rpc", 4).unwrap();
+        let _quota = RateLimit::per_second("pricing-api", 50, 25).unwrap();
+    });
+    let found = series(&rec);
+    let has = |name: &str, breaker: &str| found.contains(&(name.to_owned(), breaker.to_owned()));
+    assert!(has(BULKHEAD_IN_USE, "solana-rpc"), "{found:?}");
+    assert!(has(BULKHEAD_MAX_CONCURRENT, "solana-rpc"), "{found:?}");
+    assert!(has(RATE_LIMIT_PER_SECOND, "pricing-api"), "{found:?}");
+    // A rate limit has no slots: a bulkhead gauge for it would be a bulkhead at 0 of
+    // nothing on the dashboards.
+    assert!(!has(BULKHEAD_IN_USE, "pricing-api"), "{found:?}");
+    assert!(!has(BULKHEAD_MAX_CONCURRENT, "pricing-api"), "{found:?}");
+    assert!(!has(RATE_LIMIT_PER_SECOND, "solana-rpc"), "{found:?}");
 }
 
 #[test]

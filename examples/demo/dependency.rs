@@ -1,0 +1,93 @@
+//! The demo's simulated dependencies: healthy, failing, slow and recovering in a 30 s
+//! cycle, shifted per dependency and seed; two of them (`solana-rpc`, `pricing-api`) leave
+//! 2% of requests hanging, far beyond the breakers' `call_timeout`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// A simulated dependency whose health changes in phases.
+pub struct Dependency {
+    name: &'static str,
+    started: Instant,
+    /// Where in its 30 s cycle this dependency starts.
+    shift: u64,
+    /// Share of requests that hang (never answer before the call timeout).
+    hang_probability: f64,
+    seed: AtomicU64,
+}
+
+/// Share of requests that hang, for the dependencies that sometimes hang.
+pub fn hang_probability(name: &str) -> f64 {
+    match name {
+        "solana-rpc" | "pricing-api" => 0.02,
+        _ => 0.0,
+    }
+}
+
+/// How long a hung request takes: far beyond any call timeout.
+const HANG: Duration = Duration::from_secs(5);
+
+/// How a dependency behaves during one phase.
+#[derive(Debug, Clone, Copy)]
+pub struct Phase {
+    pub name: &'static str,
+    pub failure_probability: f64,
+    pub latency: Duration,
+}
+
+impl Dependency {
+    /// A dependency named `name`; `seed` picks its random outcomes and its phase shift.
+    pub fn new(name: &'static str, seed: u64) -> Self {
+        let mixed = seed
+            .wrapping_add(name.len() as u64)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        Dependency {
+            name,
+            started: Instant::now(),
+            shift: (mixed >> 32).wrapping_add(name.len() as u64 * 7) % 30,
+            hang_probability: hang_probability(name),
+            // xorshift must not start at 0
+            seed: AtomicU64::new(mixed | 1),
+        }
+    }
+
+    fn random(&self) -> f64 {
+        let mut x = self.seed.load(Ordering::Relaxed);
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.seed.store(x, Ordering::Relaxed);
+        (x % 10_000) as f64 / 10_000.0
+    }
+
+    /// The phase now: healthy, failing, slow and recovering in a 30 s cycle, shifted per
+    /// dependency and seed so they do not all fail at once, nor in lockstep across replicas.
+    pub fn phase(&self) -> Phase {
+        let (name, failure_probability, ms) =
+            match (self.started.elapsed().as_secs() + self.shift) % 30 {
+                0..=9 => ("healthy", 0.02, 2),
+                10..=16 => ("failing", 0.9, 1),
+                17..=22 => ("slow", 0.05, 40),
+                _ => ("recovering", 0.1, 3),
+            };
+        Phase {
+            name,
+            failure_probability,
+            latency: Duration::from_millis(ms),
+        }
+    }
+
+    /// One request to the dependency; some hang, in any phase, when it sometimes hangs.
+    pub async fn request(&self) -> Result<u32, String> {
+        let phase = self.phase();
+        if self.hang_probability > 0.0 && self.random() < self.hang_probability {
+            tokio::time::sleep(HANG).await;
+        }
+        tokio::time::sleep(phase.latency).await;
+        if self.random() < phase.failure_probability {
+            Err(format!("{} is {}", self.name, phase.name))
+        } else {
+            Ok(200)
+        }
+    }
+}

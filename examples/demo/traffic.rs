@@ -1,0 +1,120 @@
+//! The demo's traffic: a caller per breaker in a loop, a new block fanning out RPC lookups
+//! every second, and an operator forcing `pricing-api` open now and then.
+//!
+//! Two dependencies sometimes hang: `solana-rpc` and `pricing-api` leave 2% of requests
+//! unanswered, and the breakers' `call_timeout` cancels them (outcome `timeout`). The RPC
+//! node's lookups hold a slot of a bulkhead of 4, and a new block fans out 8 lookups at once,
+//! so the bulkhead refuses some; the pricing API's quota is a rate limit of 50 calls per
+//! second, and a refused, rejected, failed or timed-out quote falls back to the last known
+//! price.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use breakerbox::limit::Bulkhead;
+use breakerbox::{CallError, CircuitBreaker, Fallback};
+
+use crate::app::{BLOCK_FAN_OUT, Demo, Limits, breakers};
+use crate::dependency::Dependency;
+
+/// Drives every breaker with simulated traffic until `deadline` (forever with `None`);
+/// a new block fans out RPC lookups every second; an operator forces `pricing-api` open for
+/// 5 s every 40 s.
+pub async fn drive(demo: &Demo, deadline: Option<Instant>) {
+    let running = move || deadline.is_none_or(|d| Instant::now() < d);
+    let mut tasks = Vec::new();
+    let mut rpc = None;
+    for b in &demo.breakers {
+        let b = b.clone();
+        let name: &'static str = breakers()
+            .into_iter()
+            .map(|(n, _)| n)
+            .find(|n| *n == b.name())
+            .unwrap();
+        let dep = Arc::new(Dependency::new(name, demo.seed));
+        if name == "solana-rpc" {
+            rpc = Some((b.clone(), dep.clone()));
+        }
+        let limits = demo.limits.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut last_price = 0;
+            while running() {
+                if request(&b, &dep, &limits, &mut last_price).await {
+                    tokio::time::sleep(Duration::from_millis(20)).await
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }));
+    }
+    if let Some((rpc, dep)) = rpc {
+        let slots = demo.limits.rpc_slots.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            while running() {
+                tick.tick().await;
+                new_block(&rpc, &dep, &slots).await;
+            }
+        }));
+    }
+    let pricing = demo.registry.get("pricing-api").unwrap();
+    tasks.push(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(40));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if !running() {
+                break;
+            }
+            println!("  operator: force-open pricing-api for 5s");
+            pricing.force_open_for(Duration::from_secs(5));
+        }
+    }));
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+/// One request to `dep` through its breaker `b`, as the demo's callers make it: an RPC
+/// lookup holds a bulkhead slot while it runs; a price quote goes through the provider's
+/// rate limit and falls back to the last known price when it does not come. Whether it was
+/// refused (breaker open, bulkhead full, over the rate), so the caller backs off a little.
+async fn request(
+    b: &CircuitBreaker,
+    dep: &Dependency,
+    limits: &Limits,
+    last_price: &mut u32,
+) -> bool {
+    match b.name() {
+        "solana-rpc" => refused(&limits.rpc_slots.call(b.call(dep.request())).await),
+        "pricing-api" => {
+            let quote = limits.pricing_quota.call(b.call(dep.request())).await;
+            let refused = refused(&quote);
+            let last = *last_price;
+            *last_price = quote.or_fallback(b, |_why| last);
+            refused
+        }
+        _ => refused(&b.call(dep.request()).await),
+    }
+}
+
+/// A new block: its transactions are looked up all at once, [`BLOCK_FAN_OUT`] of them.
+/// The bulkhead admits `RPC_SLOTS` in flight (fewer while other lookups run) and refuses
+/// the others at once, without queueing them.
+async fn new_block(rpc: &CircuitBreaker, dep: &Arc<Dependency>, slots: &Bulkhead) {
+    let mut lookups = tokio::task::JoinSet::new();
+    for _ in 0..BLOCK_FAN_OUT {
+        let Ok(slot) = slots.try_acquire() else {
+            continue; // refused: counted as bulkhead_full
+        };
+        let (rpc, dep) = (rpc.clone(), dep.clone());
+        lookups.spawn(async move {
+            let _slot = slot;
+            let _ = rpc.call(dep.request()).await;
+        });
+    }
+    lookups.join_all().await;
+}
+
+fn refused<T, E>(result: &Result<T, CallError<E>>) -> bool {
+    matches!(result, Err(CallError::Rejected(_) | CallError::Limited(_)))
+}
