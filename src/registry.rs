@@ -125,7 +125,7 @@ impl Registry {
             map.remove(name)
         };
         if let Some(b) = &removed {
-            b.inner.observer.removed();
+            b.inner.observer.removed(&b.inner.counters.by_outcome());
         }
         removed
     }
