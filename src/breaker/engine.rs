@@ -215,7 +215,7 @@ impl Inner {
     fn reject(&self, w: Word, retry_after: Option<u64>) -> BreakerOpen {
         let retry_after = retry_after.map(Duration::from_nanos);
         // The observer first: a metric counted per call is then never ahead of the
-        // lifetime counters a scrape publishes (see `observe::metrics`).
+        // lifetime counters a scrape publishes (see `observe::lifetime`).
         self.observer.rejected(w.state());
         self.counters.rejected();
         self.listeners.emit(&Event::Rejected {
@@ -247,7 +247,7 @@ impl Inner {
         let slow = elapsed > self.hot.slow_nanos() || outcome == Outcome::Timeout;
         let duration = Duration::from_nanos(elapsed);
         // The observer first: a metric counted per call is then never ahead of the
-        // lifetime counters a scrape publishes (see `observe::metrics`).
+        // lifetime counters a scrape publishes (see `observe::lifetime`).
         self.observer.call(adm.state(), outcome, duration, slow);
         self.counters.call(outcome, slow);
         self.listeners.emit(&Event::Call {

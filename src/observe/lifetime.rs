@@ -103,11 +103,14 @@ impl CallCounters {
         }
     }
 
-    /// The breaker was removed with the lifetime totals `t`: it stops writing its series,
-    /// and a breaker built again under `name` continues them.
-    pub(crate) fn retire(&self, name: &Arc<str>, t: &OutcomeTotals) {
+    /// The breaker was removed (`totals` reads its lifetime totals): it stops writing its
+    /// series, and a breaker built again under `name` continues them from its totals,
+    /// read after it stopped.
+    pub(crate) fn retire(&self, name: &Arc<str>, totals: impl FnOnce() -> OutcomeTotals) {
         self.published.store(true, Ordering::Relaxed);
-        retired().insert(name.clone(), self.with_base(t));
+        let t = totals();
+        fence(Ordering::Acquire);
+        retired().insert(name.clone(), self.with_base(&t));
     }
 
     fn with_base(&self, t: &OutcomeTotals) -> OutcomeTotals {

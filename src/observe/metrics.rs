@@ -301,13 +301,13 @@ impl Metrics {
         }
     }
 
-    /// The breaker was removed from its registry with the lifetime totals `t`: its series
-    /// leave the rendered output, and a breaker built again under its name continues its
-    /// counters.
-    pub(crate) fn removed(&self, t: &OutcomeTotals) {
+    /// The breaker was removed from its registry (`totals` reads its lifetime totals): its
+    /// series leave the rendered output, and a breaker built again under its name
+    /// continues its counters.
+    pub(crate) fn removed(&self, totals: impl FnOnce() -> OutcomeTotals) {
         let _publishing = scrape::publishing();
         self.detached.store(true, Ordering::Relaxed);
-        self.counters.retire(&self.name, t);
+        self.counters.retire(&self.name, totals);
         scrape::hide(&self.name);
     }
 

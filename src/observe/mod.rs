@@ -128,10 +128,10 @@ impl Observer {
         spans::would_open(t);
     }
 
-    /// The breaker was removed from its registry (with its lifetime totals `totals`): its
-    /// series leave the rendered output.
+    /// The breaker was removed from its registry (`totals` reads its lifetime totals):
+    /// its series leave the rendered output.
     #[allow(unused_variables)]
-    pub(crate) fn removed(&self, totals: &OutcomeTotals) {
+    pub(crate) fn removed(&self, totals: impl FnOnce() -> OutcomeTotals) {
         #[cfg(feature = "metrics")]
         self.metrics.removed(totals);
     }
