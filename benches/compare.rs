@@ -280,13 +280,15 @@ fn contention(c: &mut Criterion) {
             let b = env.breaker("contention", common::default_config());
             g.bench_function(format!("{}_{threads}t", obs.id()), |bch| {
                 bch.iter_custom(|iters| {
-                    per_thread(threads, iters, |n| {
+                    let t = per_thread(threads, iters, |n| {
                         timed(|| {
                             for _ in 0..n {
                                 let _ = black_box(b.call_sync(|| Ok::<u64, ()>(black_box(1))));
                             }
                         })
-                    })
+                    });
+                    env.drain();
+                    t
                 })
             });
         }

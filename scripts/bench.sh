@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the benches (breakerbox and its peers in one run: benches/compare.rs, benches/scale.rs,
 # and a Prometheus scrape of 1,000 and 10,000 breakers: benches/render.rs),
-# measures the memory per breaker (tests/memory.rs), and prints the tables of
+# measures the memory per breaker (tests/memory.rs), counts instructions per call with
+# callgrind when valgrind is installed (scripts/instructions.sh), and prints the tables of
 # docs/BENCHMARKS.md as ratios.
 #
 #   scripts/bench.sh                 # everything, about 4 minutes on 2 cores
@@ -28,6 +29,10 @@ if [[ "${1:-}" != "--table" ]]; then
     grep -E '^breakers_[0-9a-z_]+: [0-9]+ bytes' "$out/bench.log" >"$out/render.txt" || true
     cargo test --release --features "$features" --test memory -- --nocapture 2>/dev/null \
         | grep '^memory per breaker' >"$out/memory.txt" || true
+    if command -v valgrind >/dev/null; then
+        echo "counting instructions per call (callgrind)..." >&2
+        scripts/instructions.sh >"$out/instructions.txt" || true
+    fi
     {
         echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) cores"
         echo "rustc: $(rustc -V)"
@@ -182,6 +187,14 @@ for b, label in [
     ("metrics_histogram", "pre-registered Prometheus histogram record"),
 ]:
     print(f"| {label} | {fmt(ns('floor', b))} |")
+print()
+
+print("## Instructions per call (callgrind, deterministic; scripts/instructions.sh)")
+print()
+try:
+    print(open(os.path.join(root, "instructions.txt")).read().strip())
+except OSError:
+    print("(not run: valgrind not installed)")
 print()
 
 print("## Scale: ns per call with N breakers registered")

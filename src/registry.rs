@@ -154,7 +154,8 @@ impl Registry {
     /// listener of `observe::prometheus::install`, feature `prometheus`) until a breaker of that name is built again: an open breaker
     /// removed does not keep its alerts firing. The `metrics` facade cannot unregister a
     /// series, so the recorder itself still holds them, and a removed handle no longer
-    /// writes its state gauges.
+    /// writes its state gauges or its call counters; a breaker built again under that
+    /// name continues the removed one's call counters.
     pub fn remove(&self, name: &str) -> Option<CircuitBreaker> {
         let removed = {
             let mut map = self
@@ -165,7 +166,7 @@ impl Registry {
             map.remove(name)
         };
         if let Some(b) = &removed {
-            b.inner.observer.removed();
+            b.inner.observer.removed(|| b.inner.counters.by_outcome());
         }
         removed
     }

@@ -1,6 +1,8 @@
 //! The eager timer (feature `rt-tokio`): a Tokio task that calls `poll_timeouts`
 //! periodically, so an Open breaker moves to HalfOpen when its reset timeout elapses even
-//! if no call arrives, and the state and rate gauges stay true on an idle service.
+//! if no call arrives, and the state and rate gauges stay true on an idle service. Each
+//! tick also publishes the call counters from the breakers' own totals (feature
+//! `metrics`), for exporters other than `observe::prometheus::render`.
 
 use std::fmt;
 use std::time::Duration;
@@ -80,6 +82,12 @@ impl Registry {
     /// HalfOpen without waiting for a call, and the rate gauges of every breaker, present
     /// and future, are refreshed. A period of about a second suits most services.
     ///
+    /// Each tick also publishes the call counters (`breakerbox_calls_total`,
+    /// `breakerbox_slow_calls_total`) of every breaker in the registry from its exact
+    /// lifetime totals; from a breaker's first tick on, its calls no longer increment them,
+    /// so exporters other than `observe::prometheus::render` show them as of the last tick
+    /// (see "Call counters at scrape time" in `docs/METRICS.md`).
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// use std::time::Duration;
@@ -95,19 +103,28 @@ impl Registry {
     /// When called outside a Tokio runtime (like `tokio::spawn`).
     pub fn spawn_timer(&self, period: Duration) -> TimerHandle {
         let registry = self.clone();
-        TimerHandle::spawn(period, move || registry.poll_timeouts())
+        TimerHandle::spawn(period, move || {
+            registry.poll_timeouts();
+            #[cfg(feature = "metrics")]
+            crate::observe::publish_counters(&registry.all());
+        })
     }
 }
 
 impl CircuitBreaker {
     /// Spawns a Tokio task that calls [`CircuitBreaker::poll_timeouts`] every `period` (at
-    /// least [`MIN_TIMER_PERIOD`]); for a breaker outside a registry (see
-    /// [`Registry::spawn_timer`]). The task holds a clone of the breaker.
+    /// least [`MIN_TIMER_PERIOD`]), and publishes its call counters on each tick; for a
+    /// breaker outside a registry (see [`Registry::spawn_timer`]). The task holds a clone
+    /// of the breaker.
     ///
     /// # Panics
     /// When called outside a Tokio runtime (like `tokio::spawn`).
     pub fn spawn_timer(&self, period: Duration) -> TimerHandle {
         let breaker = self.clone();
-        TimerHandle::spawn(period, move || breaker.poll_timeouts())
+        TimerHandle::spawn(period, move || {
+            breaker.poll_timeouts();
+            #[cfg(feature = "metrics")]
+            crate::observe::publish_counters(std::slice::from_ref(&breaker));
+        })
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use breakerbox::{CircuitBreaker, Config, SpanPolicy};
+use breakerbox::{CircuitBreaker, Config, Registry, SpanPolicy};
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use opentelemetry::Context;
@@ -111,6 +111,8 @@ pub struct Env {
     pub obs: Obs,
     recorder: Option<Box<dyn Recorder + Send + Sync>>,
     handle: Option<PrometheusHandle>,
+    /// The breakers built in this environment: what a scrape renders.
+    registry: Registry,
     dispatch: Option<Dispatch>,
     provider: Option<SdkTracerProvider>,
 }
@@ -127,6 +129,7 @@ impl Env {
             obs,
             recorder: None,
             handle: None,
+            registry: Registry::new(),
             dispatch: None,
             provider: None,
         };
@@ -177,22 +180,22 @@ impl Env {
     }
 
     /// Builds a breaker inside the environment, so its metric handles bind to the
-    /// recorder (handles are registered once, when the breaker is built).
+    /// recorder (handles are registered once, when the breaker is built), in the
+    /// environment's registry, so a scrape renders it.
     pub fn breaker(&self, name: &str, config: Config) -> CircuitBreaker {
         self.scope(|| {
-            CircuitBreaker::builder(name)
-                .config(config)
-                .span_policy(self.obs.span_policy())
-                .build()
-                .expect("valid breaker")
+            self.registry.set_span_policy(self.obs.span_policy());
+            self.registry.breaker(name, config).expect("valid breaker")
         })
     }
 
-    /// Drains what the recorder accumulated (histogram samples are buffered until
-    /// rendered); called between samples, outside the timed loop.
+    /// A Prometheus scrape (`breakerbox::observe::prometheus::render`): drains what the
+    /// recorder accumulated (histogram samples are buffered until rendered) and publishes
+    /// the breakers' lifetime counters, as a server scraped every few seconds does; called
+    /// between samples, outside the timed loop.
     pub fn drain(&self) {
         if let Some(h) = &self.handle {
-            h.run_upkeep();
+            std::hint::black_box(breakerbox::observe::prometheus::render(h, &self.registry));
         }
     }
 

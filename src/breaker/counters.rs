@@ -4,21 +4,39 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use super::CallTotals;
+use crate::event::Outcome;
 
 /// Threads that own a stripe of every breaker's lifetime counters: the first to count.
 const OWNED: usize = 4;
 /// Stripes shared, round-robin, by the other threads.
 const SHARED: usize = 4;
 
-/// One stripe: the five lifetime counters on one cache line.
+/// One stripe: the eight lifetime counters on one cache line, by outcome as the metrics
+/// label them. A timed-out call is slow by definition, so it has no slow counter of its
+/// own: its count is the count of slow timeouts.
 #[derive(Debug, Default)]
 #[repr(align(64))]
 pub(crate) struct Stripe {
-    pub(crate) success: AtomicU64,
-    pub(crate) failure: AtomicU64,
-    pub(crate) ignored: AtomicU64,
-    pub(crate) rejected: AtomicU64,
-    pub(crate) slow: AtomicU64,
+    success: AtomicU64,
+    failure: AtomicU64,
+    ignored: AtomicU64,
+    timeout: AtomicU64,
+    rejected: AtomicU64,
+    slow_success: AtomicU64,
+    slow_failure: AtomicU64,
+    slow_ignored: AtomicU64,
+}
+
+/// Lifetime totals by outcome, in the order of the metrics' `outcome` label (success,
+/// failure, ignored, timeout): what the lifetime counter series publish.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OutcomeTotals {
+    /// Calls that ran, by outcome.
+    pub(crate) calls: [u64; 4],
+    /// Calls refused.
+    pub(crate) rejected: u64,
+    /// Slow calls, by outcome (every timeout is slow).
+    pub(crate) slow: [u64; 4],
 }
 
 /// Lifetime outcome counters, striped by thread; a read sums the stripes.
@@ -39,9 +57,34 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
+    /// Counts a call that ran with `outcome`, and was `slow`.
+    #[inline]
+    pub(crate) fn call(&self, outcome: Outcome, slow: bool) {
+        self.add(match outcome {
+            Outcome::Success => |s| &s.success,
+            Outcome::Failure => |s| &s.failure,
+            Outcome::Ignore => |s| &s.ignored,
+            Outcome::Timeout => |s| &s.timeout,
+        });
+        if slow {
+            match outcome {
+                Outcome::Success => self.add(|s| &s.slow_success),
+                Outcome::Failure => self.add(|s| &s.slow_failure),
+                Outcome::Ignore => self.add(|s| &s.slow_ignored),
+                Outcome::Timeout => {}
+            }
+        }
+    }
+
+    /// Counts a refused call.
+    #[inline]
+    pub(crate) fn rejected(&self) {
+        self.add(|s| &s.rejected);
+    }
+
     /// Adds one to the counter `pick` selects, in the calling thread's stripe.
     #[inline]
-    pub(crate) fn add(&self, pick: fn(&Stripe) -> &AtomicU64) {
+    fn add(&self, pick: fn(&Stripe) -> &AtomicU64) {
         let (index, owned) = SLOT
             .try_with(|s| (s.index, s.owned))
             .unwrap_or((OWNED, false));
@@ -55,14 +98,36 @@ impl Counters {
 
     /// The sums over all stripes.
     pub(crate) fn totals(&self) -> CallTotals {
-        let mut t = CallTotals::default();
+        let o = self.by_outcome();
+        let [success, failure, ignored, timeout] = o.calls;
+        CallTotals {
+            successes: success,
+            failures: failure.saturating_add(timeout),
+            ignored,
+            rejected: o.rejected,
+            slow: o.slow.iter().fold(0, |a, b| a.saturating_add(*b)),
+        }
+    }
+
+    /// The sums over all stripes, by outcome.
+    pub(crate) fn by_outcome(&self) -> OutcomeTotals {
+        let mut t = OutcomeTotals::default();
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         for s in &self.stripes {
-            t.successes += load(&s.success);
-            t.failures += load(&s.failure);
-            t.ignored += load(&s.ignored);
-            t.rejected += load(&s.rejected);
-            t.slow += load(&s.slow);
+            let calls = [&s.success, &s.failure, &s.ignored, &s.timeout];
+            for (sum, c) in t.calls.iter_mut().zip(calls) {
+                *sum = sum.saturating_add(load(c));
+            }
+            t.rejected = t.rejected.saturating_add(load(&s.rejected));
+            let slow = [
+                &s.slow_success,
+                &s.slow_failure,
+                &s.slow_ignored,
+                &s.timeout,
+            ];
+            for (sum, c) in t.slow.iter_mut().zip(slow) {
+                *sum = sum.saturating_add(load(c));
+            }
         }
         t
     }
@@ -124,9 +189,12 @@ mod tests {
                     let c = counters.clone();
                     std::thread::spawn(move || {
                         for i in 0..10_000 {
-                            c.add(|s| &s.success);
+                            c.call(Outcome::Success, i % 100 == 0);
                             if i % 10 == 0 {
-                                c.add(|s| &s.rejected);
+                                c.rejected();
+                            }
+                            if i % 50 == 0 {
+                                c.call(Outcome::Timeout, true);
                             }
                         }
                     })
@@ -140,5 +208,10 @@ mod tests {
         let threads = (OWNED + SHARED + 2) as u64 * 3;
         assert_eq!(t.successes, threads * 10_000);
         assert_eq!(t.rejected, threads * 1_000);
+        assert_eq!(t.failures, threads * 200);
+        assert_eq!(t.slow, threads * (100 + 200));
+        let o = counters.by_outcome();
+        assert_eq!(o.calls, [threads * 10_000, 0, 0, threads * 200]);
+        assert_eq!(o.slow, [threads * 100, 0, 0, threads * 200]);
     }
 }

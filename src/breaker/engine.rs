@@ -215,9 +215,11 @@ impl Inner {
 
     #[cold]
     fn reject(&self, w: Word, retry_after: Option<u64>) -> BreakerOpen {
-        self.counters.add(|s| &s.rejected);
         let retry_after = retry_after.map(Duration::from_nanos);
+        // The observer first: a metric counted per call is then never ahead of the
+        // lifetime counters a scrape publishes (see `observe::lifetime`).
         self.observer.rejected(w.state());
+        self.counters.rejected();
         self.listeners.emit(&Event::Rejected {
             breaker: &self.name,
             state: w.state(),
@@ -245,16 +247,11 @@ impl Inner {
         let elapsed = end.saturating_sub(adm.start);
         // A timed-out call is slow by definition, whatever its measured duration.
         let slow = elapsed > self.hot.slow_nanos() || outcome == Outcome::Timeout;
-        self.counters.add(match outcome {
-            Outcome::Success => |s| &s.success,
-            Outcome::Failure | Outcome::Timeout => |s| &s.failure,
-            Outcome::Ignore => |s| &s.ignored,
-        });
-        if slow {
-            self.counters.add(|s| &s.slow);
-        }
         let duration = Duration::from_nanos(elapsed);
+        // The observer first: a metric counted per call is then never ahead of the
+        // lifetime counters a scrape publishes (see `observe::lifetime`).
         self.observer.call(adm.state(), outcome, duration, slow);
+        self.counters.call(outcome, slow);
         self.listeners.emit(&Event::Call {
             breaker: &self.name,
             state: adm.state(),

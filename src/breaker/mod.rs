@@ -21,6 +21,7 @@ use crate::event::{Listener, ListenerId, Listeners, Outcome};
 use crate::observe::{DurationHistogram, SpanPolicy, spans};
 use crate::state::{Reason, State};
 
+pub(crate) use counters::OutcomeTotals;
 pub(crate) use engine::{Inner, rate};
 pub use permit::{OwnedPermit, Permit};
 pub use snapshot::{CallTotals, Snapshot};

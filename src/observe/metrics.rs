@@ -18,10 +18,11 @@ use std::time::Duration;
 use metrics::{Counter, Gauge, Histogram, Unit};
 
 use super::DurationHistogram;
+use super::lifetime::CallCounters;
 use super::names::{self, MetricKind};
 use super::scrape;
 use super::transitions::TransitionCounters;
-use crate::breaker::rate;
+use crate::breaker::{OutcomeTotals, rate};
 use crate::config::Config;
 use crate::event::{Outcome, Transition};
 use crate::fallback::FallbackReason;
@@ -89,10 +90,9 @@ struct Shown {
 /// A breaker's metric handles.
 pub(crate) struct Metrics {
     name: Arc<str>,
-    calls: [Counter; 4],
-    rejected: Counter,
+    /// `breakerbox_calls_total` and `breakerbox_slow_calls_total`.
+    counters: CallCounters,
     fallbacks: [Counter; 3],
-    slow: [Counter; 4],
     duration: [Histogram; 4],
     state: [Gauge; 6],
     since: Gauge,
@@ -135,13 +135,10 @@ impl Metrics {
         use names::*;
         describe_metrics();
         let b = || name.clone();
-        let by_outcome = |metric: &'static str, o: &'static str| metrics::counter!(metric, LABEL_BREAKER => b(), LABEL_OUTCOME => o);
         let m = Metrics {
             name: name.clone(),
-            calls: RAN.map(|o| by_outcome(CALLS_TOTAL, o.as_str())),
-            rejected: by_outcome(CALLS_TOTAL, "rejected"),
+            counters: CallCounters::new(name),
             fallbacks: FallbackReason::ALL.map(|r| metrics::counter!(FALLBACKS_TOTAL, LABEL_BREAKER => b(), LABEL_REASON => r.as_str())),
-            slow: RAN.map(|o| by_outcome(SLOW_CALLS_TOTAL, o.as_str())),
             duration: RAN.map(|o| {
                 if histogram.records(o) {
                     metrics::histogram!(CALL_DURATION_SECONDS, LABEL_BREAKER => b(), LABEL_OUTCOME => o.as_str())
@@ -218,13 +215,20 @@ impl Metrics {
         self.write_state_locked();
     }
 
+    /// Publishes the lifetime counters from the breaker's totals `t` (read just before),
+    /// for a render or a timer tick that holds the scrape lock; from now on calls leave
+    /// them to the publishes. A removed breaker publishes nothing.
+    #[cfg(any(feature = "prometheus", feature = "rt-tokio"))]
+    pub(crate) fn publish_counters(&self, t: &OutcomeTotals) {
+        if !self.detached.load(Ordering::Relaxed) {
+            self.counters.publish(t);
+        }
+    }
+
     #[inline]
     pub(crate) fn call(&self, outcome: Outcome, duration: Duration, slow: bool) {
         let i = ran_index(outcome);
-        self.calls[i].increment(1);
-        if slow {
-            self.slow[i].increment(1);
-        }
+        self.counters.call(i, slow);
         self.duration[i].record(duration.as_secs_f64());
     }
 
@@ -239,7 +243,7 @@ impl Metrics {
 
     #[inline]
     pub(crate) fn rejected(&self) {
-        self.rejected.increment(1);
+        self.counters.rejected();
     }
 
     pub(crate) fn transition(&self, t: &Transition, epoch: u64, since_unix: f64) {
@@ -273,10 +277,13 @@ impl Metrics {
             .get_or_init(|| TRIGGERS.map(|r| dry_run_counter(&self.name, r)))
     }
 
-    /// The breaker was removed from its registry: its series leave the rendered output.
-    pub(crate) fn removed(&self) {
+    /// The breaker was removed from its registry (`totals` reads its lifetime totals): its
+    /// series leave the rendered output, and a breaker built again under its name
+    /// continues its counters.
+    pub(crate) fn removed(&self, totals: impl FnOnce() -> OutcomeTotals) {
         let _publishing = scrape::publishing();
         self.detached.store(true, Ordering::Relaxed);
+        self.counters.retire(&self.name, totals);
         scrape::hide(&self.name);
     }
 

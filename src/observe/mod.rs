@@ -19,6 +19,8 @@
 
 mod duration;
 #[cfg(feature = "metrics")]
+mod lifetime;
+#[cfg(feature = "metrics")]
 mod metrics;
 pub mod names;
 #[cfg(feature = "otel")]
@@ -40,10 +42,29 @@ pub use self::span_policy::{DEFAULT_SAMPLE_EVERY, SpanPolicy, Successes};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::breaker::OutcomeTotals;
 use crate::config::Config;
 use crate::event::{Outcome, Transition};
 use crate::state::State;
 use crate::window::WindowCounts;
+
+/// Publishes the lifetime counters of `breakers` from their striped totals, for a render
+/// that holds the scrape lock (see `lifetime`).
+#[cfg(all(feature = "metrics", any(feature = "prometheus", feature = "rt-tokio")))]
+pub(crate) fn publish_counters_locked(breakers: &[crate::CircuitBreaker]) {
+    for b in breakers {
+        let totals = b.inner.counters.by_outcome();
+        b.inner.observer.publish_counters(&totals);
+    }
+}
+
+/// [`publish_counters_locked`] under the scrape lock: the eager timer's tick, for
+/// exporters other than [`prometheus::render`].
+#[cfg(all(feature = "metrics", feature = "rt-tokio"))]
+pub(crate) fn publish_counters(breakers: &[crate::CircuitBreaker]) {
+    let _publishing = scrape::publishing();
+    publish_counters_locked(breakers);
+}
 
 /// Per-breaker observation hooks, built once when the breaker is built.
 #[derive(Debug)]
@@ -136,10 +157,19 @@ impl Observer {
         spans::would_open(t);
     }
 
-    /// The breaker was removed from its registry: its series leave the rendered output.
-    pub(crate) fn removed(&self) {
+    /// The breaker was removed from its registry (`totals` reads its lifetime totals):
+    /// its series leave the rendered output.
+    #[allow(unused_variables)]
+    pub(crate) fn removed(&self, totals: impl FnOnce() -> OutcomeTotals) {
         #[cfg(feature = "metrics")]
-        self.metrics.removed();
+        self.metrics.removed(totals);
+    }
+
+    /// Publishes the lifetime counters from the breaker's totals `totals`, read just
+    /// before, for a caller that holds the scrape lock.
+    #[cfg(all(feature = "metrics", any(feature = "prometheus", feature = "rt-tokio")))]
+    pub(crate) fn publish_counters(&self, totals: &OutcomeTotals) {
+        self.metrics.publish_counters(totals);
     }
 
     /// Publishes the state gauges for a render that holds the scrape lock.

@@ -78,7 +78,7 @@ pub fn builder() -> PrometheusBuilder {
 ///
 /// The listener is a thread of its own that renders like [`render`] (without a registry
 /// to poll: run the eager timer, or [`Registry::poll_timeouts`], for idle breakers to leave
-/// Open on time). It answers one scrape at a time and gives a client 5 seconds to send its
+/// Open on time; with the timer, the call counters are as of its last tick). It answers one scrape at a time and gives a client 5 seconds to send its
 /// request and read the answer.
 ///
 /// # Errors
@@ -120,6 +120,12 @@ pub fn install_recorder() -> Result<PrometheusHandle, BuildError> {
 /// on those breakers leave their state gauges to the renders, so a transition never waits
 /// for one (a direct [`PrometheusHandle::render`] shows them as of the last `render`).
 /// Breakers removed from their registry are left out (see [`Registry::remove`]).
+///
+/// Under the same lock it publishes the call counters (`breakerbox_calls_total`,
+/// `breakerbox_slow_calls_total`) of every breaker in `registry` from the breaker's exact,
+/// thread-striped lifetime totals; from then on those breakers' calls no longer touch
+/// the recorder's counters (one shared atomic per series), which is what keeps counting
+/// cheap with several threads. Breakers not rendered here count per call (exact too).
 pub fn render(handle: &PrometheusHandle, registry: &Registry) -> String {
     registry.poll_timeouts();
     let breakers = registry.all();
@@ -127,6 +133,7 @@ pub fn render(handle: &PrometheusHandle, registry: &Registry) -> String {
         for b in &breakers {
             b.inner.observer.publish();
         }
+        super::publish_counters_locked(&breakers);
     })
 }
 
