@@ -56,6 +56,10 @@ const TRANSITIONS: &[TransitionKey] = {
         (Closed, Open, ConsecutiveFailures),
         (Closed, Open, FailureRate),
         (Closed, Open, SlowCallRate),
+        // Fleet verdicts (feature `fleet-redis`): a trip, or a peer's half-open probe result.
+        (Closed, Open, Fleet),
+        (HalfOpen, Open, Fleet),
+        (HalfOpen, Closed, Fleet),
         (HalfOpen, Open, HalfOpenFailure),
         (HalfOpen, Open, HalfOpenSlowCall),
         (HalfOpen, Open, TimeoutElapsed),
