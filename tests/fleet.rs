@@ -37,7 +37,17 @@ fn redis(port: u16) -> Server {
     ])
     .args(["--appendonly", "no", "--dir"])
     .arg(dir.path());
-    Server::spawn("redis", port, dir, cmd)
+    let server = Server::spawn("redis", port, dir, cmd);
+    // Ready when it accepts connections (bounded, not a timing assertion).
+    let deadline = std::time::Instant::now() + WAIT;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "redis-server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    server
 }
 
 /// No local trip below 10 calls; consecutive failures never trip.
@@ -270,4 +280,56 @@ async fn redis_down_means_local_decisions_and_replicas_rejoin_when_it_returns() 
     })
     .await;
     assert!(fleet.iter().all(|(_, b, _)| b.state() == State::Closed));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_keeps_operator_states_across_restarts_field_by_field() {
+    use breakerbox::store::{RedisStore, StateStore, StoreError};
+    let server = redis(free_port());
+    let url = format!("redis://127.0.0.1:{}", server.port);
+    tokio::task::spawn_blocking(move || {
+        let build = || {
+            Registry::builder()
+                .state_store(RedisStore::open(&url, "breakerbox:state").unwrap())
+                .build()
+        };
+        // Replica 1 forces postgres open for maintenance and disables cache.
+        let first = build();
+        first
+            .breaker("postgres", config())
+            .unwrap()
+            .force_open_for(Duration::from_secs(600));
+        first.breaker("cache", config()).unwrap().disable();
+        first.persist_now().unwrap();
+        drop(first);
+        // A restarted replica starts both in their persisted states.
+        let second = build();
+        let pg = second.breaker("postgres", config()).unwrap();
+        assert_eq!(pg.state(), State::ForcedOpen);
+        assert!(
+            pg.snapshot()
+                .retry_after
+                .is_some_and(|d| d <= Duration::from_secs(600))
+        );
+        let cache = second.breaker("cache", config()).unwrap();
+        assert_eq!(cache.state(), State::Disabled);
+        // A reset deletes only that breaker's field.
+        pg.reset();
+        second.persist_now().unwrap();
+        let store = RedisStore::open(&url, "breakerbox:state").unwrap();
+        let records = store.load().unwrap();
+        assert_eq!(records.keys().collect::<Vec<_>>(), ["cache"]);
+        // Garbage in a field is a typed error, not a panic.
+        let client = redis::Client::open(url.as_str()).unwrap();
+        let mut conn = client.get_connection().unwrap();
+        let _: () = redis::cmd("HSET")
+            .arg("breakerbox:state")
+            .arg("rpc")
+            .arg("{not json")
+            .query(&mut conn)
+            .unwrap();
+        assert!(matches!(store.load(), Err(StoreError::Corrupt { .. })));
+    })
+    .await
+    .unwrap();
 }
