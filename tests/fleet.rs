@@ -333,3 +333,50 @@ async fn redis_store_keeps_operator_states_across_restarts_field_by_field() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_actions_on_one_replica_apply_to_all_without_echo() {
+    let server = redis(free_port());
+    let fleet = replicas(server.port);
+    all_connected(&fleet).await;
+    let everywhere = |state: State| {
+        let fleet = &fleet;
+        move || async move {
+            fleet
+                .iter()
+                .all(|(_, b, _)| b.state() == state)
+                .then_some(())
+        }
+    };
+    fleet[0].1.force_open_for(Duration::from_secs(600));
+    eventually(
+        "forced open everywhere",
+        WAIT,
+        everywhere(State::ForcedOpen),
+    )
+    .await;
+    let t = fleet[2].1.snapshot().last_transition.unwrap();
+    assert_eq!(t.reason, Reason::Forced);
+    assert!(
+        fleet[2].1.snapshot().retry_after.is_some(),
+        "the TTL fans out too"
+    );
+    fleet[1].1.reset();
+    eventually("closed everywhere", WAIT, everywhere(State::Closed)).await;
+    fleet[2].1.disable();
+    eventually("disabled everywhere", WAIT, everywhere(State::Disabled)).await;
+    // Each action is in the shared log once: the replicas that applied it did not
+    // publish it again (an echo would also bounce back and forth for ever).
+    tokio::time::sleep(PERIOD * 5).await;
+    let client = redis::Client::open(format!("redis://127.0.0.1:{}", server.port)).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let log: Vec<String> = redis::cmd("LRANGE")
+        .arg("breakerbox:ops")
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 3, "{log:?}");
+    assert!(fleet.iter().all(|(_, b, _)| b.state() == State::Disabled));
+}

@@ -11,6 +11,9 @@
 //!   slots (leases in Redis) this replica holds, so the fleet runs at most
 //!   `half_open_max_calls` trials at once; a peer's probe result (closed or reopened)
 //!   ends the other replicas' half-open round the same way;
+//! - **operator actions fan out**: a `force_open`, `force_open_for`, `reset`, `disable`
+//!   or `metrics_only` on one replica is appended to a shared log and applied by the
+//!   others (as their own operator action, not published again);
 //! - **Redis down**: within one period the replica falls back to local decisions and
 //!   local half-open limits, sets `breakerbox_fleet_connected` to 0 and logs it; it
 //!   rejoins when Redis answers again.
@@ -31,6 +34,7 @@
 //! [`Reason::Fleet`]: crate::Reason::Fleet
 
 mod config;
+mod ops;
 mod probe;
 mod task;
 mod verdict;
@@ -39,6 +43,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::event::ListenerId;
 use crate::registry::Registry;
 
 pub use config::{FleetConfig, FleetError};
@@ -48,6 +53,7 @@ pub use config::{FleetConfig, FleetError};
 /// local decisions and local half-open limits.
 pub struct Fleet {
     registry: Registry,
+    listener: ListenerId,
     shared: Arc<Shared>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -57,6 +63,8 @@ pub struct Fleet {
 struct Shared {
     config: FleetConfig,
     connected: AtomicBool,
+    /// This replica's operator actions, until published.
+    outbox: Arc<ops::Outbox>,
 }
 
 impl fmt::Debug for Fleet {
@@ -79,13 +87,17 @@ impl Fleet {
     pub fn start(registry: &Registry, config: FleetConfig) -> Result<Fleet, FleetError> {
         let client = config.validate()?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| FleetError::NoRuntime)?;
+        let outbox = Arc::<ops::Outbox>::default();
+        let listener = ops::Outbox::listen(registry, outbox.clone());
         let shared = Arc::new(Shared {
             config,
             connected: AtomicBool::new(false),
+            outbox,
         });
         let task = runtime.spawn(task::run(registry.clone(), client, shared.clone()));
         Ok(Fleet {
             registry: registry.clone(),
+            listener,
             shared,
             task,
         })
@@ -105,6 +117,7 @@ impl Fleet {
 impl Drop for Fleet {
     fn drop(&mut self) {
         self.task.abort();
+        self.registry.unsubscribe(self.listener);
         // Back to local half-open limits: no lease will be granted any more.
         for b in self.registry.all() {
             b.inner.set_trial_gate(None);

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::Shared;
+use super::ops::{self, Cursor};
 use super::probe::{self, Held};
 use super::verdict::{Bucket, aggregate, verdict};
 use crate::breaker::{CallTotals, CircuitBreaker};
@@ -49,6 +50,7 @@ pub(super) async fn run(registry: Registry, client: redis::Client, shared: Arc<S
     let mut conn: Option<Conn> = None;
     let mut memos: HashMap<Arc<str>, Memo> = HashMap::new();
     let mut seq = unix_ms(SystemTime::now());
+    let mut cursor: Cursor = None;
     let mut ticker = tokio::time::interval(cfg.period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -61,7 +63,11 @@ pub(super) async fn run(registry: Registry, client: redis::Client, shared: Arc<S
         }
         let ok = match conn.as_mut() {
             Some(c) => {
-                let round = round(c, &shared, &breakers, &mut memos, &mut seq);
+                let round = async {
+                    round(c, &shared, &breakers, &mut memos, &mut seq).await?;
+                    let (prefix, id) = (cfg.key_prefix.as_str(), cfg.replica_id.as_str());
+                    ops::round(c, prefix, id, &registry, &shared.outbox, &mut cursor).await
+                };
                 matches!(tokio::time::timeout(cfg.period, round).await, Ok(Ok(())))
             }
             None => false,
