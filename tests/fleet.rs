@@ -380,3 +380,19 @@ async fn operator_actions_on_one_replica_apply_to_all_without_echo() {
     assert_eq!(log.len(), 3, "{log:?}");
     assert!(fleet.iter().all(|(_, b, _)| b.state() == State::Disabled));
 }
+
+#[test]
+fn a_fleet_needs_a_runtime_and_a_valid_config() {
+    use breakerbox::fleet::FleetError;
+    let registry = Registry::new();
+    let cfg = FleetConfig::new("redis://127.0.0.1:1", "r0");
+    assert_eq!(
+        Fleet::start(&registry, cfg).unwrap_err(),
+        FleetError::NoRuntime
+    );
+    let bad = FleetConfig::new("redis://127.0.0.1:1", "r0").quorum(0);
+    assert_eq!(
+        Fleet::start(&registry, bad).unwrap_err(),
+        FleetError::ZeroQuorum
+    );
+}
