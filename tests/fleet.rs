@@ -20,7 +20,7 @@ use breakerbox::fleet::{Fleet, FleetConfig};
 use breakerbox::{CircuitBreaker, Config, Reason, Registry, State};
 use servers::{Server, eventually, free_port};
 
-const PERIOD: Duration = Duration::from_millis(100);
+const PERIOD: Duration = Duration::from_millis(200);
 /// Bound of every "eventually": generous, the machine is shared.
 const WAIT: Duration = Duration::from_secs(15);
 

@@ -56,7 +56,8 @@ pub(super) async fn run(registry: Registry, client: redis::Client, shared: Arc<S
     loop {
         ticker.tick().await;
         let breakers = registry.all();
-        memos.retain(|name, _| breakers.iter().any(|b| b.name() == &**name));
+        let names: HashSet<&str> = breakers.iter().map(|b| b.name()).collect();
+        memos.retain(|name, _| names.contains(&**name));
         if conn.is_none() {
             conn =
                 ConnectionManager::new_lazy_with_config(client.clone(), manager_cfg.clone()).ok();
