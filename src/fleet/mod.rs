@@ -50,7 +50,8 @@ pub use config::{FleetConfig, FleetError};
 
 /// A running fleet membership of one [`Registry`]: its background task publishes to and
 /// reads from Redis. Dropping the handle stops the task; the breakers then go back to
-/// local decisions and local half-open limits.
+/// local decisions and local half-open limits. The task holds a handle of the registry
+/// until then.
 pub struct Fleet {
     registry: Registry,
     listener: ListenerId,

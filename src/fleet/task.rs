@@ -51,6 +51,8 @@ pub(super) async fn run(registry: Registry, client: redis::Client, shared: Arc<S
     let mut memos: HashMap<Arc<str>, Memo> = HashMap::new();
     let mut seq = unix_ms(SystemTime::now());
     let mut cursor: Cursor = None;
+    // The first round logs its outcome either way: a Redis down at start is said too.
+    let mut first = true;
     let mut ticker = tokio::time::interval(cfg.period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -80,12 +82,14 @@ pub(super) async fn run(registry: Registry, client: redis::Client, shared: Arc<S
                 b.inner.set_trial_gate(None);
             }
         }
-        set_connected(&shared, ok, &breakers);
+        set_connected(&shared, ok, first, &breakers);
+        first = false;
     }
 }
 
-/// Records the connection state: the flag, the gauge of every breaker, a log line on change.
-fn set_connected(shared: &Shared, ok: bool, breakers: &[CircuitBreaker]) {
+/// Records the connection state: the flag, the gauge of every breaker, a log line on change
+/// (and after the first round).
+fn set_connected(shared: &Shared, ok: bool, first: bool, breakers: &[CircuitBreaker]) {
     let was = shared.connected.swap(ok, Ordering::AcqRel);
     #[cfg(feature = "metrics")]
     for b in breakers {
@@ -97,7 +101,7 @@ fn set_connected(shared: &Shared, ok: bool, breakers: &[CircuitBreaker]) {
     }
     #[cfg(not(feature = "metrics"))]
     let _ = breakers;
-    if was != ok {
+    if was != ok || first {
         log_change(shared, ok);
     }
 }
