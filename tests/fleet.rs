@@ -6,7 +6,7 @@
 //!
 //! Needs `redis-server` on the PATH (Debian package `redis-server`); it runs on 127.0.0.1
 //! and a free port, and is stopped by PID, also when a test panics.
-#![cfg(all(feature = "fleet-redis", feature = "metrics"))]
+#![cfg(all(feature = "fleet-redis", feature = "metrics", feature = "tracing"))]
 
 #[path = "support/servers.rs"]
 mod servers;
@@ -229,6 +229,14 @@ fn gauge(snapshotter: &metrics_util::debugging::Snapshotter, breaker: &str) -> O
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_means_local_decisions_and_replicas_rejoin_when_it_returns() {
+    let logs = Logs::default();
+    let sink = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .finish();
+    // Global: the fleet's task logs from the runtime's worker threads.
+    let _ = tracing::subscriber::set_global_default(subscriber);
     let recorder = metrics_util::debugging::DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     let _ = metrics::set_global_recorder(recorder);
@@ -260,6 +268,13 @@ async fn redis_down_means_local_decisions_and_replicas_rejoin_when_it_returns() 
         (gauge(&snapshotter, "down-0") == Some(0.0)).then_some(())
     })
     .await;
+    eventually("the disconnect logged", WAIT, || async {
+        logs.text()
+            .lines()
+            .any(|l| l.contains("fleet disconnected") && l.contains("replica=\"down-0\""))
+            .then_some(())
+    })
+    .await;
     // Calls keep working, decided locally: r0 trips on its own window, r1 serves.
     fail(&fleet[0].1, 10);
     assert_eq!(fleet[0].1.state(), State::Open);
@@ -269,6 +284,15 @@ async fn redis_down_means_local_decisions_and_replicas_rejoin_when_it_returns() 
     all_connected(&fleet).await;
     eventually("connected gauge back to 1", WAIT, || async {
         (gauge(&snapshotter, "down-0") == Some(1.0)).then_some(())
+    })
+    .await;
+    // Connected at start and again after the restart.
+    eventually("the rejoin logged", WAIT, || async {
+        let text = logs.text();
+        let lines = text
+            .lines()
+            .filter(|l| l.contains("fleet connected") && l.contains("replica=\"down-1\""));
+        (lines.count() == 2).then_some(())
     })
     .await;
     // Not stuck: r0 probes through fleet leases and closes.
@@ -395,4 +419,24 @@ fn a_fleet_needs_a_runtime_and_a_valid_config() {
         Fleet::start(&registry, bad).unwrap_err(),
         FleetError::ZeroQuorum
     );
+}
+
+/// Collects formatted log lines.
+#[derive(Clone, Default)]
+struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Logs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
