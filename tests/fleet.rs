@@ -154,6 +154,60 @@ async fn one_replica_below_quorum_opens_only_itself() {
     assert_eq!(fleet[2].1.state(), State::Closed);
 }
 
+/// Whether `key` exists in the Redis at `port`.
+async fn exists(port: u16, key: &str) -> bool {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("EXISTS")
+        .arg(key)
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+/// The fields of the window hash of `dep` that `replica` published.
+async fn published_by(port: u16, replica: &str) -> usize {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let w: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+        .arg("breakerbox:w:dep")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    w.keys()
+        .filter(|k| k.starts_with(&format!("{replica}:")))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_replicas_counts_leave_the_aggregate() {
+    let server = redis(free_port());
+    let mut fleet = replicas(server.port);
+    all_connected(&fleet).await;
+    fail(&fleet[0].1, 6);
+    eventually("r0's failures published", WAIT, || async {
+        (published_by(server.port, "r0").await > 0).then_some(())
+    })
+    .await;
+    // r0 dies: its heartbeat expires after 3 periods; its fields are still in the hash.
+    let (_r0_registry, _r0_breaker, r0_fleet) = fleet.remove(0);
+    drop(r0_fleet);
+    eventually("r0's heartbeat expired", WAIT, || async {
+        (!exists(server.port, "breakerbox:hb:r0").await).then_some(())
+    })
+    .await;
+    // r1's 6 failures alone are below min_calls and below the quorum; with r0's they
+    // would be 12 failing calls on two replicas.
+    fail(&fleet[0].1, 6);
+    eventually("r1's failures published", WAIT, || async {
+        (published_by(server.port, "r1").await > 0).then_some(())
+    })
+    .await;
+    tokio::time::sleep(PERIOD * 5).await;
+    assert_eq!(fleet[0].1.state(), State::Closed, "r1");
+    assert_eq!(fleet[1].1.state(), State::Closed, "r2");
+}
+
 /// A TCP server that counts connections: the dependency the half-open trials probe.
 async fn counting_server() -> (u16, Arc<AtomicU32>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
