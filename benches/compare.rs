@@ -337,6 +337,52 @@ fn contention(c: &mut Criterion) {
     g.finish();
 }
 
+/// The closed path of a breaker whose registry runs a fleet (connected to a real
+/// redis-server, period 100 ms) next to one whose registry does not: fleet mode reads the
+/// breaker's counters from its own task and adds nothing to the call. Skipped without
+/// `redis-server` on the PATH.
+#[cfg(feature = "fleet-redis")]
+fn fleet(c: &mut Criterion) {
+    use breakerbox::Registry;
+    use breakerbox::fleet::{Fleet, FleetConfig};
+    let Some(redis) = common::redis::Redis::start() else {
+        eprintln!("fleet: redis-server is not on the PATH, skipped");
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let off = Registry::new();
+    let b_off = off.breaker("fleet_off", common::default_config()).unwrap();
+    let on = Registry::new();
+    let b_on = on.breaker("fleet_on", common::default_config()).unwrap();
+    let cfg = FleetConfig::new(redis.url(), "bench").period(Duration::from_millis(100));
+    let fleet = {
+        let _runtime = rt.enter();
+        Fleet::start(&on, cfg).expect("fleet")
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !fleet.connected() {
+        assert!(Instant::now() < deadline, "the fleet did not connect");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut g = c.benchmark_group("fleet");
+    g.bench_function("closed_sync_fleet_off", |b| {
+        run(b, || b_off.call_sync(|| Ok::<u64, ()>(black_box(1))))
+    });
+    g.bench_function("closed_sync_fleet_on", |b| {
+        run(b, || b_on.call_sync(|| Ok::<u64, ()>(black_box(1))))
+    });
+    g.finish();
+    assert!(fleet.connected(), "measured while connected");
+    drop(fleet);
+}
+
+#[cfg(not(feature = "fleet-redis"))]
+fn fleet(_: &mut Criterion) {}
+
 /// Spans last (see the module docs).
 fn spans(c: &mut Criterion) {
     closed_sync_with(c, "spans_closed_sync", &SPAN_ENVS, false);
@@ -348,6 +394,6 @@ fn spans(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = common::criterion();
-    targets = floor, closed_sync, closed_async, rejected, contention, spans
+    targets = floor, closed_sync, closed_async, rejected, contention, fleet, spans
 }
 criterion_main!(benches);

@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 target="${CARGO_TARGET_DIR:-target}"
-features="prometheus,otel"
+features="prometheus,otel,fleet-redis"
 out="$target/criterion"
 
 if [[ "${1:-}" != "--table" ]]; then

@@ -107,6 +107,7 @@
 //! | `serde` | no | (de)serializable [`Config`] with human-readable durations |
 //! | `test-util` | no | `ManualClock` for tests without sleeps |
 //! | `persist` | no | `store::FileStore`: operator state and open deadlines in a JSON file, across restarts |
+//! | `fleet-redis` | no | `fleet::Fleet`: breakers that agree across replicas through Redis (verdicts with a quorum, coordinated probing), off the call path |
 //! | `rt-tokio` | no | the eager timer task; cancelling async calls at their `call_timeout` |
 //! | `limit` | no | a bulkhead (concurrency limit) and a rate limit (`breakerbox::limit`) |
 //! | `prometheus` | no | helpers that install a Prometheus recorder and exporter |
@@ -146,6 +147,8 @@ mod config;
 mod error;
 mod event;
 mod fallback;
+#[cfg(feature = "fleet-redis")]
+pub mod fleet;
 #[cfg(doctest)]
 mod guides;
 #[cfg(feature = "tower")]

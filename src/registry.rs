@@ -217,6 +217,15 @@ impl Registry {
         self.inner.listeners.add(Arc::new(listener))
     }
 
+    /// Subscribes `listener` to transitions only: calls and rejections skip it, so it
+    /// costs the call path nothing.
+    #[cfg_attr(not(feature = "fleet-redis"), allow(dead_code))]
+    pub(crate) fn subscribe_transitions(&self, listener: impl Listener) -> ListenerId {
+        self.inner
+            .listeners
+            .add_transitions_only(Arc::new(listener))
+    }
+
     /// Unsubscribes a listener; returns whether it was subscribed.
     pub fn unsubscribe(&self, id: ListenerId) -> bool {
         self.inner.listeners.remove(id)

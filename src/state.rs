@@ -103,11 +103,15 @@ pub enum Reason {
     Manual,
     /// An operator forced the breaker open.
     Forced,
+    /// A fleet verdict (feature `fleet-redis`): the replicas' aggregated window met the
+    /// thresholds with a quorum of replicas seeing failures, or a peer's half-open probe
+    /// decided the fleet's half-open round.
+    Fleet,
 }
 
 impl Reason {
     /// Every reason, in priority order.
-    pub const ALL: [Reason; 9] = [
+    pub const ALL: [Reason; 10] = [
         Reason::ConsecutiveFailures,
         Reason::FailureRate,
         Reason::SlowCallRate,
@@ -117,6 +121,7 @@ impl Reason {
         Reason::TimeoutElapsed,
         Reason::Manual,
         Reason::Forced,
+        Reason::Fleet,
     ];
 
     /// The reason's label value, e.g. `consecutive_failures`.
@@ -131,6 +136,7 @@ impl Reason {
             Reason::TimeoutElapsed => "timeout_elapsed",
             Reason::Manual => "manual",
             Reason::Forced => "forced",
+            Reason::Fleet => "fleet",
         }
     }
 }

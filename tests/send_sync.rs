@@ -36,6 +36,13 @@ fn public_types_are_send_sync_debug() {
     assert_send_sync_debug::<store::StoreStats>();
     #[cfg(feature = "persist")]
     assert_send_sync_debug::<store::FileStore>();
+    #[cfg(feature = "fleet-redis")]
+    {
+        assert_send_sync_debug::<store::RedisStore>();
+        assert_send_sync_debug::<breakerbox::fleet::Fleet>();
+        assert_send_sync_debug::<breakerbox::fleet::FleetConfig>();
+        assert_send_sync_debug::<breakerbox::fleet::FleetError>();
+    }
 }
 
 #[test]
@@ -47,6 +54,8 @@ fn errors_are_std_errors() {
     is_error::<RegistryError>();
     is_error::<CallError<std::io::Error>>();
     is_error::<store::StoreError>();
+    #[cfg(feature = "fleet-redis")]
+    is_error::<breakerbox::fleet::FleetError>();
 }
 
 #[test]

@@ -114,3 +114,5 @@ pub fn runtime() -> Runtime {
 #[cfg(all(feature = "prometheus", feature = "otel"))]
 pub mod observe;
 pub mod peers;
+#[cfg(feature = "fleet-redis")]
+pub mod redis;

@@ -19,6 +19,7 @@ use crate::observe::{DurationHistogram, Observer};
 use crate::state::{Reason, State, StateCell, Word};
 use crate::window::Window;
 
+mod fleet;
 mod restore;
 mod transition;
 
@@ -100,6 +101,9 @@ pub(crate) struct Inner {
     /// Consecutive trips without recovery, for the backoff.
     trips: AtomicU32,
     rng: AtomicU64,
+    /// The half-open trial slots a fleet grants this replica (see `engine/fleet.rs`);
+    /// 0 when no fleet coordinates the breaker.
+    fleet_gate: AtomicU64,
     pub(crate) last_transition: ArcSwapOption<Transition>,
     pub(crate) listeners: Arc<Listeners>,
     pub(crate) observer: Observer,
@@ -143,6 +147,7 @@ impl Inner {
             last_trial_done: AtomicU64::new(0),
             trips: AtomicU32::new(0),
             rng: AtomicU64::new(seed | 1),
+            fleet_gate: AtomicU64::new(0),
             last_transition: ArcSwapOption::empty(),
             listeners,
             observer,
@@ -191,7 +196,7 @@ impl Inner {
                     }
                 }
                 State::HalfOpen => {
-                    let max = self.hot.half_open_max_calls();
+                    let max = self.trial_limit(w);
                     match self.state.try_take_trial(max) {
                         Ok(taken) => return Ok(self.admit(taken, true)),
                         Err(found) if found.state() != State::HalfOpen => {}

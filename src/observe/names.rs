@@ -63,6 +63,9 @@ pub const BULKHEAD_MAX_CONCURRENT: &str = "breakerbox_bulkhead_max_concurrent";
 pub const RATE_LIMIT_PER_SECOND: &str = "breakerbox_rate_limit_per_second";
 /// Counter of notification deliveries, labelled `breaker`, `channel` and `result`.
 pub const NOTIFICATIONS_TOTAL: &str = "breakerbox_notifications_total";
+/// Gauge: 1 while the breaker's fleet (feature `fleet-redis`) answers and fleet decisions
+/// are in force, 0 while the replica falls back to local decisions.
+pub const FLEET_CONNECTED: &str = "breakerbox_fleet_connected";
 
 /// Label: the breaker's name.
 pub const LABEL_BREAKER: &str = "breaker";
@@ -365,5 +368,11 @@ pub const METRICS: &[MetricInfo] = &[
         MetricKind::Counter,
         &[LABEL_BREAKER, LABEL_CHANNEL, LABEL_RESULT],
         "Notifications of circuit breaker state changes by channel and result: sent, failed or dropped.",
+    ),
+    info(
+        FLEET_CONNECTED,
+        MetricKind::Gauge,
+        B,
+        "1 while the breaker's fleet (shared state through Redis) answers and fleet decisions are in force; 0 while the replica falls back to local decisions.",
     ),
 ];

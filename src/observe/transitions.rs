@@ -17,7 +17,9 @@
 //!   for as long as the breaker has been in that state: `increase()` sees the first one
 //!   unless the breaker left the state, for the first time ever, before a scrape saw it.
 //!
-//! A breaker that never leaves Closed exports 13 transition series instead of 33.
+//! A breaker that never leaves Closed exports 13 transition series instead of 33 (16 and
+//! 36 with the feature `fleet-redis`, whose three `fleet` transitions are registered at
+//! build).
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -46,6 +48,18 @@ pub(crate) const AUTOMATIC: [TransitionKey; 9] = {
         (HalfOpen, Closed, HalfOpenSuccess),
     ]
 };
+
+/// The transitions a fleet verdict makes (feature `fleet-redis`): a fleet trip, and a
+/// peer's half-open probe result. Registered when the breaker is built when the feature
+/// is compiled in, since a fleet may start for the breaker's registry at any time.
+#[cfg(feature = "fleet-redis")]
+pub(crate) const FLEET: [TransitionKey; 3] = [
+    (State::Closed, State::Open, Reason::Fleet),
+    (State::HalfOpen, State::Open, Reason::Fleet),
+    (State::HalfOpen, State::Closed, Reason::Fleet),
+];
+#[cfg(not(feature = "fleet-redis"))]
+pub(crate) const FLEET: [TransitionKey; 0] = [];
 
 /// The operator's transitions out of `from`: `reset` (to Closed, manual), `disable`,
 /// `metrics_only` (manual) and `force_open` (forced). Out of Closed, Disabled, MetricsOnly
@@ -77,6 +91,7 @@ impl TransitionCounters {
     pub(crate) fn new(name: &Arc<str>, initial: State) -> TransitionCounters {
         let counters = AUTOMATIC
             .iter()
+            .chain(FLEET.iter())
             .map(|&k| (k, counter(name, k)))
             .collect::<Vec<_>>();
         let t = TransitionCounters {
@@ -153,6 +168,7 @@ mod tests {
     /// Every transition the engine can report, by the rules of `docs/DESIGN.md`.
     fn all_possible() -> Vec<TransitionKey> {
         let mut all: Vec<TransitionKey> = AUTOMATIC.to_vec();
+        all.extend(FLEET);
         for s in State::ALL {
             all.extend(operator_from(s));
         }
@@ -163,8 +179,8 @@ mod tests {
     fn the_tables_hold_the_33_possible_transitions_once_each() {
         let all = all_possible();
         let unique: std::collections::HashSet<_> = all.iter().collect();
-        assert_eq!(all.len(), 33);
-        assert_eq!(unique.len(), 33);
+        assert_eq!(all.len(), 33 + FLEET.len());
+        assert_eq!(unique.len(), 33 + FLEET.len());
         // Same-state transitions are operator actions on the state they target.
         for t in &all {
             if t.0 == t.1 {
@@ -176,7 +192,7 @@ mod tests {
     #[test]
     fn a_new_breaker_registers_the_automatic_and_its_initial_states_operator_transitions() {
         let t = TransitionCounters::new(&"t".into(), State::Closed);
-        assert_eq!(t.keys().len(), 13);
+        assert_eq!(t.keys().len(), 13 + FLEET.len());
         let t = TransitionCounters::new(&"t".into(), State::ForcedOpen);
         assert!(
             t.keys()

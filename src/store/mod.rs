@@ -33,6 +33,8 @@
 mod file;
 mod persister;
 mod record;
+#[cfg(feature = "fleet-redis")]
+mod redis;
 
 use std::collections::BTreeMap;
 use std::error::Error;
@@ -44,6 +46,8 @@ pub use file::FileStore;
 pub(crate) use persister::Persister;
 pub use persister::StoreStats;
 pub use record::Record;
+#[cfg(feature = "fleet-redis")]
+pub use redis::RedisStore;
 
 /// Persisted records by breaker name.
 pub type Records = BTreeMap<String, Record>;
