@@ -69,8 +69,19 @@ pub async fn drive(demo: &Demo, deadline: Option<Instant>) {
             pricing.force_open_for(Duration::from_secs(5));
         }
     }));
-    for t in tasks {
-        let _ = t.await;
+    match deadline {
+        // Stop at the deadline, also in the middle of a hung call or a long interval.
+        Some(d) => {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await;
+            for t in &tasks {
+                t.abort();
+            }
+        }
+        None => {
+            for t in tasks {
+                let _ = t.await;
+            }
+        }
     }
 }
 
