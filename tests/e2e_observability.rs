@@ -21,10 +21,12 @@
 
 #![cfg(feature = "full")]
 
+#[path = "support/demo.rs"]
+mod demo;
 #[path = "support/servers.rs"]
 mod servers;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -128,33 +130,6 @@ async fn query(http: &reqwest::Client, prom: &str, q: &str) -> Vec<Value> {
     v["data"]["result"].as_array().cloned().unwrap_or_default()
 }
 
-/// The `demo` example's binary, built with this test's features (a no-op when `cargo test`
-/// already built the examples).
-fn demo_binary() -> PathBuf {
-    let mut features = vec!["full"];
-    if cfg!(feature = "test-util") {
-        features.push("test-util");
-    }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "--example", "demo", "--features"])
-        .arg(features.join(","))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "cannot build the demo example");
-    // target/<profile>/deps/<this test> -> target/<profile>/examples/demo
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples/demo");
-    assert!(bin.exists(), "no demo binary at {}", bin.display());
-    bin
-}
-
 /// One demo replica as its own process, on a port the test picks.
 fn replica(
     bin: &Path,
@@ -234,7 +209,7 @@ async fn two_replicas_dashboards_alerts_and_notifications_against_real_servers()
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap();
-    let demo = demo_binary();
+    let demo = demo::demo_binary();
 
     let (recv, am_inbox, hook_inbox, traces) = receiver().await;
     let am = servers::alertmanager(&format!("{recv}/alertmanager"));
