@@ -26,6 +26,20 @@ pub enum State {
 }
 
 impl State {
+    /// Whether this state refuses every call: Open (until its reset timeout) and
+    /// ForcedOpen. HalfOpen refuses only calls beyond its trial slots.
+    #[inline]
+    pub fn rejects_calls(self) -> bool {
+        matches!(self, State::Open | State::ForcedOpen)
+    }
+
+    /// Whether this state admits every call and counts its outcome in the window: Closed,
+    /// Disabled (counts, never trips) and MetricsOnly (counts, reports would-open trips).
+    #[inline]
+    pub fn counts_calls(self) -> bool {
+        matches!(self, State::Closed | State::Disabled | State::MetricsOnly)
+    }
+
     /// Every state, in label order.
     pub const ALL: [State; 6] = [
         State::Closed,
@@ -83,6 +97,7 @@ impl fmt::Display for State {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
 pub enum Reason {
     /// `failure_threshold` consecutive failures in Closed.
     ConsecutiveFailures,
@@ -264,6 +279,17 @@ impl StateCell {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn half_open_alone_neither_rejects_every_call_nor_counts_into_the_window() {
+        for s in State::ALL {
+            let (rejects, counts) = (s.rejects_calls(), s.counts_calls());
+            assert!(!(rejects && counts), "{s:?}");
+            assert_eq!(s == State::HalfOpen, !rejects && !counts, "{s:?}");
+        }
+        assert!(State::ForcedOpen.rejects_calls());
+        assert!(State::MetricsOnly.counts_calls());
+    }
+
     use super::*;
 
     #[test]

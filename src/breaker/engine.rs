@@ -161,10 +161,7 @@ impl Inner {
     #[inline]
     pub(crate) fn acquire(&self) -> Result<Admission, BreakerOpen> {
         let w = self.state.load();
-        if matches!(
-            w.state(),
-            State::Closed | State::Disabled | State::MetricsOnly
-        ) {
+        if w.state().counts_calls() {
             return Ok(self.admit(w, false));
         }
         self.acquire_not_closed(w)
@@ -375,7 +372,7 @@ impl Inner {
 
     /// Remaining open time, if the breaker is Open or ForcedOpen with a deadline.
     pub(crate) fn retry_after(&self, w: Word) -> Option<Duration> {
-        if !matches!(w.state(), State::Open | State::ForcedOpen) {
+        if !w.state().rejects_calls() {
             return None;
         }
         let deadline = unstamp(self.deadline.load(Ordering::Acquire), w.epoch()).ok()??;

@@ -234,9 +234,7 @@ impl CircuitBreaker {
     /// so gauges and alerts tell the truth on idle services.
     pub fn poll_timeouts(&self) {
         let w = self.inner.state.load();
-        if matches!(w.state(), State::Open | State::ForcedOpen)
-            && self.inner.retry_after(w) == Some(Duration::ZERO)
-        {
+        if w.state().rejects_calls() && self.inner.retry_after(w) == Some(Duration::ZERO) {
             let _ = self
                 .inner
                 .transition(w, State::HalfOpen, Reason::TimeoutElapsed);

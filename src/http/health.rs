@@ -37,7 +37,7 @@ impl Health {
 
 /// Whether `state` rejects calls for the health endpoint's purposes.
 pub(crate) fn is_open(state: State) -> bool {
-    matches!(state, State::Open | State::ForcedOpen)
+    state.rejects_calls()
 }
 
 /// One breaker: state, since when, why, the window's numbers, lifetime counts and config.

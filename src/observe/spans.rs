@@ -359,7 +359,7 @@ mod enabled {
     pub(crate) fn transition(t: &Transition) {
         let own = own_span(t);
         let _entered = own.as_ref().map(Span::enter);
-        if matches!(t.to, State::Open | State::ForcedOpen) {
+        if t.to.rejects_calls() {
             transition_event!(EVENT_TRANSITION, Level::WARN, t);
         } else {
             transition_event!(EVENT_TRANSITION, Level::INFO, t);

@@ -60,7 +60,7 @@ impl Inner {
             self.deadline
                 .store(stamp(next.epoch(), Some(quiet_until)), Ordering::Release);
         } else {
-            if matches!(next.state(), State::Open | State::ForcedOpen) {
+            if next.state().rejects_calls() {
                 let deadline = open_for.map(|d| now.saturating_add(nanos(d)));
                 self.deadline
                     .store(stamp(next.epoch(), deadline), Ordering::Release);
