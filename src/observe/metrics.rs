@@ -399,10 +399,9 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn transitions_reported_out_of_order_never_move_the_state_gauge_back() {
-        let rec = DebuggingRecorder::new();
-        let m = metrics::with_local_recorder(&rec, || {
+    /// A closed breaker's metrics, registered with `rec`.
+    fn built(rec: &DebuggingRecorder) -> Metrics {
+        metrics::with_local_recorder(rec, || {
             Metrics::new(
                 &"t".into(),
                 &Config::default(),
@@ -410,7 +409,13 @@ mod tests {
                 0.0,
                 DurationHistogram::default(),
             )
-        });
+        })
+    }
+
+    #[test]
+    fn transitions_reported_out_of_order_never_move_the_state_gauge_back() {
+        let rec = DebuggingRecorder::new();
+        let m = built(&rec);
         // Epoch 2 (Open -> HalfOpen) is reported before epoch 1 (Closed -> Open).
         m.transition(&transition(State::Open, State::HalfOpen), 2, 2.0);
         assert_eq!(ones(&rec), ["half_open"]);
@@ -423,15 +428,7 @@ mod tests {
     #[test]
     fn the_epoch_comparison_survives_wrapping() {
         let rec = DebuggingRecorder::new();
-        let m = metrics::with_local_recorder(&rec, || {
-            Metrics::new(
-                &"t".into(),
-                &Config::default(),
-                State::Closed,
-                0.0,
-                DurationHistogram::default(),
-            )
-        });
+        let m = built(&rec);
         m.transition(&transition(State::Closed, State::Open), EPOCH_MASK / 2, 1.0);
         m.transition(
             &transition(State::Open, State::HalfOpen),
@@ -464,15 +461,7 @@ mod tests {
     #[test]
     fn the_open_deadline_is_the_transition_time_plus_its_open_time() {
         let rec = DebuggingRecorder::new();
-        let m = metrics::with_local_recorder(&rec, || {
-            Metrics::new(
-                &"t".into(),
-                &Config::default(),
-                State::Closed,
-                0.0,
-                DurationHistogram::default(),
-            )
-        });
+        let m = built(&rec);
         let at = std::time::UNIX_EPOCH + Duration::from_secs(1_000);
         // A grown (backoff) reset timeout of 30 s.
         let open = Transition {
