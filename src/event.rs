@@ -177,6 +177,36 @@ impl Event<'_> {
     }
 }
 
+/// What recording one call's outcome did, returned by the engine as a value: the caller
+/// (the span around the call) reads the duration and whether it was slow from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Completion {
+    /// The state in which the call was admitted.
+    pub(crate) state: State,
+    /// How it ended.
+    pub(crate) outcome: Outcome,
+    /// How long it ran, by the breaker's clock.
+    pub(crate) duration: Duration,
+    /// Whether it ran longer than `slow_call_duration` (every timeout is slow).
+    pub(crate) slow: bool,
+    /// The state this outcome moved the breaker to, if its transition won.
+    pub(crate) transition: Option<State>,
+}
+
+impl Completion {
+    /// The event that reports this completion of a call through breaker `breaker`.
+    #[inline]
+    pub(crate) fn event(self, breaker: &str) -> Event<'_> {
+        Event::Call {
+            breaker,
+            state: self.state,
+            outcome: self.outcome,
+            duration: self.duration,
+            slow: self.slow,
+        }
+    }
+}
+
 /// Receives events. Called on the call path: keep it quick and never block (hand work to
 /// a queue with `try_send`). A listener that panics is disabled and the panic is not
 /// propagated to the call.

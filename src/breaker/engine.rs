@@ -14,7 +14,7 @@ use super::stamp::{stamp, unstamp};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{BreakerOpen, Name};
-use crate::event::{Event, Listeners, Outcome, Transition};
+use crate::event::{Completion, Event, Listeners, Outcome, Transition};
 use crate::observe::{DurationHistogram, Observer};
 use crate::state::{Reason, State, StateCell, Word};
 use crate::window::Window;
@@ -218,20 +218,32 @@ impl Inner {
     #[cold]
     fn reject(&self, w: Word, retry_after: Option<u64>) -> BreakerOpen {
         let retry_after = retry_after.map(Duration::from_nanos);
-        // The observer first: a metric counted per call is then never ahead of the
-        // lifetime counters a scrape publishes (see `observe::lifetime`).
-        self.observer.rejected(w.state());
-        self.counters.rejected();
-        self.listeners.emit(&Event::Rejected {
+        let event = Event::Rejected {
             breaker: &self.name,
             state: w.state(),
             retry_after,
-        });
+        };
+        self.emit(&event, w.epoch());
         BreakerOpen {
             name: Name::new(&self.name),
             state: w.state(),
             retry_after,
         }
+    }
+
+    /// The one hook: every call, rejection and transition is reported here, once, as an
+    /// event of epoch `epoch`. The observer sees it first (a metric counted per call is
+    /// then never ahead of the lifetime totals a scrape publishes, see
+    /// `observe::lifetime`), then the lifetime totals count it, then the listeners get it.
+    #[inline]
+    pub(crate) fn emit(&self, event: &Event<'_>, epoch: u64) {
+        self.observer.observe(event, epoch);
+        match *event {
+            Event::Call { outcome, slow, .. } => self.counters.call(outcome, slow),
+            Event::Rejected { .. } => self.counters.rejected(),
+            Event::Transition(_) | Event::WouldOpen(_) => {}
+        }
+        self.listeners.emit(event);
     }
 
     fn half_open_timed_out(&self, w: Word) -> bool {
@@ -243,46 +255,56 @@ impl Inner {
         self.clock.now().saturating_sub(active) > timeout
     }
 
-    /// Records the outcome of an admitted call. Counted exactly once, whatever the state.
-    pub(crate) fn complete(&self, adm: Admission, outcome: Outcome) {
+    /// Records the outcome of an admitted call, counted exactly once whatever the state,
+    /// and returns what the recording did.
+    #[inline]
+    pub(crate) fn complete(&self, adm: Admission, outcome: Outcome) -> Completion {
         let end = self.clock.now();
         let elapsed = end.saturating_sub(adm.start);
-        // A timed-out call is slow by definition, whatever its measured duration.
-        let slow = elapsed > self.hot.slow_nanos() || outcome == Outcome::Timeout;
-        let duration = Duration::from_nanos(elapsed);
-        // The observer first: a metric counted per call is then never ahead of the
-        // lifetime counters a scrape publishes (see `observe::lifetime`).
-        self.observer.call(adm.state(), outcome, duration, slow);
-        self.counters.call(outcome, slow);
-        self.listeners.emit(&Event::Call {
-            breaker: &self.name,
+        let mut done = Completion {
             state: adm.state(),
             outcome,
-            duration,
-            slow,
-        });
-        if adm.trial() {
-            self.complete_trial(adm.epoch(), outcome, slow, end);
-        } else if outcome != Outcome::Ignore {
+            duration: Duration::from_nanos(elapsed),
+            // A timed-out call is slow by definition, whatever its measured duration.
+            slow: elapsed > self.hot.slow_nanos() || outcome == Outcome::Timeout,
+            transition: None,
+        };
+        self.emit(&done.event(&self.name), adm.epoch());
+        let slow = done.slow;
+        done.transition = if adm.trial() {
+            self.complete_trial(adm.epoch(), outcome, slow, end)
+        } else if outcome == Outcome::Ignore {
+            None
+        } else {
             let failure = outcome.is_failure();
             if !self.window_replaced.load(Ordering::Acquire) {
-                self.complete_normal(adm.epoch(), failure, slow, end, &self.window);
+                self.complete_normal(adm.epoch(), failure, slow, end, &self.window)
             } else {
                 let settings = self.settings.load();
-                self.complete_normal(adm.epoch(), failure, slow, end, &settings.window);
+                self.complete_normal(adm.epoch(), failure, slow, end, &settings.window)
             }
-        }
+        };
+        done
     }
 
+    /// Records a call admitted in Closed, Disabled or MetricsOnly into `window`; returns
+    /// the state it moved the breaker to, if its trip won.
     #[inline]
-    fn complete_normal(&self, epoch: u64, failure: bool, slow: bool, now: u64, window: &Window) {
+    fn complete_normal(
+        &self,
+        epoch: u64,
+        failure: bool,
+        slow: bool,
+        now: u64,
+        window: &Window,
+    ) -> Option<State> {
         let w = self.state.load();
         if w.epoch() != epoch {
-            return; // admitted in an epoch that has ended: counted, but not evaluated
+            return None; // admitted in an epoch that has ended: counted, but not evaluated
         }
         let state = w.state();
-        if !matches!(state, State::Closed | State::MetricsOnly | State::Disabled) {
-            return;
+        if !state.counts_calls() {
+            return None;
         }
         window.record(now, failure, slow);
         let consecutive = if failure {
@@ -294,14 +316,15 @@ impl Inner {
             0
         };
         if state == State::Disabled {
-            return;
+            return None;
         }
-        if let Some(reason) = self.trigger(consecutive, window) {
-            if state == State::MetricsOnly && self.dry_run_quiet(w, now) {
-                return;
-            }
-            let _ = self.transition(w, State::Open, reason);
+        let reason = self.trigger(consecutive, window)?;
+        if state == State::MetricsOnly && self.dry_run_quiet(w, now) {
+            return None;
         }
+        self.transition(w, State::Open, reason)
+            .ok()
+            .map(|next| next.state())
     }
 
     /// Whether a dry-run breaker "would still be open" from its last dry-run trip: for a
@@ -339,7 +362,9 @@ impl Inner {
         None
     }
 
-    fn complete_trial(&self, epoch: u64, outcome: Outcome, slow: bool, now: u64) {
+    /// Records a half-open trial; returns the state it moved the breaker to, if its
+    /// transition won.
+    fn complete_trial(&self, epoch: u64, outcome: Outcome, slow: bool, now: u64) -> Option<State> {
         self.last_trial_done.store(now, Ordering::Relaxed);
         let reopen = match outcome {
             Outcome::Failure | Outcome::Timeout => Some(Reason::HalfOpenFailure),
@@ -350,24 +375,25 @@ impl Inner {
             let mut w = self.state.load();
             while w.state() == State::HalfOpen && w.epoch() == epoch {
                 match self.transition(w, State::Open, reason) {
-                    Ok(_) => return,
+                    Ok(next) => return Some(next.state()),
                     Err(found) => w = found,
                 }
             }
-            return;
+            return None;
         }
-        let Some(mut w) = self.state.release_trial(epoch, outcome == Outcome::Success) else {
-            return;
-        };
+        let mut w = self
+            .state
+            .release_trial(epoch, outcome == Outcome::Success)?;
         while w.state() == State::HalfOpen
             && w.epoch() == epoch
             && w.successes() >= self.hot.success_threshold()
         {
             match self.transition(w, State::Closed, Reason::HalfOpenSuccess) {
-                Ok(_) => return,
+                Ok(next) => return Some(next.state()),
                 Err(found) => w = found,
             }
         }
+        None
     }
 
     /// Remaining open time, if the breaker is Open or ForcedOpen with a deadline.
@@ -412,11 +438,6 @@ impl Inner {
             self.window_replaced.store(true, Ordering::Release);
         }
     }
-}
-
-/// `num / calls`, or `None` below `min_calls` (never a sentinel).
-pub(crate) fn rate(num: u64, calls: u64, min_calls: u32) -> Option<f64> {
-    (calls > 0 && calls >= u64::from(min_calls)).then(|| num as f64 / calls as f64)
 }
 
 pub(crate) fn unix_seconds(t: std::time::SystemTime) -> f64 {

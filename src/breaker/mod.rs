@@ -4,6 +4,7 @@ mod counters;
 mod engine;
 mod hot;
 mod permit;
+mod run;
 mod snapshot;
 mod stamp;
 mod timeout;
@@ -18,12 +19,13 @@ use crate::clock::{Clock, default_clock};
 use crate::config::Config;
 use crate::error::{BreakerOpen, CallError, ConfigError};
 use crate::event::{Listener, ListenerId, Listeners, Outcome};
-use crate::observe::{DurationHistogram, SpanPolicy, spans};
+use crate::observe::{DurationHistogram, SpanPolicy};
 use crate::state::{Reason, State};
 
 pub(crate) use counters::OutcomeTotals;
-pub(crate) use engine::{Inner, rate};
+pub(crate) use engine::Inner;
 pub use permit::{OwnedPermit, Permit};
+use run::Run;
 pub use snapshot::{CallTotals, Snapshot};
 pub use timeout::CallTimeout;
 
@@ -159,20 +161,11 @@ impl CircuitBreaker {
         F: Future<Output = Result<T, E>>,
         C: FnOnce(&Result<T, E>) -> Outcome,
     {
-        let permit = self.try_acquire()?;
         let limit = self.inner.hot.call_timeout();
-        if limit.is_none() && !spans::wanted() {
-            let result = fut.await;
-            permit.record(classify(&result));
-            return result.map_err(CallError::Inner);
-        }
-        let run = timeout::run(&self.inner, permit.started(), limit, classify, fut);
-        if spans::wanted() {
-            return spans::call(&self.inner, permit, run).await;
-        }
-        let (result, outcome) = run.await;
-        permit.record(outcome);
-        result
+        let run = Run::begin(self)?;
+        let start = run.started();
+        run.future(timeout::run(&self.inner, start, limit, classify, fut))
+            .await
     }
 
     /// Runs a blocking call through the breaker: `Ok` is a success, `Err` a failure. A
@@ -200,20 +193,14 @@ impl CircuitBreaker {
         classify: impl FnOnce(&Result<T, E>) -> Outcome,
         f: impl FnOnce() -> Result<T, E>,
     ) -> Result<T, CallError<E>> {
-        let permit = self.try_acquire()?;
+        let run = Run::begin(self)?;
         let limit = self.inner.hot.call_timeout();
-        let start = permit.started();
-        let run = || {
+        let start = run.started();
+        run.blocking(|| {
             let result = f();
             let outcome = timeout::after_the_fact(&self.inner, start, limit, classify(&result));
             (result.map_err(CallError::Inner), outcome)
-        };
-        if spans::wanted() {
-            return spans::call_sync(&self.inner, permit, run);
-        }
-        let (result, outcome) = run();
-        permit.record(outcome);
-        result
+        })
     }
 
     /// Counts a fallback taken for this breaker's call (`breakerbox_fallbacks_total`).
@@ -260,8 +247,8 @@ impl CircuitBreaker {
             state: w.state(),
             since: inner.clock.system_time(inner.since(w)),
             window,
-            failure_rate: rate(window.failures, window.calls, min),
-            slow_call_rate: rate(window.slow_calls, window.calls, min),
+            failure_rate: window.failure_rate(min),
+            slow_call_rate: window.slow_call_rate(min),
             consecutive_failures: inner.consecutive.load(Ordering::Relaxed),
             half_open_in_flight: w.in_flight(),
             half_open_successes: w.successes(),

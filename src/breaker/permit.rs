@@ -4,7 +4,7 @@ use std::fmt;
 
 use super::CircuitBreaker;
 use super::engine::Admission;
-use crate::event::Outcome;
+use crate::event::{Completion, Outcome};
 use crate::state::State;
 
 /// The methods both permit types share: what was admitted, and recording the outcome
@@ -51,16 +51,22 @@ macro_rules! permit_methods {
             }
 
             /// Records `outcome`.
-            pub fn record(mut self, outcome: Outcome) {
+            pub fn record(self, outcome: Outcome) {
+                self.finish(outcome);
+            }
+
+            /// Records `outcome`; returns what the recording did.
+            #[inline]
+            pub(crate) fn finish(mut self, outcome: Outcome) -> Completion {
                 self.done = true;
-                self.breaker.inner.complete(self.adm, outcome);
+                self.breaker.inner.complete(self.adm, outcome)
             }
         }
 
         impl$(<$lt>)? Drop for $ty$(<$lt>)? {
             fn drop(&mut self) {
                 if !self.done {
-                    self.breaker.inner.complete(self.adm, Outcome::Ignore);
+                    let _ = self.breaker.inner.complete(self.adm, Outcome::Ignore);
                 }
             }
         }

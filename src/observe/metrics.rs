@@ -22,7 +22,7 @@ use super::lifetime::CallCounters;
 use super::names::{self, MetricKind};
 use super::scrape;
 use super::transitions::TransitionCounters;
-use crate::breaker::{OutcomeTotals, rate};
+use crate::breaker::OutcomeTotals;
 use crate::config::Config;
 use crate::event::{Outcome, Transition};
 use crate::fallback::FallbackReason;
@@ -330,10 +330,8 @@ impl Metrics {
 
     pub(crate) fn rates(&self, c: WindowCounts, min_calls: u32) {
         let or_nan = |r: Option<f64>| r.unwrap_or(f64::NAN);
-        self.failure_rate
-            .set(or_nan(rate(c.failures, c.calls, min_calls)));
-        self.slow_call_rate
-            .set(or_nan(rate(c.slow_calls, c.calls, min_calls)));
+        self.failure_rate.set(or_nan(c.failure_rate(min_calls)));
+        self.slow_call_rate.set(or_nan(c.slow_call_rate(min_calls)));
         self.window_calls.set(c.calls as f64);
     }
 

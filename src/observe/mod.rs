@@ -30,6 +30,7 @@ pub mod prometheus;
 #[cfg(feature = "metrics")]
 mod scrape;
 mod span_policy;
+#[cfg(feature = "tracing")]
 pub(crate) mod spans;
 #[cfg(feature = "metrics")]
 mod transitions;
@@ -40,11 +41,10 @@ pub use self::metrics::describe_metrics;
 pub use self::span_policy::{DEFAULT_SAMPLE_EVERY, SpanPolicy, Successes};
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::breaker::OutcomeTotals;
 use crate::config::Config;
-use crate::event::{Outcome, Transition};
+use crate::event::Event;
 use crate::state::State;
 use crate::window::WindowCounts;
 
@@ -99,14 +99,44 @@ impl Observer {
         &self.spans
     }
 
-    /// A call admitted in `state` finished.
+    /// The one hook: a call finished, a call was refused, the breaker changed state (the
+    /// state word's epoch after the transition is `epoch`: racing transitions may be
+    /// reported out of order, and the epoch keeps the state gauges on the newest) or a
+    /// dry run would have opened.
+    #[cfg(feature = "metrics")]
     #[inline]
-    #[allow(unused_variables)]
-    pub(crate) fn call(&self, state: State, outcome: Outcome, duration: Duration, slow: bool) {
-        #[cfg(feature = "metrics")]
-        self.metrics.call(outcome, duration, slow);
+    pub(crate) fn observe(&self, event: &Event<'_>, epoch: u64) {
+        self.metrics_hook(event, epoch);
         #[cfg(feature = "tracing")]
-        spans::note_call(u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX), slow);
+        spans::observe(&self.name, event);
+    }
+
+    /// Spans only: the epoch orders the state gauges, which need `metrics`.
+    #[cfg(all(feature = "tracing", not(feature = "metrics")))]
+    #[inline]
+    pub(crate) fn observe(&self, event: &Event<'_>, _epoch: u64) {
+        spans::observe(&self.name, event);
+    }
+
+    /// Without metrics and spans there is nothing to observe.
+    #[cfg(not(any(feature = "metrics", feature = "tracing")))]
+    #[inline(always)]
+    pub(crate) fn observe(&self, _event: &Event<'_>, _epoch: u64) {}
+
+    #[cfg(feature = "metrics")]
+    #[inline]
+    fn metrics_hook(&self, event: &Event<'_>, epoch: u64) {
+        match *event {
+            Event::Call {
+                outcome,
+                duration,
+                slow,
+                ..
+            } => self.metrics.call(outcome, duration, slow),
+            Event::Rejected { .. } => self.metrics.rejected(),
+            Event::Transition(t) => self.metrics.transition(t, epoch, unix_seconds(t.at)),
+            Event::WouldOpen(t) => self.metrics.would_open(t),
+        }
     }
 
     /// A fallback was taken.
@@ -117,27 +147,6 @@ impl Observer {
         self.metrics.fallback(reason);
     }
 
-    /// A call was refused in `state`.
-    #[inline]
-    #[allow(unused_variables)]
-    pub(crate) fn rejected(&self, state: State) {
-        #[cfg(feature = "metrics")]
-        self.metrics.rejected();
-        #[cfg(feature = "tracing")]
-        spans::rejected(&self.name, state);
-    }
-
-    /// The breaker moved into the state epoch `epoch` (the state word's epoch after the
-    /// transition). Racing transitions may be reported out of order; the epoch keeps the
-    /// state gauges on the newest.
-    #[allow(unused_variables)]
-    pub(crate) fn transition(&self, t: &Transition, epoch: u64, since_unix: f64) {
-        #[cfg(feature = "metrics")]
-        self.metrics.transition(t, epoch, since_unix);
-        #[cfg(feature = "tracing")]
-        spans::transition(t);
-    }
-
     /// The breaker starts in a persisted `state` (epoch `epoch`), open until
     /// `open_until_unix` (NaN when not open, +Inf without a deadline): not a transition, so
     /// only the state gauges change.
@@ -146,15 +155,6 @@ impl Observer {
         #[cfg(feature = "metrics")]
         self.metrics
             .restored(state, epoch, since_unix, open_until_unix);
-    }
-
-    /// A `metrics_only` breaker would have opened.
-    #[allow(unused_variables)]
-    pub(crate) fn would_open(&self, t: &Transition) {
-        #[cfg(feature = "metrics")]
-        self.metrics.would_open(t);
-        #[cfg(feature = "tracing")]
-        spans::would_open(t);
     }
 
     /// The breaker was removed from its registry (`totals` reads its lifetime totals):
@@ -191,4 +191,11 @@ impl Observer {
         #[cfg(feature = "metrics")]
         self.metrics.rates(counts, min_calls);
     }
+}
+
+/// Seconds since the Unix epoch (0 before it).
+#[cfg(feature = "metrics")]
+pub(crate) fn unix_seconds(t: std::time::SystemTime) -> f64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }

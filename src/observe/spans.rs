@@ -25,405 +25,333 @@
 //! can show every state change without per-call spans), at `INFO` (trips to open at
 //! `WARN`). When no subscriber wants them, creating them is a level check and a cached
 //! callsite check: no allocation, no clock read, no thread-local access.
+//!
+//! A thin wrapper: the breaker's run path opens the call's span, runs the call in it and
+//! records the outcome inside it; the engine returns what it measured (the duration,
+//! whether the call was slow) as a value, which the span then shows.
 
-#[cfg(not(feature = "tracing"))]
-pub(crate) use disabled::*;
-#[cfg(feature = "tracing")]
-pub(crate) use enabled::*;
+use std::future::Future;
 
-#[cfg(feature = "tracing")]
-mod enabled {
-    use std::cell::Cell;
-    use std::future::Future;
+use tracing::level_filters::{LevelFilter, STATIC_MAX_LEVEL};
+use tracing::{Level, Span, field::Empty};
 
-    use tracing::level_filters::{LevelFilter, STATIC_MAX_LEVEL};
-    use tracing::{Level, Span, field::Empty};
+use super::names::*;
+use super::span_policy::{Choice, Sampler};
+use crate::clock::Clock;
+use crate::event::{Completion, Event, Outcome, Transition};
+use crate::state::State;
 
-    use crate::breaker::{Inner, Permit};
-    use crate::event::{Outcome, Transition};
-    use crate::observe::names::*;
-    use crate::observe::span_policy::Choice;
-    use crate::state::State;
+#[inline]
+fn info_enabled() -> bool {
+    Level::INFO <= STATIC_MAX_LEVEL && Level::INFO <= LevelFilter::current()
+}
 
-    /// What the engine measured of a completion, handed to the span recording it.
-    #[derive(Debug, Clone, Copy)]
-    struct Measured {
-        nanos: u64,
-        slow: bool,
+/// Whether a call span may be wanted: one load of tracing's global max level. `false`
+/// lets the call paths skip everything span-related.
+#[inline(always)]
+pub(crate) fn wanted() -> bool {
+    info_enabled()
+}
+
+/// The spans and events of the hook's events: a short error span for a rejection, an
+/// event (and log line) for a transition or a dry-run trip. A finished call's span is the
+/// run path's ([`CallSpan`]).
+#[inline]
+pub(crate) fn observe(name: &str, event: &Event<'_>) {
+    match *event {
+        Event::Rejected { state, .. } => rejected(name, state),
+        Event::Transition(t) => transition(t),
+        Event::WouldOpen(t) => would_open(t),
+        Event::Call { .. } => {}
     }
+}
 
-    /// The slot's states: not armed, armed and waiting, or the engine's measurement.
-    #[derive(Debug, Clone, Copy)]
-    enum Slot {
-        Idle,
-        Armed,
-        Done(Measured),
-    }
+/// The span of one admitted call, decided when the call starts.
+#[derive(Debug)]
+pub(crate) struct CallSpan {
+    kind: Kind,
+}
 
-    thread_local! {
-        /// Carries "how long, and was it slow?" from the engine's completion hook back to
-        /// the call span that is recording its permit. Armed only while a call records, so
-        /// a permit of another breaker recorded inside the span cannot write into it.
-        static SLOT: Cell<Slot> = const { Cell::new(Slot::Idle) };
-    }
+#[derive(Debug)]
+enum Kind {
+    /// No subscriber wants call spans.
+    Off,
+    /// Not chosen: a short span when the call ends, if its outcome matters.
+    Late,
+    /// Chosen, but no subscriber records it.
+    Disabled,
+    /// Chosen and recording: the call runs inside it.
+    Open(Span),
+}
 
-    /// Runs `record` with the slot armed; returns what the engine measured, if anything.
+impl CallSpan {
+    /// The span of a call admitted in `state` through breaker `name`: always one for a
+    /// half-open trial, else as the breaker's span policy (`sampler`) says.
     #[inline]
-    fn armed(record: impl FnOnce()) -> Option<Measured> {
-        let previous = SLOT.replace(Slot::Armed);
-        record();
-        match SLOT.replace(previous) {
-            Slot::Done(m) => Some(m),
-            Slot::Idle | Slot::Armed => None,
-        }
-    }
-
-    #[inline]
-    fn info_enabled() -> bool {
-        Level::INFO <= STATIC_MAX_LEVEL && Level::INFO <= LevelFilter::current()
-    }
-
-    /// Whether a call span may be wanted: one load of tracing's global max level. `false`
-    /// lets the call paths skip everything span-related.
-    #[inline(always)]
-    pub(crate) fn wanted() -> bool {
-        info_enabled()
-    }
-
-    /// A blocking call: inside its span if the policy chooses it, else bare (with a span
-    /// after the fact if its outcome matters); `f` returns the result and the outcome.
-    #[inline(never)]
-    pub(crate) fn call_sync<R>(
-        inner: &Inner,
-        permit: Permit<'_>,
-        f: impl FnOnce() -> (R, Outcome),
-    ) -> R {
-        if !chosen(inner, &permit) {
-            let (result, outcome) = f();
-            after_the_fact(inner, permit, outcome);
-            return result;
-        }
-        let span = CallSpan::new(&inner.name, permit.state());
-        let (result, outcome) = span.in_scope(f);
-        span.finish(permit, outcome);
-        result
-    }
-
-    /// A future, as [`call_sync`]; `fut` yields the result and the outcome to record.
-    pub(crate) async fn call<R, F>(inner: &Inner, permit: Permit<'_>, fut: F) -> R
-    where
-        F: Future<Output = (R, Outcome)>,
-    {
-        if !chosen(inner, &permit) {
-            let (result, outcome) = fut.await;
-            after_the_fact(inner, permit, outcome);
-            return result;
-        }
-        let span = CallSpan::new(&inner.name, permit.state());
-        let (result, outcome) = span.run(fut).await;
-        span.finish(permit, outcome);
-        result
-    }
-
-    /// Whether the call gets a span from its start: always for a half-open trial, else as
-    /// the breaker's span policy says.
-    #[inline]
-    fn chosen(inner: &Inner, permit: &Permit<'_>) -> bool {
-        if permit.is_trial() {
-            return true;
-        }
-        match inner.observer.span_sampler().choose() {
-            Choice::Span => true,
-            Choice::Skip => false,
-            Choice::IfParentRecords => parent_records(),
-        }
-    }
-
-    /// Whether the caller's current span records: with the `otel` feature and a span that
-    /// OpenTelemetry knows, whether it was sampled; else whether it is enabled at all.
-    fn parent_records() -> bool {
-        let current = Span::current();
-        if current.is_none() {
-            return false;
-        }
-        #[cfg(feature = "otel")]
-        {
-            use opentelemetry::trace::TraceContextExt;
-            use tracing_opentelemetry::OpenTelemetrySpanExt;
-            let cx = current.context();
-            let sc = cx.span().span_context().clone();
-            if sc.is_valid() {
-                return sc.is_sampled();
-            }
-        }
-        true
-    }
-
-    /// Records the outcome of a call that ran without a span. A failure or a timeout is
-    /// recorded inside a short span made now (so a transition it causes is an event of
-    /// it); a success or an ignored call gets one only if the engine found it slow.
-    #[inline]
-    fn after_the_fact(inner: &Inner, permit: Permit<'_>, outcome: Outcome) {
-        let start = permit.started();
-        let state = permit.state();
-        if outcome.is_failure() {
-            let span = late_span(&inner.name, state, outcome);
-            let _entered = span.enter();
-            let measured = armed(|| permit.record(outcome));
-            late_attributes(inner, &span, start, measured);
-            return;
-        }
-        let measured = armed(|| permit.record(outcome));
-        if let Some(m) = measured
-            && m.slow
-        {
-            let span = late_span(&inner.name, state, outcome);
-            late_attributes(inner, &span, start, Some(m));
-        }
-    }
-
-    /// The short span of a call that matters but was not chosen when it started.
-    #[cold]
-    fn late_span(name: &str, state: State, outcome: Outcome) -> Span {
-        let status = outcome.is_failure().then_some("ERROR");
-        tracing::info_span!(
-            target: TARGET,
-            SPAN_CALL,
-            { ATTR_NAME } = name,
-            { ATTR_STATE } = state.as_str(),
-            { ATTR_OUTCOME } = outcome.as_str(),
-            { ATTR_SLOW } = Empty,
-            { ATTR_AFTER_THE_FACT } = true,
-            { ATTR_START_UNIX_NANOS } = Empty,
-            { ATTR_DURATION_MS } = Empty,
-            { OTEL_STATUS_CODE } = status,
-        )
-    }
-
-    #[cold]
-    fn late_attributes(inner: &Inner, span: &Span, start: u64, measured: Option<Measured>) {
-        let unix = inner
-            .clock
-            .system_time(start)
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
-        span.record(ATTR_START_UNIX_NANOS, unix);
-        if let Some(m) = measured {
-            span.record(ATTR_SLOW, m.slow);
-            span.record(ATTR_DURATION_MS, m.nanos as f64 / 1e6);
-        }
-    }
-
-    /// Hands the engine's measurement to the call recording this completion, if any.
-    #[inline]
-    pub(crate) fn note_call(nanos: u64, slow: bool) {
-        if info_enabled() {
-            SLOT.with(|s| {
-                if matches!(s.get(), Slot::Armed) {
-                    s.set(Slot::Done(Measured { nanos, slow }));
-                }
-            });
-        }
-    }
-
-    /// The span of one admitted call; `None` when no subscriber wants it, so that every
-    /// method is a single branch on a value the compiler can see.
-    #[derive(Debug)]
-    struct CallSpan {
-        span: Option<Span>,
-    }
-
-    impl CallSpan {
-        fn new(name: &str, state: State) -> CallSpan {
-            let span = tracing::info_span!(
-                target: TARGET,
-                SPAN_CALL,
-                { ATTR_NAME } = name,
-                { ATTR_STATE } = state.as_str(),
-                { ATTR_OUTCOME } = Empty,
-                { ATTR_SLOW } = Empty,
-                { OTEL_STATUS_CODE } = Empty,
-            );
-            CallSpan {
-                span: (!span.is_disabled()).then_some(span),
-            }
-        }
-
-        /// Runs a blocking call inside the span.
-        fn in_scope<T>(&self, f: impl FnOnce() -> T) -> T {
-            let _entered = self.span.as_ref().map(Span::enter);
-            f()
-        }
-
-        /// Runs a future inside the span.
-        async fn run<F: Future>(&self, fut: F) -> F::Output {
-            match &self.span {
-                None => fut.await,
-                Some(span) => tracing::Instrument::instrument(fut, span.clone()).await,
-            }
-        }
-
-        /// Records the outcome with the permit, inside the span (so a transition it causes
-        /// is an event of this span), and sets the outcome and slow attributes.
-        fn finish(mut self, permit: Permit<'_>, outcome: Outcome) {
-            match self.span.take() {
-                None => permit.record(outcome),
-                Some(span) => finish_enabled(&span, permit, outcome),
-            }
-        }
-    }
-
-    fn finish_enabled(span: &Span, permit: Permit<'_>, outcome: Outcome) {
-        let _entered = span.enter();
-        let measured = armed(|| permit.record(outcome));
-        span.record(ATTR_OUTCOME, outcome.as_str());
-        if let Some(m) = measured {
-            span.record(ATTR_SLOW, m.slow);
-        }
-        if outcome.is_failure() {
-            span.record(OTEL_STATUS_CODE, "ERROR");
-        }
-    }
-
-    impl Drop for CallSpan {
-        fn drop(&mut self) {
-            // A call whose future was dropped before `finish`: its permit counts it as
-            // ignored.
-            if let Some(span) = &self.span {
-                span.record(ATTR_OUTCOME, Outcome::Ignore.as_str());
-            }
-        }
-    }
-
-    /// A short error span for a rejected call.
-    #[inline]
-    pub(crate) fn rejected(name: &str, state: State) {
-        let _span = tracing::info_span!(
-            target: TARGET,
-            SPAN_CALL,
-            { ATTR_NAME } = name,
-            { ATTR_STATE } = state.as_str(),
-            { ATTR_OUTCOME } = "rejected",
-            { ATTR_ERROR_TYPE } = ERROR_TYPE_CIRCUIT_OPEN,
-            { OTEL_STATUS_CODE } = "ERROR",
-        );
-    }
-
-    /// OpenTelemetry has signed integers only; `tracing-opentelemetry` turns a `u64` into
-    /// a string.
-    fn int(n: u64) -> i64 {
-        i64::try_from(n).unwrap_or(i64::MAX)
-    }
-
-    macro_rules! transition_event {
-        ($name:expr, $level:expr, $t:expr) => {
-            tracing::event!(
-                name: $name,
-                target: TRANSITION_TARGET,
-                $level,
-                { ATTR_NAME } = &*$t.breaker,
-                { ATTR_FROM } = $t.from.as_str(),
-                { ATTR_TO } = $t.to.as_str(),
-                { ATTR_REASON } = $t.reason.as_str(),
-                { ATTR_WINDOW_CALLS } = int($t.counts.calls),
-                { ATTR_WINDOW_FAILURES } = int($t.counts.failures),
-                { ATTR_WINDOW_SLOW_CALLS } = int($t.counts.slow_calls),
-                { ATTR_FAILURE_RATE } = $t.failure_rate,
-                { ATTR_SLOW_CALL_RATE } = $t.slow_call_rate,
-                { ATTR_CONSECUTIVE_FAILURES } = i64::from($t.consecutive_failures),
-                { ATTR_THRESHOLD } = $t.threshold,
-                { ATTR_OPEN_FOR_SECONDS } = $t.open_for.map(|d| d.as_secs_f64()),
-            )
-        };
-    }
-
-    /// A short span for a transition decided outside any span; disabled (so `None`) when
-    /// no subscriber wants it.
-    fn own_span(t: &Transition) -> Option<Span> {
-        if !Span::current().is_none() {
-            return None;
-        }
-        let span = tracing::info_span!(
-            target: TARGET,
-            SPAN_TRANSITION,
-            { ATTR_NAME } = &*t.breaker,
-            { ATTR_FROM } = t.from.as_str(),
-            { ATTR_TO } = t.to.as_str(),
-            { ATTR_REASON } = t.reason.as_str(),
-        );
-        (!span.is_disabled()).then_some(span)
-    }
-
-    /// The event and log line of a transition: `WARN` when it opens, `INFO` otherwise;
-    /// inside a span of its own when no span is current.
-    pub(crate) fn transition(t: &Transition) {
-        let own = own_span(t);
-        let _entered = own.as_ref().map(Span::enter);
-        if t.to.rejects_calls() {
-            transition_event!(EVENT_TRANSITION, Level::WARN, t);
+    pub(crate) fn start(sampler: &Sampler, name: &str, state: State, trial: bool) -> CallSpan {
+        let kind = if !wanted() {
+            Kind::Off
+        } else if trial || chosen(sampler) {
+            open(name, state)
         } else {
-            transition_event!(EVENT_TRANSITION, Level::INFO, t);
+            Kind::Late
+        };
+        CallSpan { kind }
+    }
+
+    /// Runs a blocking call inside the span.
+    #[inline]
+    pub(crate) fn in_scope<T>(&self, f: impl FnOnce() -> T) -> T {
+        match &self.kind {
+            Kind::Open(span) => span.in_scope(f),
+            _ => f(),
         }
     }
 
-    /// The event and log line of a dry-run trip (in a span of its own when no span is
-    /// current).
-    pub(crate) fn would_open(t: &Transition) {
-        let own = own_span(t);
-        let _entered = own.as_ref().map(Span::enter);
-        transition_event!(EVENT_WOULD_OPEN, Level::INFO, t);
+    /// Runs a future inside the span.
+    pub(crate) async fn run<F: Future>(&self, fut: F) -> F::Output {
+        match &self.kind {
+            Kind::Open(span) => tracing::Instrument::instrument(fut, span.clone()).await,
+            _ => fut.await,
+        }
     }
 
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn call_span_is_disabled_without_a_subscriber() {
-            let span = CallSpan::new("x", State::Closed);
-            assert!(span.span.is_none());
-        }
-
-        #[test]
-        fn slot_is_untouched_unless_armed() {
-            note_call(5, true);
-            assert!(matches!(SLOT.get(), Slot::Idle));
+    /// Records the call's `outcome` with `record` (which returns what the engine did)
+    /// inside the span, so a transition it causes is an event of that span, and shows
+    /// the outcome and whether it was slow. A call without a span from its start gets a
+    /// short one now if it failed, timed out or was slow; its start time is the `clock`
+    /// reading `start`.
+    #[inline]
+    pub(crate) fn finish(
+        mut self,
+        late: Late<'_>,
+        outcome: Outcome,
+        record: impl FnOnce() -> Completion,
+    ) {
+        match std::mem::replace(&mut self.kind, Kind::Off) {
+            Kind::Off | Kind::Disabled => {
+                record();
+            }
+            Kind::Open(span) => finish_open(&span, outcome, record),
+            Kind::Late => finish_late(late, outcome, record),
         }
     }
 }
 
-#[cfg(not(feature = "tracing"))]
-mod disabled {
-    use std::future::Future;
-
-    use crate::breaker::{Inner, Permit};
-    use crate::event::Outcome;
-
-    /// Without the `tracing` feature no span is ever wanted.
-    #[inline(always)]
-    pub(crate) const fn wanted() -> bool {
-        false
+impl Drop for CallSpan {
+    fn drop(&mut self) {
+        // A call whose future was dropped before `finish`: its permit counts it as ignored.
+        if let Kind::Open(span) = &self.kind {
+            span.record(ATTR_OUTCOME, Outcome::Ignore.as_str());
+        }
     }
+}
 
-    /// Never called: [`wanted`] is `false`.
-    #[inline(always)]
-    pub(crate) fn call_sync<R>(
-        _inner: &Inner,
-        permit: Permit<'_>,
-        f: impl FnOnce() -> (R, Outcome),
-    ) -> R {
-        let (result, outcome) = f();
-        permit.record(outcome);
-        result
+/// What a span made after the fact needs to know about its call.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Late<'a> {
+    /// The breaker's name.
+    pub(crate) name: &'a str,
+    /// The breaker's clock, to date the span's start.
+    pub(crate) clock: &'a dyn Clock,
+    /// The clock reading when the call was admitted.
+    pub(crate) start: u64,
+    /// The state that admitted the call.
+    pub(crate) state: State,
+}
+
+/// Whether an ordinary call gets a span from its start, as the span policy says.
+#[inline]
+fn chosen(sampler: &Sampler) -> bool {
+    match sampler.choose() {
+        Choice::Span => true,
+        Choice::Skip => false,
+        Choice::IfParentRecords => parent_records(),
     }
+}
 
-    /// Never called: [`wanted`] is `false`.
-    pub(crate) async fn call<R, F>(_inner: &Inner, permit: Permit<'_>, fut: F) -> R
-    where
-        F: Future<Output = (R, Outcome)>,
+/// Whether the caller's current span records: with the `otel` feature and a span that
+/// OpenTelemetry knows, whether it was sampled; else whether it is enabled at all.
+fn parent_records() -> bool {
+    let current = Span::current();
+    if current.is_none() {
+        return false;
+    }
+    #[cfg(feature = "otel")]
     {
-        let (result, outcome) = fut.await;
-        permit.record(outcome);
-        result
+        use opentelemetry::trace::TraceContextExt;
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        let cx = current.context();
+        let sc = cx.span().span_context().clone();
+        if sc.is_valid() {
+            return sc.is_sampled();
+        }
+    }
+    true
+}
+
+fn open(name: &str, state: State) -> Kind {
+    let span = tracing::info_span!(
+        target: TARGET,
+        SPAN_CALL,
+        { ATTR_NAME } = name,
+        { ATTR_STATE } = state.as_str(),
+        { ATTR_OUTCOME } = Empty,
+        { ATTR_SLOW } = Empty,
+        { OTEL_STATUS_CODE } = Empty,
+    );
+    if span.is_disabled() {
+        Kind::Disabled
+    } else {
+        Kind::Open(span)
+    }
+}
+
+fn finish_open(span: &Span, outcome: Outcome, record: impl FnOnce() -> Completion) {
+    let _entered = span.enter();
+    let done = record();
+    span.record(ATTR_OUTCOME, outcome.as_str());
+    span.record(ATTR_SLOW, done.slow);
+    if outcome.is_failure() {
+        span.record(OTEL_STATUS_CODE, "ERROR");
+    }
+}
+
+/// Records the outcome of a call that ran without a span. A failure or a timeout is
+/// recorded inside a short span made now (so a transition it causes is an event of it);
+/// a success or an ignored call gets one only if the engine found it slow.
+#[inline]
+fn finish_late(late: Late<'_>, outcome: Outcome, record: impl FnOnce() -> Completion) {
+    if outcome.is_failure() {
+        let span = late_span(late, outcome);
+        let _entered = span.enter();
+        let done = record();
+        late_attributes(late, &span, done);
+        return;
+    }
+    let done = record();
+    if done.slow {
+        let span = late_span(late, outcome);
+        late_attributes(late, &span, done);
+    }
+}
+
+/// The short span of a call that matters but was not chosen when it started.
+#[cold]
+fn late_span(late: Late<'_>, outcome: Outcome) -> Span {
+    let status = outcome.is_failure().then_some("ERROR");
+    tracing::info_span!(
+        target: TARGET,
+        SPAN_CALL,
+        { ATTR_NAME } = late.name,
+        { ATTR_STATE } = late.state.as_str(),
+        { ATTR_OUTCOME } = outcome.as_str(),
+        { ATTR_SLOW } = Empty,
+        { ATTR_AFTER_THE_FACT } = true,
+        { ATTR_START_UNIX_NANOS } = Empty,
+        { ATTR_DURATION_MS } = Empty,
+        { OTEL_STATUS_CODE } = status,
+    )
+}
+
+#[cold]
+fn late_attributes(late: Late<'_>, span: &Span, done: Completion) {
+    let unix = late
+        .clock
+        .system_time(late.start)
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+    span.record(ATTR_START_UNIX_NANOS, unix);
+    span.record(ATTR_SLOW, done.slow);
+    span.record(ATTR_DURATION_MS, done.duration.as_nanos() as f64 / 1e6);
+}
+
+/// A short error span for a rejected call.
+#[inline]
+fn rejected(name: &str, state: State) {
+    let _span = tracing::info_span!(
+        target: TARGET,
+        SPAN_CALL,
+        { ATTR_NAME } = name,
+        { ATTR_STATE } = state.as_str(),
+        { ATTR_OUTCOME } = "rejected",
+        { ATTR_ERROR_TYPE } = ERROR_TYPE_CIRCUIT_OPEN,
+        { OTEL_STATUS_CODE } = "ERROR",
+    );
+}
+
+/// OpenTelemetry has signed integers only; `tracing-opentelemetry` turns a `u64` into
+/// a string.
+fn int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+macro_rules! transition_event {
+    ($name:expr, $level:expr, $t:expr) => {
+        tracing::event!(
+            name: $name,
+            target: TRANSITION_TARGET,
+            $level,
+            { ATTR_NAME } = &*$t.breaker,
+            { ATTR_FROM } = $t.from.as_str(),
+            { ATTR_TO } = $t.to.as_str(),
+            { ATTR_REASON } = $t.reason.as_str(),
+            { ATTR_WINDOW_CALLS } = int($t.counts.calls),
+            { ATTR_WINDOW_FAILURES } = int($t.counts.failures),
+            { ATTR_WINDOW_SLOW_CALLS } = int($t.counts.slow_calls),
+            { ATTR_FAILURE_RATE } = $t.failure_rate,
+            { ATTR_SLOW_CALL_RATE } = $t.slow_call_rate,
+            { ATTR_CONSECUTIVE_FAILURES } = i64::from($t.consecutive_failures),
+            { ATTR_THRESHOLD } = $t.threshold,
+            { ATTR_OPEN_FOR_SECONDS } = $t.open_for.map(|d| d.as_secs_f64()),
+        )
+    };
+}
+
+/// A short span for a transition decided outside any span; disabled (so `None`) when
+/// no subscriber wants it.
+fn own_span(t: &Transition) -> Option<Span> {
+    if !Span::current().is_none() {
+        return None;
+    }
+    let span = tracing::info_span!(
+        target: TARGET,
+        SPAN_TRANSITION,
+        { ATTR_NAME } = &*t.breaker,
+        { ATTR_FROM } = t.from.as_str(),
+        { ATTR_TO } = t.to.as_str(),
+        { ATTR_REASON } = t.reason.as_str(),
+    );
+    (!span.is_disabled()).then_some(span)
+}
+
+/// The event and log line of a transition: `WARN` when it opens, `INFO` otherwise;
+/// inside a span of its own when no span is current.
+fn transition(t: &Transition) {
+    let own = own_span(t);
+    let _entered = own.as_ref().map(Span::enter);
+    if t.to.rejects_calls() {
+        transition_event!(EVENT_TRANSITION, Level::WARN, t);
+    } else {
+        transition_event!(EVENT_TRANSITION, Level::INFO, t);
+    }
+}
+
+/// The event and log line of a dry-run trip (in a span of its own when no span is
+/// current).
+fn would_open(t: &Transition) {
+    let own = own_span(t);
+    let _entered = own.as_ref().map(Span::enter);
+    transition_event!(EVENT_WOULD_OPEN, Level::INFO, t);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn call_span_is_off_without_a_subscriber() {
+        let span = CallSpan::start(&Sampler::default(), "x", State::Closed, true);
+        assert!(matches!(span.kind, Kind::Off));
     }
 }

@@ -28,6 +28,26 @@ pub struct WindowCounts {
     pub slow_calls: u64,
 }
 
+impl WindowCounts {
+    /// The failure rate, or `None` below `min_calls` calls (never a sentinel).
+    #[inline]
+    pub(crate) fn failure_rate(&self, min_calls: u32) -> Option<f64> {
+        self.rate(self.failures, min_calls)
+    }
+
+    /// The slow-call rate, or `None` below `min_calls` calls (never a sentinel).
+    #[inline]
+    pub(crate) fn slow_call_rate(&self, min_calls: u32) -> Option<f64> {
+        self.rate(self.slow_calls, min_calls)
+    }
+
+    /// `num / calls`, or `None` below `min_calls` calls or in an empty window.
+    fn rate(&self, num: u64, min_calls: u32) -> Option<f64> {
+        let calls = self.calls;
+        (calls > 0 && calls >= u64::from(min_calls)).then(|| num as f64 / calls as f64)
+    }
+}
+
 #[derive(Debug)]
 struct Bucket {
     /// Calls and failures.

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::stamp;
-use super::{Inner, Settings, nanos, rate, unix_seconds};
+use super::{Inner, Settings, nanos};
 use crate::config::Config;
 use crate::event::{Event, Transition};
 use crate::state::{Reason, State, Word};
@@ -98,8 +98,8 @@ impl Inner {
             to,
             reason,
             counts,
-            failure_rate: rate(counts.failures, counts.calls, cfg.min_calls()),
-            slow_call_rate: rate(counts.slow_calls, counts.calls, cfg.min_calls()),
+            failure_rate: counts.failure_rate(cfg.min_calls()),
+            slow_call_rate: counts.slow_call_rate(cfg.min_calls()),
             consecutive_failures: self.consecutive.load(Ordering::Relaxed),
             threshold: match reason {
                 Reason::ConsecutiveFailures => Some(f64::from(cfg.failure_threshold())),
@@ -121,12 +121,9 @@ impl Inner {
             self.consecutive.store(0, Ordering::Relaxed);
         }
         if dry_run {
-            self.observer.would_open(&t);
-            self.listeners.emit(&Event::WouldOpen(&t));
+            self.emit(&Event::WouldOpen(&t), next.epoch());
         } else {
-            let since_unix = unix_seconds(t.at);
-            self.observer.transition(&t, next.epoch(), since_unix);
-            self.listeners.emit(&Event::Transition(&t));
+            self.emit(&Event::Transition(&t), next.epoch());
             self.last_transition.store(Some(Arc::new(t)));
         }
         self.observer
