@@ -135,6 +135,18 @@ impl Transition {
     }
 }
 
+/// Lifetime totals by outcome, in the order of the metrics' `outcome` label (success,
+/// failure, ignored, timeout): what the lifetime counter series publish.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OutcomeTotals {
+    /// Calls that ran, by outcome.
+    pub(crate) calls: [u64; 4],
+    /// Calls refused.
+    pub(crate) rejected: u64,
+    /// Slow calls, by outcome (every timeout is slow).
+    pub(crate) slow: [u64; 4],
+}
+
 /// One event. Borrowed, so emitting it allocates nothing.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]

@@ -166,7 +166,7 @@ impl Registry {
             map.remove(name)
         };
         if let Some(b) = &removed {
-            b.inner.observer.removed(|| b.inner.counters.by_outcome());
+            b.observer().removed(|| b.outcome_totals());
         }
         removed
     }

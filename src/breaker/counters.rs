@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use super::CallTotals;
-use crate::event::Outcome;
+use crate::event::{Outcome, OutcomeTotals};
 
 /// Threads that own a stripe of every breaker's lifetime counters: the first to count.
 const OWNED: usize = 4;
@@ -25,18 +25,6 @@ pub(crate) struct Stripe {
     slow_success: AtomicU64,
     slow_failure: AtomicU64,
     slow_ignored: AtomicU64,
-}
-
-/// Lifetime totals by outcome, in the order of the metrics' `outcome` label (success,
-/// failure, ignored, timeout): what the lifetime counter series publish.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct OutcomeTotals {
-    /// Calls that ran, by outcome.
-    pub(crate) calls: [u64; 4],
-    /// Calls refused.
-    pub(crate) rejected: u64,
-    /// Slow calls, by outcome (every timeout is slow).
-    pub(crate) slow: [u64; 4],
 }
 
 /// Lifetime outcome counters, striped by thread; a read sums the stripes.

@@ -18,11 +18,10 @@ use std::time::Duration;
 use crate::clock::{Clock, default_clock};
 use crate::config::Config;
 use crate::error::{BreakerOpen, CallError, ConfigError};
-use crate::event::{Listener, ListenerId, Listeners, Outcome};
-use crate::observe::{DurationHistogram, SpanPolicy};
+use crate::event::{Listener, ListenerId, Listeners, Outcome, OutcomeTotals};
+use crate::observe::{DurationHistogram, Observer, SpanPolicy};
 use crate::state::{Reason, State};
 
-pub(crate) use counters::OutcomeTotals;
 pub(crate) use engine::Inner;
 pub use permit::{OwnedPermit, Permit};
 use run::Run;
@@ -324,6 +323,16 @@ impl CircuitBreaker {
     /// Removes a listener; returns whether it was subscribed.
     pub fn unsubscribe(&self, id: ListenerId) -> bool {
         self.inner.listeners.remove(id)
+    }
+
+    /// The breaker's observer (metrics and spans), for the exporters.
+    pub(crate) fn observer(&self) -> &Observer {
+        &self.inner.observer
+    }
+
+    /// The lifetime totals by outcome, summed from the striped counters.
+    pub(crate) fn outcome_totals(&self) -> OutcomeTotals {
+        self.inner.counters.by_outcome()
     }
 
     /// Whether `self` and `other` are handles to the same breaker.

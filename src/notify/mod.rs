@@ -115,41 +115,8 @@ pub trait Notifier: Send + Sync + fmt::Debug + 'static {
     }
 }
 
-/// Registers `breakerbox_notifications_total` of `breaker` on `channel` at 0 for every
-/// result, so that the first failure is an increase Prometheus can see.
-#[allow(unused_variables)]
-pub(crate) fn preregister(breaker: &str, channel: &str) {
-    #[cfg(feature = "metrics")]
-    {
-        use crate::observe::names::{
-            LABEL_BREAKER, LABEL_CHANNEL, LABEL_RESULT, NOTIFICATIONS_TOTAL,
-        };
-        for result in ["sent", "failed", "dropped"] {
-            metrics::counter!(
-                NOTIFICATIONS_TOTAL,
-                LABEL_BREAKER => breaker.to_owned(),
-                LABEL_CHANNEL => channel.to_owned(),
-                LABEL_RESULT => result,
-            )
-            .increment(0);
-        }
-    }
-}
-
-/// Counts one delivery result in `breakerbox_notifications_total`.
-#[allow(unused_variables)]
-pub(crate) fn record(breaker: &str, channel: &str, result: &'static str) {
-    #[cfg(feature = "metrics")]
-    {
-        use crate::observe::names::{
-            LABEL_BREAKER, LABEL_CHANNEL, LABEL_RESULT, NOTIFICATIONS_TOTAL,
-        };
-        metrics::counter!(
-            NOTIFICATIONS_TOTAL,
-            LABEL_BREAKER => breaker.to_owned(),
-            LABEL_CHANNEL => channel.to_owned(),
-            LABEL_RESULT => result,
-        )
-        .increment(1);
-    }
-}
+// The notification counters (`breakerbox_notifications_total`) live with the other
+// metrics, in `observe`.
+pub(crate) use crate::observe::{
+    count_notification as record, preregister_notifications as preregister,
+};

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use metrics::Counter;
 
 use super::names::{CALLS_TOTAL, LABEL_BREAKER, LABEL_OUTCOME, SLOW_CALLS_TOTAL};
-use crate::breaker::OutcomeTotals;
+use crate::event::OutcomeTotals;
 
 /// The label values of `outcome`, in the order of [`OutcomeTotals`].
 const OUTCOMES: [&str; 4] = ["success", "failure", "ignored", "timeout"];

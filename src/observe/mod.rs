@@ -42,9 +42,8 @@ pub use self::span_policy::{DEFAULT_SAMPLE_EVERY, SpanPolicy, Successes};
 
 use std::sync::Arc;
 
-use crate::breaker::OutcomeTotals;
 use crate::config::Config;
-use crate::event::Event;
+use crate::event::{Event, OutcomeTotals};
 use crate::state::State;
 use crate::window::WindowCounts;
 
@@ -53,8 +52,7 @@ use crate::window::WindowCounts;
 #[cfg(all(feature = "metrics", any(feature = "prometheus", feature = "rt-tokio")))]
 pub(crate) fn publish_counters_locked(breakers: &[crate::CircuitBreaker]) {
     for b in breakers {
-        let totals = b.inner.counters.by_outcome();
-        b.inner.observer.publish_counters(&totals);
+        b.observer().publish_counters(&b.outcome_totals());
     }
 }
 
@@ -199,3 +197,41 @@ pub(crate) fn unix_seconds(t: std::time::SystemTime) -> f64 {
     t.duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
 }
+
+/// Registers `breakerbox_notifications_total` of `breaker` on `channel` at 0 for every
+/// result, so that the first failure is an increase Prometheus can see.
+#[cfg(all(feature = "notify", feature = "metrics"))]
+pub(crate) fn preregister_notifications(breaker: &str, channel: &str) {
+    use names::{LABEL_BREAKER, LABEL_CHANNEL, LABEL_RESULT, NOTIFICATIONS_TOTAL};
+    for result in ["sent", "failed", "dropped"] {
+        ::metrics::counter!(
+            NOTIFICATIONS_TOTAL,
+            LABEL_BREAKER => breaker.to_owned(),
+            LABEL_CHANNEL => channel.to_owned(),
+            LABEL_RESULT => result,
+        )
+        .increment(0);
+    }
+}
+
+/// Without `metrics` there is no counter to register.
+#[cfg(all(feature = "notify", not(feature = "metrics")))]
+pub(crate) fn preregister_notifications(_breaker: &str, _channel: &str) {}
+
+/// Counts one delivery `result` (`sent`, `failed`, `dropped`) of `breaker`'s notification
+/// on `channel` in `breakerbox_notifications_total`.
+#[cfg(all(feature = "notify", feature = "metrics"))]
+pub(crate) fn count_notification(breaker: &str, channel: &str, result: &'static str) {
+    use names::{LABEL_BREAKER, LABEL_CHANNEL, LABEL_RESULT, NOTIFICATIONS_TOTAL};
+    ::metrics::counter!(
+        NOTIFICATIONS_TOTAL,
+        LABEL_BREAKER => breaker.to_owned(),
+        LABEL_CHANNEL => channel.to_owned(),
+        LABEL_RESULT => result,
+    )
+    .increment(1);
+}
+
+/// Without `metrics` there is no counter to count in.
+#[cfg(all(feature = "notify", not(feature = "metrics")))]
+pub(crate) fn count_notification(_breaker: &str, _channel: &str, _result: &'static str) {}
