@@ -1,8 +1,8 @@
 //! The engine behind a breaker handle: admission, outcome recording and transitions.
 //! No lock and no allocation on the call path; transitions (rare) may allocate.
 
+use crate::sync::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
@@ -11,12 +11,13 @@ use crossbeam_utils::CachePadded;
 use super::counters::Counters;
 use super::hot::HotConfig;
 use super::stamp::{stamp, unstamp};
+use super::word::{StateCell, Word};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{BreakerOpen, Name};
 use crate::event::{Completion, Event, Listeners, Outcome, Transition};
 use crate::observe::{DurationHistogram, Observer};
-use crate::state::{Reason, State, StateCell, Word};
+use crate::state::{Reason, State};
 use crate::window::Window;
 
 mod fleet;

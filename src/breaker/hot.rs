@@ -1,6 +1,6 @@
 //! The config values the call path reads, kept in atomics beside the `arc-swap`ed settings.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
 use super::engine::nanos;
 use crate::config::Config;

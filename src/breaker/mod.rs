@@ -8,11 +8,12 @@ mod run;
 mod snapshot;
 mod stamp;
 mod timeout;
+mod word;
 
+use crate::sync::Ordering;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::clock::{Clock, default_clock};

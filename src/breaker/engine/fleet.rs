@@ -1,10 +1,11 @@
 //! The engine's side of fleet mode: the half-open trial gate a fleet's background task
 //! sets, and transitions a fleet verdict asks for. Nothing here runs on the closed path.
 
-use std::sync::atomic::Ordering;
+use crate::sync::Ordering;
 
 use super::Inner;
-use crate::state::{Reason, State, Word};
+use crate::breaker::word::Word;
+use crate::state::{Reason, State};
 
 /// The gate's bit that says a fleet coordinates the breaker's half-open trials.
 const COORDINATED: u64 = 1 << 16;

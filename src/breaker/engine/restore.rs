@@ -1,7 +1,7 @@
 //! Starting a breaker in a persisted state: the one entry point that puts a breaker in
 //! Open or ForcedOpen with a given deadline without a transition.
 
-use std::sync::atomic::Ordering;
+use crate::sync::Ordering;
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::stamp;

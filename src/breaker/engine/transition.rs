@@ -1,15 +1,16 @@
 //! Transitions: the compare-and-swap of the state word and the winner's bookkeeping, the
 //! open timeout with its backoff and jitter, and operator actions.
 
+use crate::sync::Ordering;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::stamp;
 use super::{Inner, Settings, nanos};
+use crate::breaker::word::Word;
 use crate::config::Config;
 use crate::event::{Event, Transition};
-use crate::state::{Reason, State, Word};
+use crate::state::{Reason, State};
 
 impl Inner {
     /// Moves from `from` to `to` if the state word is still `from`. Only the winner of the
@@ -163,5 +164,95 @@ impl Inner {
                 return;
             }
         }
+    }
+}
+
+/// The engine's atomics (state word, consecutive failures, deadline, since-time) under
+/// loom, through the real call path: a transition raced by two completions is won and
+/// reported exactly once.
+#[cfg(breakerbox_loom)]
+mod loom_tests {
+    use std::sync::atomic::{AtomicUsize, Ordering as StdOrdering};
+    use std::time::Duration;
+
+    use loom::sync::Arc;
+    use loom::thread;
+
+    use crate::clock::ManualClock;
+    use crate::event::Event;
+    use crate::{CircuitBreaker, Config, State};
+
+    /// A breaker with `config` and a listener counting transitions into `to`.
+    fn breaker(config: Config, to: State) -> (CircuitBreaker, std::sync::Arc<AtomicUsize>) {
+        let b = CircuitBreaker::builder("loom")
+            .config(config)
+            .clock(ManualClock::new())
+            .build()
+            .unwrap();
+        let seen = std::sync::Arc::new(AtomicUsize::new(0));
+        let count = seen.clone();
+        b.subscribe(move |e: &Event<'_>| {
+            if let Event::Transition(t) = e
+                && t.to == to
+            {
+                count.fetch_add(1, StdOrdering::Relaxed);
+            }
+        });
+        (b, seen)
+    }
+
+    /// Two failures racing to the consecutive-failure threshold trip the breaker once.
+    #[test]
+    fn racing_failures_trip_exactly_once() {
+        loom::model(|| {
+            let config = Config::builder().failure_threshold(2).build().unwrap();
+            let (b, opened) = breaker(config, State::Open);
+            let b = Arc::new(b);
+            let handles: Vec<_> = (0..2)
+                .map(|_| {
+                    let b = b.clone();
+                    thread::spawn(move || {
+                        if let Ok(p) = b.try_acquire() {
+                            p.failure();
+                        }
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join().unwrap();
+            }
+            assert_eq!(b.state(), State::Open);
+            assert_eq!(opened.load(StdOrdering::Relaxed), 1);
+        });
+    }
+
+    /// Two half-open trials succeeding at once close the breaker once, and no third call
+    /// gets a trial slot meanwhile.
+    #[test]
+    fn racing_trial_successes_close_exactly_once() {
+        loom::model(|| {
+            let config = Config::builder()
+                .success_threshold(2)
+                .half_open_max_calls(2)
+                .build()
+                .unwrap();
+            let (b, closed) = breaker(config, State::Closed);
+            b.force_open_for(Duration::ZERO);
+            let trials = [
+                b.try_acquire_owned().unwrap(),
+                b.try_acquire_owned().unwrap(),
+            ];
+            assert!(trials.iter().all(|p| p.is_trial()));
+            assert!(b.try_acquire().is_err());
+            let handles: Vec<_> = trials
+                .into_iter()
+                .map(|p| thread::spawn(move || p.success()))
+                .collect();
+            for h in handles {
+                h.join().unwrap();
+            }
+            assert_eq!(b.state(), State::Closed);
+            assert_eq!(closed.load(StdOrdering::Relaxed), 1);
+        });
     }
 }
