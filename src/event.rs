@@ -238,6 +238,14 @@ where
     }
 }
 
+/// A new emitter id for [`Listeners::add_for`] and [`Listeners::emit`]: every breaker
+/// takes one when it is built, so a listener of one breaker of a registry's shared set
+/// receives that breaker's events only. Never 0 (which means "every breaker").
+pub(crate) fn source_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
 /// Identifies a subscribed listener, to unsubscribe it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ListenerId(u64);
@@ -248,6 +256,9 @@ struct Entry {
     disabled: AtomicBool,
     /// Gets transitions and would-opens only, never calls or rejections.
     transitions_only: bool,
+    /// The one breaker (by [`Listeners::add_for`] id) whose events it receives; 0 for
+    /// every breaker of the set.
+    only: u64,
 }
 
 /// A set of listeners, swapped atomically so emitting takes no lock.
@@ -281,22 +292,29 @@ impl Default for Listeners {
 
 impl Listeners {
     pub(crate) fn add(&self, listener: Arc<dyn Listener>) -> ListenerId {
-        self.insert(listener, false)
+        self.insert(listener, false, 0)
+    }
+
+    /// Adds a listener of the events of one breaker of the set: the one that emits with
+    /// `source` (a [`source_id`]).
+    pub(crate) fn add_for(&self, source: u64, listener: Arc<dyn Listener>) -> ListenerId {
+        self.insert(listener, false, source)
     }
 
     /// Adds a listener of transitions and would-opens only: calls and rejections skip it,
     /// so it costs the call path nothing.
     pub(crate) fn add_transitions_only(&self, listener: Arc<dyn Listener>) -> ListenerId {
-        self.insert(listener, true)
+        self.insert(listener, true, 0)
     }
 
-    fn insert(&self, listener: Arc<dyn Listener>, transitions_only: bool) -> ListenerId {
+    fn insert(&self, listener: Arc<dyn Listener>, transitions_only: bool, only: u64) -> ListenerId {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let entry = Arc::new(Entry {
             id,
             listener,
             disabled: AtomicBool::new(false),
             transitions_only,
+            only,
         });
         self.list.rcu(|list| {
             let mut list = Vec::clone(list);
@@ -325,11 +343,11 @@ impl Listeners {
         found
     }
 
-    /// Delivers `event` to every enabled listener that wants it; a listener that panics
-    /// is disabled. Without a listener of every event, a call or a rejection costs one
+    /// Delivers `event`, emitted by the breaker with id `source`, to every enabled
+    /// listener that wants it; a listener that panics is disabled. Without a listener of every event, a call or a rejection costs one
     /// atomic load here.
     #[inline]
-    pub(crate) fn emit(&self, event: &Event<'_>) {
+    pub(crate) fn emit(&self, event: &Event<'_>, source: u64) {
         let wanted = match event {
             Event::Transition(_) | Event::WouldOpen(_) => &self.any,
             _ => &self.len,
@@ -337,15 +355,18 @@ impl Listeners {
         if wanted.load(Ordering::Acquire) == 0 {
             return;
         }
-        self.emit_slow(event);
+        self.emit_slow(event, source);
     }
 
     #[cold]
-    fn emit_slow(&self, event: &Event<'_>) {
+    fn emit_slow(&self, event: &Event<'_>, source: u64) {
         let list = self.list.load();
         let transition = matches!(event, Event::Transition(_) | Event::WouldOpen(_));
         for entry in list.iter() {
-            if entry.disabled.load(Ordering::Relaxed) || (entry.transitions_only && !transition) {
+            if entry.disabled.load(Ordering::Relaxed)
+                || (entry.transitions_only && !transition)
+                || (entry.only != 0 && entry.only != source)
+            {
                 continue;
             }
             let result = catch_unwind(AssertUnwindSafe(|| entry.listener.on_event(event)));
@@ -406,14 +427,14 @@ mod tests {
             at: SystemTime::now(),
         };
         for e in [call, rejected, Event::Transition(&t), Event::WouldOpen(&t)] {
-            set.emit(&e);
+            set.emit(&e, 1);
         }
         assert_eq!(transitions.load(Ordering::Relaxed), 2);
 
         let every = Arc::new(AtomicUsize::new(0));
         let id = set.add(counting(&every));
         for e in [call, rejected, Event::Transition(&t)] {
-            set.emit(&e);
+            set.emit(&e, 1);
         }
         assert_eq!(every.load(Ordering::Relaxed), 3);
         assert_eq!(transitions.load(Ordering::Relaxed), 3);

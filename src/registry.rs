@@ -309,3 +309,43 @@ fn check_same(
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::event::Event;
+
+    fn names(seen: &Arc<Mutex<Vec<String>>>) -> impl Listener {
+        let seen = seen.clone();
+        move |e: &Event<'_>| seen.lock().unwrap().push(e.breaker().to_owned())
+    }
+
+    /// A breaker's own subscription (and its builder's listener) hears that breaker
+    /// only, though the registry's breakers share one listener set; the registry's
+    /// subscription hears every breaker.
+    #[test]
+    fn a_breaker_subscription_hears_only_that_breaker() {
+        let registry = Registry::new();
+        let a = registry.breaker("a", Config::default()).unwrap();
+        let b = registry.breaker("b", Config::default()).unwrap();
+        let (of_a, of_all) = (Arc::default(), Arc::default());
+        a.subscribe(names(&of_a));
+        registry.subscribe(names(&of_all));
+        let own = Arc::default();
+        let c = CircuitBreaker::builder("c")
+            .listener(names(&own))
+            .build()
+            .unwrap();
+
+        a.try_acquire().unwrap().success();
+        b.try_acquire().unwrap().success();
+        b.reset();
+        c.try_acquire().unwrap().success();
+
+        assert_eq!(*of_a.lock().unwrap(), ["a"]);
+        assert_eq!(*of_all.lock().unwrap(), ["a", "b", "b"]);
+        assert_eq!(*own.lock().unwrap(), ["c"]);
+    }
+}

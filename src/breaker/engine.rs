@@ -8,14 +8,14 @@ use std::time::Duration;
 use arc_swap::{ArcSwap, ArcSwapOption};
 use crossbeam_utils::CachePadded;
 
-use super::counters::Counters;
 use super::hot::HotConfig;
 use super::stamp::{stamp, unstamp};
+use super::striped::StripedTotals;
 use super::word::{StateCell, Word};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{BreakerOpen, Name};
-use crate::event::{Completion, Event, Listeners, Outcome, Transition};
+use crate::event::{Completion, Event, Listeners, Outcome, Transition, source_id};
 use crate::observe::{DurationHistogram, Observer};
 use crate::state::{Reason, State};
 use crate::window::Window;
@@ -92,7 +92,7 @@ pub(crate) struct Inner {
     window_replaced: AtomicBool,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) consecutive: CachePadded<AtomicU32>,
-    pub(crate) counters: Counters,
+    pub(crate) totals: StripedTotals,
     /// Deadline of Open / ForcedOpen, stamped with its epoch.
     deadline: AtomicU64,
     /// When the current state began, stamped with its epoch.
@@ -107,6 +107,8 @@ pub(crate) struct Inner {
     fleet_gate: AtomicU64,
     pub(crate) last_transition: ArcSwapOption<Transition>,
     pub(crate) listeners: Arc<Listeners>,
+    /// This breaker's id in its listener set (see [`Listeners::add_for`]).
+    pub(crate) source: u64,
     pub(crate) observer: Observer,
 }
 
@@ -142,7 +144,7 @@ impl Inner {
             window_replaced: AtomicBool::new(false),
             clock,
             consecutive: CachePadded::new(AtomicU32::new(0)),
-            counters: Counters::default(),
+            totals: StripedTotals::default(),
             deadline: AtomicU64::new(stamp(0, None)),
             since: AtomicU64::new(stamp(0, Some(now))),
             last_trial_done: AtomicU64::new(0),
@@ -151,6 +153,7 @@ impl Inner {
             fleet_gate: AtomicU64::new(0),
             last_transition: ArcSwapOption::empty(),
             listeners,
+            source: source_id(),
             observer,
         }
     }
@@ -240,11 +243,11 @@ impl Inner {
     pub(crate) fn emit(&self, event: &Event<'_>, epoch: u64) {
         self.observer.observe(event, epoch);
         match *event {
-            Event::Call { outcome, slow, .. } => self.counters.call(outcome, slow),
-            Event::Rejected { .. } => self.counters.rejected(),
+            Event::Call { outcome, slow, .. } => self.totals.call(outcome, slow),
+            Event::Rejected { .. } => self.totals.rejected(),
             Event::Transition(_) | Event::WouldOpen(_) => {}
         }
-        self.listeners.emit(event);
+        self.listeners.emit(event, self.source);
     }
 
     fn half_open_timed_out(&self, w: Word) -> bool {

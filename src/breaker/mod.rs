@@ -1,12 +1,12 @@
 //! The [`CircuitBreaker`] handle: call paths, permits and operator controls.
 
-mod counters;
 mod engine;
 mod hot;
 mod permit;
 mod run;
 mod snapshot;
 mod stamp;
+mod striped;
 mod timeout;
 mod word;
 
@@ -253,7 +253,7 @@ impl CircuitBreaker {
             half_open_in_flight: w.in_flight(),
             half_open_successes: w.successes(),
             retry_after: inner.retry_after(w),
-            totals: inner.counters.totals(),
+            totals: inner.totals.totals(),
             last_transition: inner.last_transition.load_full(),
             config: settings.config.clone(),
         }
@@ -316,9 +316,16 @@ impl CircuitBreaker {
         self.inner.observer.span_sampler().set(policy);
     }
 
-    /// Adds a listener to this breaker's listener set (shared with its registry, if any).
+    /// Adds a listener of this breaker's events. For a breaker of a [`Registry`], it
+    /// receives this breaker's events only; [`Registry::subscribe`] listens to every
+    /// breaker of the registry.
+    ///
+    /// [`Registry`]: crate::Registry
+    /// [`Registry::subscribe`]: crate::Registry::subscribe
     pub fn subscribe(&self, listener: impl Listener) -> ListenerId {
-        self.inner.listeners.add(Arc::new(listener))
+        self.inner
+            .listeners
+            .add_for(self.inner.source, Arc::new(listener))
     }
 
     /// Removes a listener; returns whether it was subscribed.
@@ -333,7 +340,7 @@ impl CircuitBreaker {
 
     /// The lifetime totals by outcome, summed from the striped counters.
     pub(crate) fn outcome_totals(&self) -> OutcomeTotals {
-        self.inner.counters.by_outcome()
+        self.inner.totals.by_outcome()
     }
 
     /// Whether `self` and `other` are handles to the same breaker.
@@ -443,9 +450,6 @@ impl Builder {
             });
         }
         let listeners = self.listeners.unwrap_or_default();
-        for l in self.own_listeners {
-            listeners.add(l);
-        }
         let clock = self.clock.unwrap_or_else(default_clock);
         let inner = Inner::new(
             self.name,
@@ -456,6 +460,9 @@ impl Builder {
             self.histogram,
         );
         inner.observer.span_sampler().set(self.span_policy);
+        for l in self.own_listeners {
+            inner.listeners.add_for(inner.source, l);
+        }
         Ok(CircuitBreaker {
             inner: Arc::new(inner),
         })

@@ -159,7 +159,7 @@ async fn round(
         .ignore();
     let mut totals = Vec::with_capacity(breakers.len());
     for b in breakers {
-        let now = b.inner.counters.totals();
+        let now = b.inner.totals.totals();
         let last = memos.get(b.name_arc()).map(|m| m.last).unwrap_or_default();
         let delta = Bucket {
             at_ms: now_ms,

@@ -65,17 +65,40 @@ pub(crate) fn publish_counters(breakers: &[crate::CircuitBreaker]) {
 }
 
 /// Per-breaker observation hooks, built once when the breaker is built.
-#[derive(Debug)]
 pub(crate) struct Observer {
     #[cfg(feature = "metrics")]
     metrics: self::metrics::Metrics,
-    #[cfg(feature = "tracing")]
     name: Arc<str>,
     spans: span_policy::Sampler,
 }
 
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Observer")
+            .field("name", &self.name)
+            .field("spans", &self.spans)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Defines an observer method that only the metrics observe: its body with the feature
+/// `metrics`, an empty method without (no parameter is left unused).
+macro_rules! metrics_only {
+    ($(#[$m:meta])* fn $name:ident(&$self:ident $(, $arg:ident: $ty:ty)* $(,)?) $body:block) => {
+        $(#[$m])*
+        #[cfg(feature = "metrics")]
+        pub(crate) fn $name(&$self $(, $arg: $ty)*) $body
+
+        $(#[$m])*
+        #[cfg(not(feature = "metrics"))]
+        #[inline(always)]
+        pub(crate) fn $name(&$self $(, _: $ty)*) {}
+    };
+}
+
 impl Observer {
-    #[allow(unused_variables)]
+    /// The observer of breaker `name`, built in `state` at `since_unix` with `config`.
+    #[cfg(feature = "metrics")]
     pub(crate) fn new(
         name: &Arc<str>,
         config: &Config,
@@ -84,9 +107,16 @@ impl Observer {
         histogram: DurationHistogram,
     ) -> Self {
         Observer {
-            #[cfg(feature = "metrics")]
             metrics: self::metrics::Metrics::new(name, config, state, since_unix, histogram),
-            #[cfg(feature = "tracing")]
+            name: name.clone(),
+            spans: span_policy::Sampler::default(),
+        }
+    }
+
+    /// The observer of breaker `name` (without metrics, the rest is not needed).
+    #[cfg(not(feature = "metrics"))]
+    pub(crate) fn new(name: &Arc<str>, _: &Config, _: State, _: f64, _: DurationHistogram) -> Self {
+        Observer {
             name: name.clone(),
             spans: span_policy::Sampler::default(),
         }
@@ -137,30 +167,29 @@ impl Observer {
         }
     }
 
-    /// A fallback was taken.
-    #[inline]
-    #[allow(unused_variables)]
-    pub(crate) fn fallback(&self, reason: crate::FallbackReason) {
-        #[cfg(feature = "metrics")]
-        self.metrics.fallback(reason);
+    metrics_only! {
+        /// A fallback was taken.
+        fn fallback(&self, reason: crate::FallbackReason) {
+            self.metrics.fallback(reason);
+        }
     }
 
-    /// The breaker starts in a persisted `state` (epoch `epoch`), open until
-    /// `open_until_unix` (NaN when not open, +Inf without a deadline): not a transition, so
-    /// only the state gauges change.
-    #[allow(unused_variables)]
-    pub(crate) fn restored(&self, state: State, epoch: u64, since_unix: f64, open_until_unix: f64) {
-        #[cfg(feature = "metrics")]
-        self.metrics
-            .restored(state, epoch, since_unix, open_until_unix);
+    metrics_only! {
+        /// The breaker starts in a persisted `state` (epoch `epoch`), open until
+        /// `open_until_unix` (NaN when not open, +Inf without a deadline): not a
+        /// transition, so only the state gauges change.
+        fn restored(&self, state: State, epoch: u64, since_unix: f64, open_until_unix: f64) {
+            self.metrics
+                .restored(state, epoch, since_unix, open_until_unix);
+        }
     }
 
-    /// The breaker was removed from its registry (`totals` reads its lifetime totals):
-    /// its series leave the rendered output.
-    #[allow(unused_variables)]
-    pub(crate) fn removed(&self, totals: impl FnOnce() -> OutcomeTotals) {
-        #[cfg(feature = "metrics")]
-        self.metrics.removed(totals);
+    metrics_only! {
+        /// The breaker was removed from its registry (`totals` reads its lifetime
+        /// totals): its series leave the rendered output.
+        fn removed(&self, totals: impl FnOnce() -> OutcomeTotals) {
+            self.metrics.removed(totals);
+        }
     }
 
     /// Publishes the lifetime counters from the breaker's totals `totals`, read just
@@ -176,18 +205,18 @@ impl Observer {
         self.metrics.publish();
     }
 
-    /// The breaker took a new config.
-    #[allow(unused_variables)]
-    pub(crate) fn config(&self, config: &Config) {
-        #[cfg(feature = "metrics")]
-        self.metrics.config(config);
+    metrics_only! {
+        /// The breaker took a new config.
+        fn config(&self, config: &Config) {
+            self.metrics.config(config);
+        }
     }
 
-    /// Fresh window numbers (after a transition, and on every `poll_timeouts`).
-    #[allow(unused_variables)]
-    pub(crate) fn rates(&self, counts: WindowCounts, min_calls: u32) {
-        #[cfg(feature = "metrics")]
-        self.metrics.rates(counts, min_calls);
+    metrics_only! {
+        /// Fresh window numbers (after a transition, and on every `poll_timeouts`).
+        fn rates(&self, counts: WindowCounts, min_calls: u32) {
+            self.metrics.rates(counts, min_calls);
+        }
     }
 }
 

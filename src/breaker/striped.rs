@@ -40,11 +40,11 @@ pub(crate) struct Stripe {
 /// guard releases it (`Release`) when the thread exits, after its last add; the new owner
 /// takes it with an `Acquire` compare-and-swap, so its first load sees that last add.
 #[derive(Debug, Default)]
-pub(crate) struct Counters {
+pub(crate) struct StripedTotals {
     stripes: [Stripe; OWNED + SHARED],
 }
 
-impl Counters {
+impl StripedTotals {
     /// Counts a call that ran with `outcome`, and was `slow`.
     #[inline]
     pub(crate) fn call(&self, outcome: Outcome, slow: bool) {
@@ -170,7 +170,7 @@ mod tests {
     /// stripes take concurrent adds: every count lands exactly once.
     #[test]
     fn striped_counters_stay_exact_across_thread_waves() {
-        let counters = Arc::new(Counters::default());
+        let counters = Arc::new(StripedTotals::default());
         for _wave in 0..3 {
             let threads: Vec<_> = (0..OWNED + SHARED + 2)
                 .map(|_| {
