@@ -79,6 +79,15 @@ impl Admission {
     }
 }
 
+/// Why a call was refused: the state that refused it and how long until a trial is
+/// admitted, if known. Small, so it travels in registers up to where the caller builds its
+/// [`BreakerOpen`] ([`Inner::open_error`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Refusal {
+    state: State,
+    retry_after: Option<Duration>,
+}
+
 pub(crate) struct Inner {
     pub(crate) name: Arc<str>,
     pub(crate) state: StateCell,
@@ -163,7 +172,7 @@ impl Inner {
     /// The closed path is inlined into the caller; the others are not, so the admission
     /// is built where it is used instead of passing through memory.
     #[inline]
-    pub(crate) fn acquire(&self) -> Result<Admission, BreakerOpen> {
+    pub(crate) fn acquire(&self) -> Result<Admission, Refusal> {
         let w = self.state.load();
         if w.state().counts_calls() {
             return Ok(self.admit(w, false));
@@ -172,7 +181,7 @@ impl Inner {
     }
 
     #[inline(never)]
-    fn acquire_not_closed(&self, first: Word) -> Result<Admission, BreakerOpen> {
+    fn acquire_not_closed(&self, first: Word) -> Result<Admission, Refusal> {
         let mut w = first;
         loop {
             match w.state() {
@@ -219,19 +228,30 @@ impl Inner {
         Admission::new(w.epoch(), w.state(), trial, self.clock.now())
     }
 
+    /// Reports a refused call (once, through the hook) and says why.
     #[cold]
-    fn reject(&self, w: Word, retry_after: Option<u64>) -> BreakerOpen {
-        let retry_after = retry_after.map(Duration::from_nanos);
+    fn reject(&self, w: Word, retry_after: Option<u64>) -> Refusal {
+        let refusal = Refusal {
+            state: w.state(),
+            retry_after: retry_after.map(Duration::from_nanos),
+        };
         let event = Event::Rejected {
             breaker: &self.name,
-            state: w.state(),
-            retry_after,
+            state: refusal.state,
+            retry_after: refusal.retry_after,
         };
         self.emit(&event, w.epoch());
+        refusal
+    }
+
+    /// The error of a refused call, built where the caller returns it (it holds the
+    /// breaker's name: moving it through every layer would copy it each time).
+    #[inline(always)]
+    pub(crate) fn open_error(&self, refusal: Refusal) -> BreakerOpen {
         BreakerOpen {
             name: Name::new(&self.name),
-            state: w.state(),
-            retry_after,
+            state: refusal.state,
+            retry_after: refusal.retry_after,
         }
     }
 
@@ -239,7 +259,7 @@ impl Inner {
     /// event of epoch `epoch`. The observer sees it first (a metric counted per call is
     /// then never ahead of the lifetime totals a scrape publishes, see
     /// `observe::lifetime`), then the lifetime totals count it, then the listeners get it.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn emit(&self, event: &Event<'_>, epoch: u64) {
         self.observer.observe(event, epoch);
         match *event {
@@ -261,7 +281,7 @@ impl Inner {
 
     /// Records the outcome of an admitted call, counted exactly once whatever the state,
     /// and returns what the recording did.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn complete(&self, adm: Admission, outcome: Outcome) -> Completion {
         let end = self.clock.now();
         let elapsed = end.saturating_sub(adm.start);

@@ -25,7 +25,6 @@ use crate::state::{Reason, State};
 
 pub(crate) use engine::Inner;
 pub use permit::{OwnedPermit, Permit};
-use run::Run;
 pub use snapshot::{CallTotals, Snapshot};
 pub use timeout::CallTimeout;
 
@@ -110,7 +109,10 @@ impl CircuitBreaker {
     /// trial slot taken.
     #[inline]
     pub fn try_acquire(&self) -> Result<Permit<'_>, BreakerOpen> {
-        self.inner.acquire().map(|adm| Permit::new(self, adm))
+        match self.inner.acquire() {
+            Ok(adm) => Ok(Permit::new(self, adm)),
+            Err(refusal) => Err(self.inner.open_error(refusal)),
+        }
     }
 
     /// Like [`try_acquire`](CircuitBreaker::try_acquire), with a permit that owns a handle
@@ -122,6 +124,7 @@ impl CircuitBreaker {
         self.inner
             .acquire()
             .map(|adm| OwnedPermit::new(self.clone(), adm))
+            .map_err(|refusal| self.inner.open_error(refusal))
     }
 
     /// Runs `fut` through the breaker: `Ok` is a success, `Err` a failure.
@@ -161,11 +164,11 @@ impl CircuitBreaker {
         F: Future<Output = Result<T, E>>,
         C: FnOnce(&Result<T, E>) -> Outcome,
     {
+        let permit = self.admit()?;
         let limit = self.inner.hot.call_timeout();
-        let run = Run::begin(self)?;
-        let start = run.started();
-        run.future(timeout::run(&self.inner, start, limit, classify, fut))
-            .await
+        let start = permit.started();
+        let fut = timeout::run(&self.inner, start, limit, classify, fut);
+        run::future(self, permit, fut).await
     }
 
     /// Runs a blocking call through the breaker: `Ok` is a success, `Err` a failure. A
@@ -193,14 +196,24 @@ impl CircuitBreaker {
         classify: impl FnOnce(&Result<T, E>) -> Outcome,
         f: impl FnOnce() -> Result<T, E>,
     ) -> Result<T, CallError<E>> {
-        let run = Run::begin(self)?;
+        let permit = self.admit()?;
         let limit = self.inner.hot.call_timeout();
-        let start = run.started();
-        run.blocking(|| {
+        let start = permit.started();
+        run::blocking(self, permit, || {
             let result = f();
             let outcome = timeout::after_the_fact(&self.inner, start, limit, classify(&result));
             (result.map_err(CallError::Inner), outcome)
         })
+    }
+
+    /// A permit for a call shape that returns [`CallError`]: the rejection is built
+    /// straight into the error.
+    #[inline(always)]
+    fn admit<E>(&self) -> Result<Permit<'_>, CallError<E>> {
+        match self.inner.acquire() {
+            Ok(adm) => Ok(Permit::new(self, adm)),
+            Err(refusal) => Err(CallError::Rejected(self.inner.open_error(refusal))),
+        }
     }
 
     /// Counts a fallback taken for this breaker's call (`breakerbox_fallbacks_total`).

@@ -51,12 +51,13 @@ macro_rules! permit_methods {
             }
 
             /// Records `outcome`.
+            #[inline(always)]
             pub fn record(self, outcome: Outcome) {
                 self.finish(outcome);
             }
 
             /// Records `outcome`; returns what the recording did.
-            #[inline]
+            #[inline(always)]
             pub(crate) fn finish(mut self, outcome: Outcome) -> Completion {
                 self.done = true;
                 self.breaker.inner.complete(self.adm, outcome)
@@ -64,6 +65,7 @@ macro_rules! permit_methods {
         }
 
         impl$(<$lt>)? Drop for $ty$(<$lt>)? {
+            #[inline(always)]
             fn drop(&mut self) {
                 if !self.done {
                     let _ = self.breaker.inner.complete(self.adm, Outcome::Ignore);

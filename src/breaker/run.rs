@@ -1,98 +1,89 @@
 //! The one run path of every call shape (`call`, `call_with`, `call_sync`,
-//! `call_sync_with`): admit, run inside the call's span, record the outcome inside it.
+//! `call_sync_with`) once admitted: run inside the call's span, record the outcome inside
+//! it. Without a subscriber that may want spans, nothing span-related is touched.
 
 use std::future::Future;
 
 use super::{CircuitBreaker, Permit};
-use crate::error::BreakerOpen;
 use crate::event::Outcome;
 #[cfg(feature = "tracing")]
-use crate::observe::spans::{CallSpan, Late};
+use crate::observe::spans::{self, CallSpan, Late};
 
-/// One admitted call: its permit and, with `tracing`, its span.
-pub(super) struct Run<'a> {
+/// Runs a blocking call admitted with `permit` (`f` returns the result and the outcome
+/// to record), inside its span when a subscriber may want one.
+#[inline(always)]
+pub(super) fn blocking<R>(
+    breaker: &CircuitBreaker,
+    permit: Permit<'_>,
+    f: impl FnOnce() -> (R, Outcome),
+) -> R {
     #[cfg(feature = "tracing")]
-    breaker: &'a CircuitBreaker,
-    permit: Permit<'a>,
-    #[cfg(feature = "tracing")]
-    span: CallSpan,
+    if spans::wanted() {
+        return blocking_traced(breaker, permit, f);
+    }
+    #[cfg(not(feature = "tracing"))]
+    let _ = breaker;
+    let (result, outcome) = f();
+    permit.record(outcome);
+    result
 }
 
-impl<'a> Run<'a> {
-    /// Admits a call through `breaker` and decides its span.
-    ///
-    /// # Errors
-    /// [`BreakerOpen`] when the breaker refuses the call.
-    #[inline]
-    pub(super) fn begin(breaker: &'a CircuitBreaker) -> Result<Run<'a>, BreakerOpen> {
-        let permit = breaker.try_acquire()?;
-        Ok(Run {
-            #[cfg(feature = "tracing")]
-            span: CallSpan::start(
-                breaker.inner.observer.span_sampler(),
-                &breaker.inner.name,
-                permit.state(),
-                permit.is_trial(),
-            ),
-            #[cfg(feature = "tracing")]
-            breaker,
-            permit,
-        })
+/// Runs a future admitted with `permit` (it yields the result and the outcome to
+/// record), inside its span when a subscriber may want one.
+pub(super) async fn future<R, F>(breaker: &CircuitBreaker, permit: Permit<'_>, fut: F) -> R
+where
+    F: Future<Output = (R, Outcome)>,
+{
+    #[cfg(feature = "tracing")]
+    if spans::wanted() {
+        let span = start(breaker, &permit);
+        let (result, outcome) = span.run(fut).await;
+        end(breaker, permit, span, outcome);
+        return result;
     }
+    #[cfg(not(feature = "tracing"))]
+    let _ = breaker;
+    let (result, outcome) = fut.await;
+    permit.record(outcome);
+    result
+}
 
-    /// The clock reading at admission.
-    #[inline]
-    pub(super) fn started(&self) -> u64 {
-        self.permit.started()
-    }
+#[cfg(feature = "tracing")]
+#[inline(never)]
+fn blocking_traced<R>(
+    breaker: &CircuitBreaker,
+    permit: Permit<'_>,
+    f: impl FnOnce() -> (R, Outcome),
+) -> R {
+    let span = start(breaker, &permit);
+    let (result, outcome) = span.in_scope(f);
+    end(breaker, permit, span, outcome);
+    result
+}
 
-    /// Runs a blocking call (`f` returns the result and the outcome to record).
-    #[inline]
-    pub(super) fn blocking<R>(self, f: impl FnOnce() -> (R, Outcome)) -> R {
-        #[cfg(feature = "tracing")]
-        let (result, outcome) = self.span.in_scope(f);
-        #[cfg(not(feature = "tracing"))]
-        let (result, outcome) = f();
-        self.end(outcome);
-        result
-    }
+/// The span of the call `permit` admitted.
+#[cfg(feature = "tracing")]
+fn start(breaker: &CircuitBreaker, permit: &Permit<'_>) -> CallSpan {
+    let inner = &breaker.inner;
+    CallSpan::start(
+        inner.observer.span_sampler(),
+        &inner.name,
+        permit.state(),
+        permit.is_trial(),
+    )
+}
 
-    /// Runs a future (it yields the result and the outcome to record).
-    pub(super) async fn future<R, F>(self, fut: F) -> R
-    where
-        F: Future<Output = (R, Outcome)>,
-    {
-        #[cfg(feature = "tracing")]
-        let (result, outcome) = self.span.run(fut).await;
-        #[cfg(not(feature = "tracing"))]
-        let (result, outcome) = fut.await;
-        self.end(outcome);
-        result
-    }
-
-    /// Records `outcome` (inside the call's span, which then shows what the engine
-    /// measured).
-    #[inline]
-    fn end(self, outcome: Outcome) {
-        #[cfg(feature = "tracing")]
-        {
-            let Run {
-                breaker,
-                permit,
-                span,
-            } = self;
-            let inner = &breaker.inner;
-            let late = Late {
-                name: &inner.name,
-                clock: &*inner.clock,
-                start: permit.started(),
-                state: permit.state(),
-            };
-            span.finish(late, outcome, || permit.finish(outcome));
-        }
-        #[cfg(not(feature = "tracing"))]
-        self.permit.record(outcome);
-    }
+/// Records `outcome` inside the call's span, which then shows what the engine measured.
+#[cfg(feature = "tracing")]
+fn end(breaker: &CircuitBreaker, permit: Permit<'_>, span: CallSpan, outcome: Outcome) {
+    let inner = &breaker.inner;
+    let late = Late {
+        name: &inner.name,
+        clock: &*inner.clock,
+        start: permit.started(),
+        state: permit.state(),
+    };
+    span.finish(late, outcome, || permit.finish(outcome));
 }
 
 #[cfg(test)]

@@ -43,6 +43,7 @@ where
 
 /// The outcome to record for a call that completed: `Timeout` if it ran strictly longer
 /// than `limit` by the breaker's clock, whatever its result, else the classifier's.
+#[inline]
 pub(super) fn after_the_fact(
     inner: &Inner,
     start: u64,

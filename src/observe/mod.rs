@@ -132,7 +132,7 @@ impl Observer {
     /// reported out of order, and the epoch keeps the state gauges on the newest) or a
     /// dry run would have opened.
     #[cfg(feature = "metrics")]
-    #[inline]
+    #[inline(always)]
     pub(crate) fn observe(&self, event: &Event<'_>, epoch: u64) {
         self.metrics_hook(event, epoch);
         #[cfg(feature = "tracing")]
@@ -141,7 +141,7 @@ impl Observer {
 
     /// Spans only: the epoch orders the state gauges, which need `metrics`.
     #[cfg(all(feature = "tracing", not(feature = "metrics")))]
-    #[inline]
+    #[inline(always)]
     pub(crate) fn observe(&self, event: &Event<'_>, _epoch: u64) {
         spans::observe(&self.name, event);
     }
@@ -152,7 +152,7 @@ impl Observer {
     pub(crate) fn observe(&self, _event: &Event<'_>, _epoch: u64) {}
 
     #[cfg(feature = "metrics")]
-    #[inline]
+    #[inline(always)]
     fn metrics_hook(&self, event: &Event<'_>, epoch: u64) {
         match *event {
             Event::Call {

@@ -56,10 +56,11 @@ pub(crate) fn wanted() -> bool {
 /// The spans and events of the hook's events: a short error span for a rejection, an
 /// event (and log line) for a transition or a dry-run trip. A finished call's span is the
 /// run path's ([`CallSpan`]).
-#[inline]
+#[inline(always)]
 pub(crate) fn observe(name: &str, event: &Event<'_>) {
     match *event {
-        Event::Rejected { state, .. } => rejected(name, state),
+        Event::Rejected { state, .. } if wanted() => rejected(name, state),
+        Event::Rejected { .. } => {}
         Event::Transition(t) => transition(t),
         Event::WouldOpen(t) => would_open(t),
         Event::Call { .. } => {}
@@ -74,8 +75,8 @@ pub(crate) struct CallSpan {
 
 #[derive(Debug)]
 enum Kind {
-    /// No subscriber wants call spans.
-    Off,
+    /// Finished.
+    Done,
     /// Not chosen: a short span when the call ends, if its outcome matters.
     Late,
     /// Chosen, but no subscriber records it.
@@ -85,13 +86,12 @@ enum Kind {
 }
 
 impl CallSpan {
-    /// The span of a call admitted in `state` through breaker `name`: always one for a
-    /// half-open trial, else as the breaker's span policy (`sampler`) says.
+    /// The span of a call admitted in `state` through breaker `name`, once [`wanted`]
+    /// said a subscriber may want it: always one for a half-open trial, else as the
+    /// breaker's span policy (`sampler`) says.
     #[inline]
     pub(crate) fn start(sampler: &Sampler, name: &str, state: State, trial: bool) -> CallSpan {
-        let kind = if !wanted() {
-            Kind::Off
-        } else if trial || chosen(sampler) {
+        let kind = if trial || chosen(sampler) {
             open(name, state)
         } else {
             Kind::Late
@@ -128,8 +128,8 @@ impl CallSpan {
         outcome: Outcome,
         record: impl FnOnce() -> Completion,
     ) {
-        match std::mem::replace(&mut self.kind, Kind::Off) {
-            Kind::Off | Kind::Disabled => {
+        match std::mem::replace(&mut self.kind, Kind::Done) {
+            Kind::Done | Kind::Disabled => {
                 record();
             }
             Kind::Open(span) => finish_open(&span, outcome, record),
@@ -350,8 +350,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn call_span_is_off_without_a_subscriber() {
+    fn call_span_is_disabled_without_a_subscriber() {
+        assert!(!wanted());
         let span = CallSpan::start(&Sampler::default(), "x", State::Closed, true);
-        assert!(matches!(span.kind, Kind::Off));
+        assert!(matches!(span.kind, Kind::Disabled));
     }
 }
