@@ -300,15 +300,23 @@ impl Inner {
         } else if outcome == Outcome::Ignore {
             None
         } else {
-            let failure = outcome.is_failure();
-            if !self.window_replaced.load(Ordering::Acquire) {
-                self.complete_normal(adm.epoch(), failure, slow, end, &self.window)
+            let settings;
+            let window = if !self.window_replaced.load(Ordering::Acquire) {
+                &*self.window
             } else {
-                let settings = self.settings.load();
-                self.complete_normal(adm.epoch(), failure, slow, end, &settings.window)
-            }
+                settings = self.settings.load();
+                &*settings.window
+            };
+            self.complete_normal(adm.epoch(), outcome.is_failure(), slow, end, window)
         };
         done
+    }
+
+    /// Records a permit dropped without an outcome: counted as ignored. Out of line, so
+    /// a permit's drop (after its outcome was recorded) stays a flag check.
+    #[inline(never)]
+    pub(crate) fn complete_dropped(&self, adm: Admission) {
+        let _ = self.complete(adm, Outcome::Ignore);
     }
 
     /// Records a call admitted in Closed, Disabled or MetricsOnly into `window`; returns
@@ -343,7 +351,15 @@ impl Inner {
             return None;
         }
         let reason = self.trigger(consecutive, window)?;
-        if state == State::MetricsOnly && self.dry_run_quiet(w, now) {
+        self.trip(w, reason, now)
+    }
+
+    /// A trigger fired on a call admitted in `w`: trips the breaker (a dry run reports
+    /// a would-open, at most once per reset timeout).
+    #[cold]
+    #[inline(never)]
+    fn trip(&self, w: Word, reason: Reason, now: u64) -> Option<State> {
+        if w.state() == State::MetricsOnly && self.dry_run_quiet(w, now) {
             return None;
         }
         self.transition(w, State::Open, reason)

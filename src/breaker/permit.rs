@@ -68,7 +68,7 @@ macro_rules! permit_methods {
             #[inline(always)]
             fn drop(&mut self) {
                 if !self.done {
-                    let _ = self.breaker.inner.complete(self.adm, Outcome::Ignore);
+                    self.breaker.inner.complete_dropped(self.adm);
                 }
             }
         }

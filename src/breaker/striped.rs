@@ -46,7 +46,7 @@ pub(crate) struct StripedTotals {
 
 impl StripedTotals {
     /// Counts a call that ran with `outcome`, and was `slow`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn call(&self, outcome: Outcome, slow: bool) {
         self.add(match outcome {
             Outcome::Success => |s| &s.success,
@@ -65,7 +65,7 @@ impl StripedTotals {
     }
 
     /// Counts a refused call.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn rejected(&self) {
         self.add(|s| &s.rejected);
     }
