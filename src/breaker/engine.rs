@@ -53,9 +53,9 @@ pub(crate) struct Admission {
 
 impl Admission {
     #[inline]
-    fn new(epoch: u64, state: State, trial: bool, start: u64) -> Admission {
+    fn new(w: Word, trial: bool, start: u64) -> Admission {
         Admission {
-            word: (epoch << 4) | (u64::from(trial) << 3) | state.code(),
+            word: (w.epoch() << 4) | (u64::from(trial) << 3) | w.code(),
             start,
         }
     }
@@ -174,7 +174,7 @@ impl Inner {
     #[inline]
     pub(crate) fn acquire(&self) -> Result<Admission, Refusal> {
         let w = self.state.load();
-        if w.state().counts_calls() {
+        if w.counts_calls() {
             return Ok(self.admit(w, false));
         }
         self.acquire_not_closed(w)
@@ -225,11 +225,12 @@ impl Inner {
 
     #[inline]
     fn admit(&self, w: Word, trial: bool) -> Admission {
-        Admission::new(w.epoch(), w.state(), trial, self.clock.now())
+        Admission::new(w, trial, self.clock.now())
     }
 
-    /// Reports a refused call (once, through the hook) and says why.
-    #[cold]
+    /// Reports a refused call (once, through the hook) and says why. Inlined into the
+    /// admission that refuses (already out of the closed path).
+    #[inline(always)]
     fn reject(&self, w: Word, retry_after: Option<u64>) -> Refusal {
         let refusal = Refusal {
             state: w.state(),
@@ -334,8 +335,7 @@ impl Inner {
         if w.epoch() != epoch {
             return None; // admitted in an epoch that has ended: counted, but not evaluated
         }
-        let state = w.state();
-        if !state.counts_calls() {
+        if !w.counts_calls() {
             return None;
         }
         window.record(now, failure, slow);
@@ -347,7 +347,7 @@ impl Inner {
             }
             0
         };
-        if state == State::Disabled {
+        if w.code() == State::Disabled.code() {
             return None;
         }
         let reason = self.trigger(consecutive, window)?;

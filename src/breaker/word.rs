@@ -23,6 +23,20 @@ impl Word {
     pub(crate) fn new(state: State, epoch: u64) -> Word {
         Word(state.code() | (epoch << EPOCH_SHIFT))
     }
+    /// The state's code ([`State::code`]), without decoding it.
+    #[inline]
+    pub(crate) fn code(self) -> u64 {
+        self.0 & STATE_MASK
+    }
+    /// Whether the state counts calls into the window ([`State::counts_calls`]: Closed,
+    /// Disabled, MetricsOnly), tested on the code's bit: the call path asks on every call.
+    #[inline]
+    pub(crate) fn counts_calls(self) -> bool {
+        const COUNTING: u64 = (1 << State::Closed.code())
+            | (1 << State::Disabled.code())
+            | (1 << State::MetricsOnly.code());
+        (COUNTING >> self.code()) & 1 != 0
+    }
     pub(crate) fn state(self) -> State {
         State::from_code(self.0 & STATE_MASK)
     }
@@ -138,6 +152,15 @@ mod tests {
             (State::Closed, 0, 0)
         );
         assert_eq!(n.epoch(), 12346);
+    }
+
+    #[test]
+    fn counts_calls_on_the_code_agrees_with_the_state() {
+        for s in State::ALL {
+            let w = Word::new(s, 7).with_in_flight(3).with_successes(2);
+            assert_eq!(w.counts_calls(), s.counts_calls(), "{s:?}");
+            assert_eq!(w.code(), s.code());
+        }
     }
 
     #[test]
