@@ -1,5 +1,6 @@
 //! The [`CircuitBreaker`] handle: call paths, permits and operator controls.
 
+mod builder;
 mod engine;
 mod hot;
 mod permit;
@@ -16,13 +17,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::clock::{Clock, default_clock};
 use crate::config::Config;
-use crate::error::{BreakerOpen, CallError, ConfigError};
-use crate::event::{Listener, ListenerId, Listeners, Outcome, OutcomeTotals};
-use crate::observe::{DurationHistogram, Observer, SpanPolicy};
+use crate::error::{BreakerOpen, CallError};
+use crate::event::{Listener, ListenerId, Outcome, OutcomeTotals};
+use crate::observe::{Observer, SpanPolicy};
 use crate::state::{Reason, State};
 
+pub use builder::Builder;
 pub(crate) use engine::Inner;
 pub use permit::{OwnedPermit, Permit};
 pub use snapshot::{CallTotals, Snapshot};
@@ -80,16 +81,7 @@ impl CircuitBreaker {
 
     /// A builder for a breaker named `name`.
     pub fn builder(name: impl Into<Arc<str>>) -> Builder {
-        Builder {
-            name: name.into(),
-            config: Config::default(),
-            clock: None,
-            listeners: None,
-            own_listeners: Vec::new(),
-            initial: State::Closed,
-            span_policy: SpanPolicy::default(),
-            histogram: DurationHistogram::default(),
-        }
+        Builder::new(name.into())
     }
 
     /// The breaker's name.
@@ -359,125 +351,5 @@ impl CircuitBreaker {
     /// Whether `self` and `other` are handles to the same breaker.
     pub fn same_as(&self, other: &CircuitBreaker) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
-    }
-}
-
-/// Builds a [`CircuitBreaker`].
-pub struct Builder {
-    name: Arc<str>,
-    config: Config,
-    clock: Option<Arc<dyn Clock>>,
-    listeners: Option<Arc<Listeners>>,
-    own_listeners: Vec<Arc<dyn Listener>>,
-    initial: State,
-    span_policy: SpanPolicy,
-    histogram: DurationHistogram,
-}
-
-impl fmt::Debug for Builder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Builder")
-            .field("name", &self.name)
-            .field("config", &self.config)
-            .field("initial", &self.initial)
-            .field("span_policy", &self.span_policy)
-            .field("histogram", &self.histogram)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Builder {
-    /// The config (default: [`Config::default`]).
-    #[must_use]
-    pub fn config(mut self, config: Config) -> Self {
-        self.config = config;
-        self
-    }
-
-    /// The clock (default: the fast monotonic clock). Tests pass a
-    /// `ManualClock` (feature `test-util`).
-    #[must_use]
-    pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Some(Arc::new(clock));
-        self
-    }
-
-    /// The clock, already shared.
-    #[must_use]
-    pub fn shared_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = Some(clock);
-        self
-    }
-
-    /// Adds a listener for this breaker's events.
-    #[must_use]
-    pub fn listener(mut self, listener: impl Listener) -> Self {
-        self.own_listeners.push(Arc::new(listener));
-        self
-    }
-
-    /// Starts in `state` instead of Closed: `MetricsOnly` to roll out a new breaker as a
-    /// dry run, `Disabled`, or `ForcedOpen`. `Open` and `HalfOpen` are refused by `build`.
-    #[must_use]
-    pub fn initial_state(mut self, state: State) -> Self {
-        self.initial = state;
-        self
-    }
-
-    /// Which ordinary calls get a span (default: one in 100; every call that matters
-    /// always does). See [`SpanPolicy`].
-    #[must_use]
-    pub fn span_policy(mut self, policy: SpanPolicy) -> Self {
-        self.span_policy = policy;
-        self
-    }
-
-    /// Which outcomes get a `breakerbox_call_duration_seconds` histogram (default: every
-    /// outcome). See [`DurationHistogram`].
-    #[must_use]
-    pub fn duration_histogram(mut self, histogram: DurationHistogram) -> Self {
-        self.histogram = histogram;
-        self
-    }
-
-    pub(crate) fn listener_set(mut self, set: Arc<Listeners>) -> Self {
-        self.listeners = Some(set);
-        self
-    }
-
-    /// Builds the breaker.
-    ///
-    /// # Errors
-    /// [`ConfigError::InvalidName`] for an empty name or one over 128 bytes.
-    pub fn build(self) -> Result<CircuitBreaker, ConfigError> {
-        if self.name.is_empty() || self.name.len() > 128 {
-            return Err(ConfigError::InvalidName {
-                name: self.name.to_string(),
-            });
-        }
-        if matches!(self.initial, State::Open | State::HalfOpen) {
-            return Err(ConfigError::Conflict {
-                field: "initial_state",
-                other: "state",
-                reason: "a breaker can start closed, disabled, metrics-only or forced open",
-            });
-        }
-        let listeners = self.listeners.unwrap_or_default();
-        let clock = self.clock.unwrap_or_else(default_clock);
-        let inner = Inner::new(
-            self.name,
-            self.config,
-            self.initial,
-            clock,
-            listeners,
-            self.histogram,
-        );
-        inner.observer.span_sampler().set(self.span_policy);
-        for l in self.own_listeners {
-            inner.listeners.add_for(inner.source, l);
-        }
-        Ok(CircuitBreaker {
-            inner: Arc::new(inner),
-        })
     }
 }

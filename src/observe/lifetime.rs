@@ -2,7 +2,7 @@
 //! counted per call until something publishes them, then published from the breaker's own
 //! striped totals, so a call no longer touches an atomic that every thread shares.
 //!
-//! A breaker's lifetime totals (`src/breaker/counters.rs`) are exact and striped by thread.
+//! A breaker's lifetime totals (`src/breaker/striped.rs`) are exact and striped by thread.
 //! [`prometheus::render`](super::prometheus::render) and the eager timer's tick publish
 //! them with `Counter::absolute` (under the scrape lock, so publishes never interleave).
 //! Until a breaker is first published, each call increments its series, as a recorder
