@@ -18,6 +18,8 @@ use std::time::Duration;
 use metrics::{Counter, Gauge, Histogram, Unit};
 
 use super::DurationHistogram;
+#[cfg(feature = "prometheus")]
+use super::histogram::{Buckets, Durations};
 use super::lifetime::CallCounters;
 use super::names::{self, MetricKind};
 use super::scrape;
@@ -49,6 +51,14 @@ pub fn describe_metrics() {
             MetricKind::Histogram => r.describe_histogram(m.name.into(), unit, m.help.into()),
         });
     }
+}
+
+/// Whether a metrics recorder is in force (the facade's no-op recorder is the only one
+/// of size zero; a recorder that is one too is taken for none, and gets the facade's
+/// histogram on every call).
+#[cfg(feature = "prometheus")]
+fn recorder_in_force() -> bool {
+    metrics::with_recorder(|r| std::mem::size_of_val(r) != 0)
 }
 
 /// The reasons a dry run can report (the Closed -> Open triggers).
@@ -94,6 +104,11 @@ pub(crate) struct Metrics {
     counters: CallCounters,
     fallbacks: [Counter; 3],
     duration: [Histogram; 4],
+    /// The duration histograms kept by the breaker, striped by thread, for
+    /// `prometheus::render` to write (see `histogram`): when a recorder is in force at
+    /// build and the breaker keeps a histogram. Boxed: a breaker without one pays a pointer.
+    #[cfg(feature = "prometheus")]
+    own: Option<Box<Durations>>,
     state: [Gauge; 6],
     since: Gauge,
     open_until: Gauge,
@@ -146,6 +161,10 @@ impl Metrics {
                     Histogram::noop()
                 }
             }),
+            #[cfg(feature = "prometheus")]
+            own: recorder_in_force()
+                .then(|| Durations::new(histogram).map(Box::new))
+                .flatten(),
             state: State::ALL
                 .map(|s| metrics::gauge!(STATE, LABEL_BREAKER => b(), LABEL_STATE => s.as_str())),
             since: metrics::gauge!(STATE_SINCE_TIMESTAMP_SECONDS, LABEL_BREAKER => b()),
@@ -229,7 +248,33 @@ impl Metrics {
     pub(crate) fn call(&self, outcome: Outcome, duration: Duration, slow: bool) {
         let i = ran_index(outcome);
         self.counters.call(i, slow);
+        #[cfg(feature = "prometheus")]
+        if let Some(own) = &self.own {
+            own.record(i, duration);
+            if own.rendered() {
+                return;
+            }
+        }
         self.duration[i].record(duration.as_secs_f64());
+    }
+
+    /// The breaker's own duration histograms (by outcome index), for a render that holds
+    /// the scrape lock; from now on calls record only there. `None` when it keeps none
+    /// (no recorder at build, `DurationHistogram::Off`) or was removed.
+    #[cfg(feature = "prometheus")]
+    pub(crate) fn render_durations(&self) -> Option<[Option<Buckets>; 4]> {
+        let own = self.own.as_deref()?;
+        if self.detached.load(Ordering::Relaxed) {
+            return None;
+        }
+        own.set_rendered();
+        Some(own.snapshot())
+    }
+
+    /// The breaker's name.
+    #[cfg(feature = "prometheus")]
+    pub(crate) fn name(&self) -> &str {
+        &self.name
     }
 
     pub(crate) fn fallback(&self, reason: FallbackReason) {

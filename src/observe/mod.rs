@@ -18,6 +18,10 @@
 //! stay true.
 
 mod duration;
+#[cfg(feature = "prometheus")]
+mod exposition;
+#[cfg(feature = "prometheus")]
+mod histogram;
 #[cfg(feature = "metrics")]
 mod lifetime;
 #[cfg(feature = "metrics")]
@@ -176,6 +180,12 @@ impl Observer {
     #[cfg(feature = "prometheus")]
     pub(crate) fn publish(&self) {
         self.metrics.publish();
+    }
+
+    /// The breaker's metrics, for a render.
+    #[cfg(feature = "prometheus")]
+    pub(crate) fn metrics(&self) -> &self::metrics::Metrics {
+        &self.metrics
     }
 
     /// The breaker took a new config.

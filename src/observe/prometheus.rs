@@ -44,6 +44,7 @@ pub use metrics_exporter_prometheus::{
 };
 
 pub use super::describe_metrics;
+use super::exposition::{self, OwnDurations};
 use super::names::CALL_DURATION_SECONDS;
 use super::scrape;
 use crate::Registry;
@@ -130,22 +131,30 @@ pub fn render(handle: &PrometheusHandle, registry: &Registry) -> String {
     registry.poll_timeouts();
     let breakers = registry.all();
     render_consistent(handle, || {
+        let mut own = OwnDurations::default();
         for b in &breakers {
             b.inner.observer.publish();
+            let metrics = b.inner.observer.metrics();
+            if let Some(durations) = metrics.render_durations() {
+                own.add(metrics.name(), &durations);
+            }
         }
         super::publish_counters_locked(&breakers);
+        own
     })
 }
 
-/// Under the scrape lock: `publish`, upkeep and render; then leaves out removed breakers.
-fn render_consistent(handle: &PrometheusHandle, publish: impl FnOnce()) -> String {
-    let text = {
+/// Under the scrape lock: `publish` (which returns the histograms breakerbox writes
+/// itself), upkeep and render; then joins the histograms to the text and leaves out
+/// removed breakers.
+fn render_consistent(handle: &PrometheusHandle, publish: impl FnOnce() -> OwnDurations) -> String {
+    let (text, own) = {
         let _publishing = scrape::publishing();
-        publish();
+        let own = publish();
         handle.run_upkeep();
-        handle.render()
+        (handle.render(), own)
     };
-    scrape::without_removed(text)
+    exposition::merge(&text, &own, scrape::removed_series())
 }
 
 /// Answers scrapes on `listener` one at a time, for as long as the process runs.
@@ -173,7 +182,7 @@ fn answer(mut stream: TcpStream, handle: &PrometheusHandle) -> io::Result<()> {
             break;
         }
     }
-    let body = render_consistent(handle, || {});
+    let body = render_consistent(handle, OwnDurations::default);
     write!(
         stream,
         "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n\
@@ -186,3 +195,7 @@ fn answer(mut stream: TcpStream, handle: &PrometheusHandle) -> io::Result<()> {
 
 /// How long a scraper may take to send its request or read the answer.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[cfg(all(test, feature = "test-util"))]
+#[path = "render_tests.rs"]
+mod tests;
