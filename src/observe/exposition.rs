@@ -1,13 +1,18 @@
 //! The Prometheus text of the series breakerbox renders itself (feature `prometheus`), and
-//! how it joins the exporter's text: the `breakerbox_call_duration_seconds` family of the
-//! breakers [`prometheus::render`](super::prometheus::render) renders, written from their
-//! striped histograms (`histogram`) in place of the exporter's lines for them, under the
-//! exporter's one `# HELP` and `# TYPE` line of the family.
+//! how it joins the exporter's text. For the breakers
+//! [`prometheus::render`](super::prometheus::render) renders:
+//! - the `breakerbox_call_duration_seconds` family, written from their striped histograms
+//!   (`histogram`) in place of the exporter's lines for them;
+//! - the `breakerbox_transitions_total` series they owe at 0 and have not registered with
+//!   the recorder (`transitions`): a transition registers its series, and the exporter
+//!   shows it from then on.
 //!
-//! The lines are those the exporter writes for the family: the same name, labels (the
-//! exporter's global labels first, then `breaker`, `outcome`, `le`), bucket bounds
-//! (`DURATION_BUCKETS`) and number formats, so dashboards, alerts and `promtool check
-//! metrics` see no difference.
+//! Each family keeps one `# HELP` and `# TYPE` line: the exporter's, or written here when
+//! the exporter has none. The lines are those the exporter writes: the same names, labels
+//! in the same order (`breaker`, `outcome`, `le`; `breaker`, `from`, `to`, `reason`), the
+//! bucket bounds `DURATION_BUCKETS` and the same number formats, so dashboards, alerts and
+//! `promtool check metrics` see no difference. The exporter's global labels
+//! (`PrometheusBuilder::add_global_label`) are not added to these lines.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -15,24 +20,31 @@ use std::fmt::Write as _;
 use metrics_exporter_prometheus::formatting::sanitize_label_value;
 
 use super::histogram::Buckets;
-use super::names::{self, CALL_DURATION_SECONDS, LABEL_BREAKER, LABEL_OUTCOME};
+use super::names::{
+    self, CALL_DURATION_SECONDS, LABEL_BREAKER, LABEL_FROM, LABEL_OUTCOME, LABEL_REASON, LABEL_TO,
+    TRANSITIONS_TOTAL,
+};
 use super::prometheus::DURATION_BUCKETS;
+use super::transitions::TransitionKey;
 
 /// The label values of `outcome`, by `ran_index`.
 const OUTCOMES: [&str; 4] = ["success", "failure", "ignored", "timeout"];
 
-/// The `breakerbox_call_duration_seconds` lines of the rendered breakers.
+/// The lines breakerbox writes itself for the rendered breakers.
 #[derive(Debug, Default)]
-pub(crate) struct OwnDurations {
+pub(crate) struct Own {
+    /// `breakerbox_call_duration_seconds` lines.
     lines: String,
-    /// The escaped `breaker` label values written here: the exporter's lines for them are
-    /// left out.
+    /// The escaped `breaker` label values of the histograms written here: the exporter's
+    /// histogram lines for them are left out.
     breakers: HashSet<String>,
+    /// `breakerbox_transitions_total` lines at 0.
+    zeros: String,
 }
 
-impl OwnDurations {
+impl Own {
     /// Adds the histograms `snapshot` (by `ran_index`) of breaker `name`.
-    pub(crate) fn add(&mut self, name: &str, snapshot: &[Option<Buckets>; 4]) {
+    pub(crate) fn durations(&mut self, name: &str, snapshot: &[Option<Buckets>; 4]) {
         let breaker = sanitize_label_value(name);
         for (outcome, b) in OUTCOMES.iter().zip(snapshot) {
             if let Some(b) = b {
@@ -40,6 +52,18 @@ impl OwnDurations {
             }
         }
         self.breakers.insert(breaker);
+    }
+
+    /// Adds the transition series `(from, to, reason)` of breaker `name`, at 0.
+    pub(crate) fn transition_zero(&mut self, name: &str, (from, to, reason): TransitionKey) {
+        let _ = writeln!(
+            self.zeros,
+            "{TRANSITIONS_TOTAL}{{{LABEL_BREAKER}=\"{}\",{LABEL_FROM}=\"{}\",{LABEL_TO}=\"{}\",{LABEL_REASON}=\"{}\"}} 0",
+            sanitize_label_value(name),
+            from.as_str(),
+            to.as_str(),
+            reason.as_str()
+        );
     }
 
     fn write(&mut self, breaker: &str, outcome: &str, b: &Buckets) {
@@ -95,35 +119,61 @@ fn breaker_label(line: &str) -> Option<&str> {
     None
 }
 
-/// The exporter's `text` with `own`'s lines in place of the exporter's for the same
-/// breakers, and without the lines `hidden` rejects (series of removed breakers). The
-/// family keeps one `# HELP` and `# TYPE` line: the exporter's, or written here when the
-/// exporter has none.
-pub(crate) fn merge(text: &str, own: &OwnDurations, hidden: impl Fn(&str) -> bool) -> String {
-    let mut out = String::with_capacity(text.len() + own.lines.len());
-    let type_line = format!("# TYPE {CALL_DURATION_SECONDS} histogram");
-    let mut inserted = own.lines.is_empty();
+/// The exporter's `text` with `own`'s lines: histograms in place of the exporter's for the
+/// same breakers, transition series at 0 beside the exporter's; without the lines
+/// `hidden` rejects (series of removed breakers).
+pub(crate) fn merge(text: &str, own: &Own, hidden: impl Fn(&str) -> bool) -> String {
+    let mut out = String::with_capacity(text.len() + own.lines.len() + own.zeros.len());
+    let mut families = [
+        Family::new(CALL_DURATION_SECONDS, "histogram", &own.lines),
+        Family::new(TRANSITIONS_TOTAL, "counter", &own.zeros),
+    ];
     for line in text.lines() {
         if own.replaces(line) || hidden(line) {
             continue;
         }
         out.push_str(line);
         out.push('\n');
-        if !inserted && line == type_line {
-            out.push_str(&own.lines);
-            inserted = true;
+        if line.starts_with("# TYPE ") {
+            for f in families
+                .iter_mut()
+                .filter(|f| !f.written && line == f.type_line)
+            {
+                out.push_str(f.lines);
+                f.written = true;
+            }
         }
     }
-    if !inserted {
+    for f in families.iter().filter(|f| !f.written) {
         let help = names::METRICS
             .iter()
-            .find(|m| m.name == CALL_DURATION_SECONDS)
+            .find(|m| m.name == f.name)
             .map_or("", |m| m.help);
-        let _ = writeln!(out, "# HELP {CALL_DURATION_SECONDS} {help}\n{type_line}");
-        out.push_str(&own.lines);
+        let _ = writeln!(out, "# HELP {} {help}\n{}", f.name, f.type_line);
+        out.push_str(f.lines);
         out.push('\n');
     }
     out
+}
+
+/// A family breakerbox adds lines to.
+struct Family<'a> {
+    name: &'static str,
+    type_line: String,
+    lines: &'a str,
+    /// Written already (or nothing to write).
+    written: bool,
+}
+
+impl<'a> Family<'a> {
+    fn new(name: &'static str, kind: &str, lines: &'a str) -> Family<'a> {
+        Family {
+            name,
+            type_line: format!("# TYPE {name} {kind}"),
+            lines,
+            written: lines.is_empty(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -143,13 +193,13 @@ mod tests {
 
     #[test]
     fn own_lines_replace_the_exporters_under_one_type_line() {
-        let mut own = OwnDurations::default();
+        let mut own = Own::default();
         let mut b = Buckets {
             counts: [0; DURATION_BUCKETS.len() + 1],
             sum_nanos: 1_500_000,
         };
         b.counts[1] = 1;
-        own.add("a", &[Some(b), None, None, None]);
+        own.durations("a", &[Some(b), None, None, None]);
         let text = "# HELP breakerbox_call_duration_seconds h\n\
                     # TYPE breakerbox_call_duration_seconds histogram\n\
                     breakerbox_call_duration_seconds_count{breaker=\"a\",outcome=\"success\"} 7\n\

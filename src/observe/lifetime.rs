@@ -32,7 +32,7 @@ const OUTCOMES: [&str; 4] = ["success", "failure", "ignored", "timeout"];
 
 /// The recorder a breaker's series live in: the address of the recorder in force when it
 /// was built (the global recorder, or a local one while it lives).
-type RecorderId = usize;
+pub(crate) type RecorderId = usize;
 
 /// How many removed breakers' totals are kept at most; beyond, the oldest are forgotten.
 pub(crate) const RETIRED_CAP: usize = 4096;
@@ -80,7 +80,7 @@ fn with_retired<R>(f: impl FnOnce(&mut Retired) -> R) -> R {
 }
 
 /// The recorder in force.
-fn recorder_id() -> RecorderId {
+pub(crate) fn recorder_id() -> RecorderId {
     metrics::with_recorder(|r| std::ptr::from_ref(r).cast::<()>().addr())
 }
 
@@ -113,6 +113,12 @@ impl CallCounters {
             base: with_retired(|r| r.take(&(recorder, name.clone()))).map(Box::new),
             recorder,
         }
+    }
+
+    /// The recorder the series live in.
+    #[cfg(feature = "rt-tokio")]
+    pub(crate) fn recorder(&self) -> RecorderId {
+        self.recorder
     }
 
     /// A call with the outcome of index `i` ran; counted into the recorder until the

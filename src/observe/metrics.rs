@@ -61,6 +61,45 @@ fn recorder_in_force() -> bool {
     metrics::with_recorder(|r| std::mem::size_of_val(r) != 0)
 }
 
+/// The global recorder installed by `prometheus::install_recorder`, whose scrapes the
+/// application serves with `prometheus::render` (0: none).
+#[cfg(any(feature = "prometheus", feature = "rt-tokio"))]
+static SERVED_BY_RENDER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The recorder in force is served with `prometheus::render`: the timer's ticks leave the
+/// transition series owed at 0 to the renders.
+#[cfg(feature = "prometheus")]
+pub(crate) fn serve_by_render() {
+    SERVED_BY_RENDER.store(super::lifetime::recorder_id(), Ordering::Relaxed);
+}
+
+/// The global recorder installed by `prometheus::install`, whose listener renders the
+/// recorder alone (0: none).
+#[cfg(feature = "prometheus")]
+static SERVED_BY_LISTENER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The recorder in force is served by `prometheus::install`'s listener, which renders no
+/// registry: its breakers register every series they owe at 0.
+#[cfg(feature = "prometheus")]
+pub(crate) fn serve_by_listener() {
+    SERVED_BY_LISTENER.store(super::lifetime::recorder_id(), Ordering::Relaxed);
+}
+
+#[cfg(feature = "rt-tokio")]
+fn served_by_render(recorder: super::lifetime::RecorderId) -> bool {
+    SERVED_BY_RENDER.load(Ordering::Relaxed) == recorder
+}
+
+/// Whether the transition series owed at 0 wait, unregistered, for a render to write them
+/// (see `transitions`): when `prometheus::render` may render the breaker.
+fn lazy_series() -> bool {
+    #[cfg(feature = "prometheus")]
+    return recorder_in_force()
+        && SERVED_BY_LISTENER.load(Ordering::Relaxed) != super::lifetime::recorder_id();
+    #[cfg(not(feature = "prometheus"))]
+    false
+}
+
 /// The reasons a dry run can report (the Closed -> Open triggers).
 const TRIGGERS: [Reason; 3] = [
     Reason::ConsecutiveFailures,
@@ -176,7 +215,7 @@ impl Metrics {
             }),
             detached: AtomicBool::new(false),
             published: AtomicBool::new(false),
-            transitions: TransitionCounters::new(name, state),
+            transitions: TransitionCounters::new(name, state, lazy_series()),
             dry_run: OnceLock::new(),
             failure_rate: metrics::gauge!(FAILURE_RATE, LABEL_BREAKER => b()),
             slow_call_rate: metrics::gauge!(SLOW_CALL_RATE, LABEL_BREAKER => b()),
@@ -239,8 +278,23 @@ impl Metrics {
     /// them to the publishes. A removed breaker publishes nothing.
     #[cfg(any(feature = "prometheus", feature = "rt-tokio"))]
     pub(crate) fn publish_counters(&self, t: &OutcomeTotals) {
+        if self.detached.load(Ordering::Relaxed) {
+            return;
+        }
+        self.counters.publish(t);
+        // A timer's tick, for a breaker no render has shown: other exporters need the
+        // transition series at 0 (a render writes them itself).
+        #[cfg(feature = "rt-tokio")]
+        if !self.published.load(Ordering::Relaxed) && !served_by_render(self.counters.recorder()) {
+            self.transitions.register_zeros();
+        }
+    }
+
+    /// Writes, for a render, the transition series owed at 0 and not registered.
+    #[cfg(feature = "prometheus")]
+    pub(crate) fn transition_zeros(&self, f: impl FnMut(super::transitions::TransitionKey)) {
         if !self.detached.load(Ordering::Relaxed) {
-            self.counters.publish(t);
+            self.transitions.for_each_zero(f);
         }
     }
 

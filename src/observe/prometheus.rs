@@ -44,7 +44,7 @@ pub use metrics_exporter_prometheus::{
 };
 
 pub use super::describe_metrics;
-use super::exposition::{self, OwnDurations};
+use super::exposition::{self, Own};
 use super::names::CALL_DURATION_SECONDS;
 use super::scrape;
 use crate::Registry;
@@ -87,7 +87,8 @@ pub fn builder() -> PrometheusBuilder {
 pub fn install(addr: impl Into<SocketAddr>) -> Result<(), BuildError> {
     let listener = TcpListener::bind(addr.into())
         .map_err(|e| BuildError::FailedToCreateHTTPListener(e.to_string()))?;
-    let handle = install_recorder()?;
+    let handle = install_global()?;
+    super::metrics::serve_by_listener();
     thread::Builder::new()
         .name("breakerbox-metrics".into())
         .spawn(move || serve(&listener, &handle))
@@ -105,6 +106,13 @@ pub fn install(addr: impl Into<SocketAddr>) -> Result<(), BuildError> {
 /// # Errors
 /// [`BuildError`] if a global recorder is already installed.
 pub fn install_recorder() -> Result<PrometheusHandle, BuildError> {
+    let handle = install_global()?;
+    super::metrics::serve_by_render();
+    Ok(handle)
+}
+
+/// Installs the global recorder and describes every breakerbox metric.
+fn install_global() -> Result<PrometheusHandle, BuildError> {
     let handle = builder().install_recorder()?;
     describe_metrics();
     Ok(handle)
@@ -131,13 +139,14 @@ pub fn render(handle: &PrometheusHandle, registry: &Registry) -> String {
     registry.poll_timeouts();
     let breakers = registry.all();
     render_consistent(handle, || {
-        let mut own = OwnDurations::default();
+        let mut own = Own::default();
         for b in &breakers {
             b.inner.observer.publish();
             let metrics = b.inner.observer.metrics();
             if let Some(durations) = metrics.render_durations() {
-                own.add(metrics.name(), &durations);
+                own.durations(metrics.name(), &durations);
             }
+            metrics.transition_zeros(|key| own.transition_zero(metrics.name(), key));
         }
         super::publish_counters_locked(&breakers);
         own
@@ -147,7 +156,7 @@ pub fn render(handle: &PrometheusHandle, registry: &Registry) -> String {
 /// Under the scrape lock: `publish` (which returns the histograms breakerbox writes
 /// itself), upkeep and render; then joins the histograms to the text and leaves out
 /// removed breakers.
-fn render_consistent(handle: &PrometheusHandle, publish: impl FnOnce() -> OwnDurations) -> String {
+fn render_consistent(handle: &PrometheusHandle, publish: impl FnOnce() -> Own) -> String {
     let (text, own) = {
         let _publishing = scrape::publishing();
         let own = publish();
@@ -182,7 +191,7 @@ fn answer(mut stream: TcpStream, handle: &PrometheusHandle) -> io::Result<()> {
             break;
         }
     }
-    let body = render_consistent(handle, OwnDurations::default);
+    let body = render_consistent(handle, Own::default);
     write!(
         stream,
         "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n\

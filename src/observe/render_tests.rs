@@ -214,3 +214,72 @@ fn once_rendered_calls_no_longer_record_into_the_recorders_histogram() {
     assert_eq!(value(&handle.render(), &count), Some(1.0));
     assert_eq!(value(&render(&handle, &registry), &count), Some(11.0));
 }
+
+/// The sample lines of `breakerbox_transitions_total` for breaker `name`.
+fn transitions<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
+    let prefix = format!("breakerbox_transitions_total{{breaker=\"{name}\",");
+    text.lines().filter(|l| l.starts_with(&prefix)).collect()
+}
+
+#[test]
+fn transition_series_are_rendered_at_0_until_they_move_and_registered_when_they_do() {
+    let (registry, recorder, _clock) = service();
+    let handle = recorder.handle();
+    let b = metrics::with_local_recorder(&recorder, || registry.breaker("db", quiet()).unwrap());
+    // Not in the recorder: the render writes them.
+    assert!(transitions(&handle.render(), "db").is_empty());
+    let text = render(&handle, &registry);
+    let zeros = transitions(&text, "db");
+    assert_eq!(zeros.len(), 13 + super::super::transitions::FLEET.len());
+    assert!(zeros.iter().all(|l| l.ends_with(" 0")));
+    let trip = "breakerbox_transitions_total{breaker=\"db\",from=\"closed\",to=\"forced_open\",reason=\"forced\"}";
+    assert_eq!(value(&text, trip), Some(0.0));
+    metrics::with_local_recorder(&recorder, || b.force_open());
+    let text = render(&handle, &registry);
+    assert_eq!(value(&text, trip), Some(1.0));
+    assert_eq!(text.lines().filter(|l| l.starts_with(trip)).count(), 1);
+    // Entering forced_open owes its operator transitions, at 0.
+    let out = "breakerbox_transitions_total{breaker=\"db\",from=\"forced_open\",to=\"closed\",reason=\"manual\"}";
+    assert_eq!(value(&text, out), Some(0.0));
+    assert_eq!(
+        transitions(&text, "db").len(),
+        17 + super::super::transitions::FLEET.len()
+    );
+    assert_eq!(
+        text.matches("# TYPE breakerbox_transitions_total counter\n")
+            .count(),
+        1
+    );
+    registry.remove("db");
+    assert!(transitions(&render(&handle, &registry), "db").is_empty());
+}
+
+#[tokio::test]
+async fn a_timer_tick_registers_the_series_owed_at_0_of_a_breaker_no_render_shows() {
+    let (registry, recorder, _clock) = service();
+    let handle = recorder.handle();
+    // The tick registers with the recorder in force where it runs (the global one in an
+    // application): here the test's thread, which runs the timer task too.
+    let _recorder = metrics::set_default_local_recorder(&recorder);
+    let b = CircuitBreaker::builder("ticked")
+        .config(quiet())
+        .build()
+        .unwrap();
+    assert!(transitions(&handle.render(), "ticked").is_empty());
+    let timer = b.spawn_timer(Duration::from_millis(1));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while transitions(&handle.render(), "ticked").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no tick registered them"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    drop(timer);
+    let text = handle.render();
+    assert_eq!(
+        transitions(&text, "ticked").len(),
+        13 + super::super::transitions::FLEET.len()
+    );
+    let _ = registry;
+}
