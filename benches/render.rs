@@ -4,6 +4,11 @@
 //! the histogram and transition series are populated as in a service; and 10,000 breakers
 //! with fewer duration histograms (`DurationHistogram::SuccessAndFailure`, `Off`).
 //!
+//! The breakers are built as an application that serves `render` builds them (inside
+//! `prometheus::with_local_recorder`, like under `prometheus::install_recorder`), except
+//! in `breakers_10000_plain`: built under a plain `metrics::with_local_recorder`, so they
+//! also register their histograms with the recorder, which renders them.
+//!
 //! Before measuring, it prints the exposition's size: series (sample lines) per breaker
 //! and bytes per breaker. `scripts/bench.sh` runs it and prints the table.
 
@@ -16,13 +21,21 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 /// A registry of `n` breakers bound to a fresh recorder with the crate's buckets, each
-/// with the duration histograms `histogram` says.
-fn service(n: usize, histogram: DurationHistogram) -> (Registry, PrometheusHandle) {
+/// with the duration histograms `histogram` says; built served by `render` only, or,
+/// when `plain`, under a plain local recorder.
+fn service(n: usize, histogram: DurationHistogram, plain: bool) -> (Registry, PrometheusHandle) {
     let recorder = prometheus::builder().build_recorder();
     let handle = recorder.handle();
     let registry = Registry::new();
     registry.set_duration_histogram(histogram);
-    metrics::with_local_recorder(&recorder, || {
+    let scope = |f: &mut dyn FnMut()| {
+        if plain {
+            metrics::with_local_recorder(&recorder, f)
+        } else {
+            prometheus::with_local_recorder(&recorder, f)
+        }
+    };
+    scope(&mut || {
         prometheus::describe_metrics();
         for i in 0..n {
             let b = registry
@@ -59,9 +72,10 @@ fn render(c: &mut Criterion) {
             "_success_and_failure",
         ),
         (10_000, DurationHistogram::Off, "_no_histogram"),
+        (10_000, DurationHistogram::ByOutcome, "_plain"),
     ] {
         let id = format!("breakers_{n}{suffix}");
-        let (registry, handle) = service(n, histogram);
+        let (registry, handle) = service(n, histogram, suffix == "_plain");
         let text = prometheus::render(&handle, &registry);
         let series = text
             .lines()

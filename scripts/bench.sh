@@ -228,6 +228,7 @@ for bench, label in [
     ("breakers_10000", "10,000, every outcome"),
     ("breakers_10000_success_and_failure", "10,000, success and failure"),
     ("breakers_10000_no_histogram", "10,000, none"),
+    ("breakers_10000_plain", "10,000, every outcome, built under a plain local recorder"),
 ]:
     v = ns("render", bench)
     t = f"{v / 1e9:.2f} s" if v else "-"

@@ -83,8 +83,9 @@ pub(crate) struct Durations {
 }
 
 impl Durations {
-    /// The histograms `choice` keeps; `None` when it keeps none.
-    pub(crate) fn new(choice: DurationHistogram) -> Option<Durations> {
+    /// The histograms `choice` keeps; `None` when it keeps none. `rendered`: only a render
+    /// shows them (no facade histogram to record into).
+    pub(crate) fn new(choice: DurationHistogram, rendered: bool) -> Option<Durations> {
         const RAN: [Outcome; 4] = [
             Outcome::Success,
             Outcome::Failure,
@@ -103,7 +104,7 @@ impl Durations {
             rows,
             recorded: usize::from(recorded),
             stripes: Default::default(),
-            rendered: AtomicBool::new(false),
+            rendered: AtomicBool::new(rendered),
         })
     }
 
@@ -241,7 +242,7 @@ mod tests {
 
     #[test]
     fn bounds_are_inclusive_like_prometheus_le() {
-        let d = Durations::new(DurationHistogram::ByOutcome).unwrap();
+        let d = Durations::new(DurationHistogram::ByOutcome, false).unwrap();
         let mut want = [0u64; BOUNDS + 1];
         for &le in DURATION_BUCKETS {
             let at = (le * 1e9).round() as u64;
@@ -259,21 +260,21 @@ mod tests {
 
     #[test]
     fn only_the_chosen_outcomes_have_rows() {
-        let d = Durations::new(DurationHistogram::SuccessAndFailure).unwrap();
+        let d = Durations::new(DurationHistogram::SuccessAndFailure, false).unwrap();
         d.record(2, Duration::from_millis(1)); // ignored: not kept
         d.record(1, Duration::from_millis(1));
         let s = d.snapshot();
         assert!(s[2].is_none() && s[3].is_none());
         assert_eq!(s[1].unwrap().count(), 1);
         assert_eq!(s[0].unwrap().count(), 0);
-        assert!(Durations::new(DurationHistogram::Off).is_none());
+        assert!(Durations::new(DurationHistogram::Off, false).is_none());
     }
 
     /// More threads than owned stripes, in waves, so stripes change owner and shared
     /// stripes take concurrent adds: every sample lands exactly once.
     #[test]
     fn striped_buckets_stay_exact_across_thread_waves() {
-        let d = Arc::new(Durations::new(DurationHistogram::ByOutcome).unwrap());
+        let d = Arc::new(Durations::new(DurationHistogram::ByOutcome, false).unwrap());
         let threads = STRIPES + 2;
         for _wave in 0..3 {
             let handles: Vec<_> = (0..threads)

@@ -115,12 +115,6 @@ impl CallCounters {
         }
     }
 
-    /// The recorder the series live in.
-    #[cfg(feature = "rt-tokio")]
-    pub(crate) fn recorder(&self) -> RecorderId {
-        self.recorder
-    }
-
     /// A call with the outcome of index `i` ran; counted into the recorder until the
     /// first publish. Runs before the breaker adds it to its lifetime totals.
     #[inline]

@@ -21,6 +21,7 @@ use super::DurationHistogram;
 #[cfg(feature = "prometheus")]
 use super::histogram::{Buckets, Durations};
 use super::lifetime::CallCounters;
+use super::mode::Mode;
 use super::names::{self, MetricKind};
 use super::scrape;
 use super::transitions::TransitionCounters;
@@ -51,53 +52,6 @@ pub fn describe_metrics() {
             MetricKind::Histogram => r.describe_histogram(m.name.into(), unit, m.help.into()),
         });
     }
-}
-
-/// Whether a metrics recorder is in force (the facade's no-op recorder is the only one
-/// of size zero; a recorder that is one too is taken for none, and gets the facade's
-/// histogram on every call).
-#[cfg(feature = "prometheus")]
-fn recorder_in_force() -> bool {
-    metrics::with_recorder(|r| std::mem::size_of_val(r) != 0)
-}
-
-/// The global recorder installed by `prometheus::install_recorder`, whose scrapes the
-/// application serves with `prometheus::render` (0: none).
-#[cfg(any(feature = "prometheus", feature = "rt-tokio"))]
-static SERVED_BY_RENDER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-/// The recorder in force is served with `prometheus::render`: the timer's ticks leave the
-/// transition series owed at 0 to the renders.
-#[cfg(feature = "prometheus")]
-pub(crate) fn serve_by_render() {
-    SERVED_BY_RENDER.store(super::lifetime::recorder_id(), Ordering::Relaxed);
-}
-
-/// The global recorder installed by `prometheus::install`, whose listener renders the
-/// recorder alone (0: none).
-#[cfg(feature = "prometheus")]
-static SERVED_BY_LISTENER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-/// The recorder in force is served by `prometheus::install`'s listener, which renders no
-/// registry: its breakers register every series they owe at 0.
-#[cfg(feature = "prometheus")]
-pub(crate) fn serve_by_listener() {
-    SERVED_BY_LISTENER.store(super::lifetime::recorder_id(), Ordering::Relaxed);
-}
-
-#[cfg(feature = "rt-tokio")]
-fn served_by_render(recorder: super::lifetime::RecorderId) -> bool {
-    SERVED_BY_RENDER.load(Ordering::Relaxed) == recorder
-}
-
-/// Whether the transition series owed at 0 wait, unregistered, for a render to write them
-/// (see `transitions`): when `prometheus::render` may render the breaker.
-fn lazy_series() -> bool {
-    #[cfg(feature = "prometheus")]
-    return recorder_in_force()
-        && SERVED_BY_LISTENER.load(Ordering::Relaxed) != super::lifetime::recorder_id();
-    #[cfg(not(feature = "prometheus"))]
-    false
 }
 
 /// The reasons a dry run can report (the Closed -> Open triggers).
@@ -161,6 +115,9 @@ pub(crate) struct Metrics {
     /// render: a transition then leaves them to it and never waits for a render.
     published: AtomicBool,
     transitions: TransitionCounters,
+    /// How the series reach a scrape (see `mode`).
+    #[cfg_attr(not(feature = "rt-tokio"), allow(dead_code))]
+    mode: Mode,
     /// Registered at 0 when the breaker first enters `metrics_only` (or is built in it):
     /// only a dry run reports would-open trips.
     dry_run: OnceLock<[Counter; 3]>,
@@ -188,21 +145,23 @@ impl Metrics {
     ) -> Self {
         use names::*;
         describe_metrics();
+        let mode = Mode::at_build();
         let b = || name.clone();
         let m = Metrics {
             name: name.clone(),
             counters: CallCounters::new(name),
             fallbacks: FallbackReason::ALL.map(|r| metrics::counter!(FALLBACKS_TOTAL, LABEL_BREAKER => b(), LABEL_REASON => r.as_str())),
             duration: RAN.map(|o| {
-                if histogram.records(o) {
+                if histogram.records(o) && !mode.render_only {
                     metrics::histogram!(CALL_DURATION_SECONDS, LABEL_BREAKER => b(), LABEL_OUTCOME => o.as_str())
                 } else {
                     Histogram::noop()
                 }
             }),
             #[cfg(feature = "prometheus")]
-            own: recorder_in_force()
-                .then(|| Durations::new(histogram).map(Box::new))
+            own: mode
+                .own
+                .then(|| Durations::new(histogram, mode.render_only).map(Box::new))
                 .flatten(),
             state: State::ALL
                 .map(|s| metrics::gauge!(STATE, LABEL_BREAKER => b(), LABEL_STATE => s.as_str())),
@@ -215,7 +174,8 @@ impl Metrics {
             }),
             detached: AtomicBool::new(false),
             published: AtomicBool::new(false),
-            transitions: TransitionCounters::new(name, state, lazy_series()),
+            transitions: TransitionCounters::new(name, state, mode.own),
+            mode,
             dry_run: OnceLock::new(),
             failure_rate: metrics::gauge!(FAILURE_RATE, LABEL_BREAKER => b()),
             slow_call_rate: metrics::gauge!(SLOW_CALL_RATE, LABEL_BREAKER => b()),
@@ -285,7 +245,7 @@ impl Metrics {
         // A timer's tick, for a breaker no render has shown: other exporters need the
         // transition series at 0 (a render writes them itself).
         #[cfg(feature = "rt-tokio")]
-        if !self.published.load(Ordering::Relaxed) && !served_by_render(self.counters.recorder()) {
+        if !self.published.load(Ordering::Relaxed) && !self.mode.render_only {
             self.transitions.register_zeros();
         }
     }

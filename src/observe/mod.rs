@@ -26,6 +26,8 @@ mod histogram;
 mod lifetime;
 #[cfg(feature = "metrics")]
 mod metrics;
+#[cfg(feature = "metrics")]
+mod mode;
 pub mod names;
 #[cfg(feature = "otel")]
 pub mod otel;

@@ -88,7 +88,7 @@ pub fn install(addr: impl Into<SocketAddr>) -> Result<(), BuildError> {
     let listener = TcpListener::bind(addr.into())
         .map_err(|e| BuildError::FailedToCreateHTTPListener(e.to_string()))?;
     let handle = install_global()?;
-    super::metrics::serve_by_listener();
+    super::mode::served_by_listener();
     thread::Builder::new()
         .name("breakerbox-metrics".into())
         .spawn(move || serve(&listener, &handle))
@@ -107,7 +107,7 @@ pub fn install(addr: impl Into<SocketAddr>) -> Result<(), BuildError> {
 /// [`BuildError`] if a global recorder is already installed.
 pub fn install_recorder() -> Result<PrometheusHandle, BuildError> {
     let handle = install_global()?;
-    super::metrics::serve_by_render();
+    super::mode::served_by_render();
     Ok(handle)
 }
 
@@ -116,6 +116,37 @@ fn install_global() -> Result<PrometheusHandle, BuildError> {
     let handle = builder().install_recorder()?;
     describe_metrics();
     Ok(handle)
+}
+
+/// Runs `f` with `recorder` as the thread's local recorder (like
+/// [`metrics::with_local_recorder`]), for breakers whose scrapes are served with [`render`]
+/// only: a breaker built inside registers no duration histogram with the recorder (its
+/// own, striped by thread, is what `render` writes) and leaves its transition series at 0
+/// to `render` until they move, so the exporter has less per-series work on every scrape.
+/// The global recorder installed by [`install_recorder`] is served so too.
+///
+/// A breaker built this way shows no duration histogram through
+/// [`PrometheusHandle::render`] directly; see "The duration histogram at scrape time" in
+/// `docs/METRICS.md`.
+///
+/// ```
+/// use breakerbox::Registry;
+/// use breakerbox::observe::prometheus;
+///
+/// let recorder = prometheus::builder().build_recorder();
+/// let handle = recorder.handle();
+/// let registry = Registry::new();
+/// let db = prometheus::with_local_recorder(&recorder, || {
+///     registry.breaker("postgres", breakerbox::Config::database()).unwrap()
+/// });
+/// db.call_sync(|| Ok::<_, ()>(())).unwrap();
+/// let body = prometheus::render(&handle, &registry);
+/// assert!(body.contains(
+///     "breakerbox_call_duration_seconds_count{breaker=\"postgres\",outcome=\"success\"} 1"
+/// ));
+/// ```
+pub fn with_local_recorder<T>(recorder: &PrometheusRecorder, f: impl FnOnce() -> T) -> T {
+    metrics::with_local_recorder(recorder, || super::mode::render_only(f))
 }
 
 /// Renders a scrape: applies elapsed timeouts and refreshes the rate gauges of every breaker

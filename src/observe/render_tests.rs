@@ -283,3 +283,32 @@ async fn a_timer_tick_registers_the_series_owed_at_0_of_a_breaker_no_render_show
     );
     let _ = registry;
 }
+
+#[test]
+fn breakers_served_by_render_only_register_no_histogram_with_the_recorder() {
+    let (registry, recorder, _clock) = service();
+    let handle = recorder.handle();
+    let b = super::with_local_recorder(&recorder, || registry.breaker("db", quiet()).unwrap());
+    for _ in 0..3 {
+        b.call_sync(|| Ok::<_, ()>(())).unwrap();
+    }
+    assert!(!handle.render().contains("breakerbox_call_duration_seconds"));
+    // Nor does a timer register the transition series owed at 0.
+    b.inner
+        .observer
+        .publish_counters(&b.inner.counters.by_outcome());
+    assert!(transitions(&handle.render(), "db").is_empty());
+    let text = render(&handle, &registry);
+    assert_eq!(
+        value(&text, &series("count", "db", "success", None)),
+        Some(3.0)
+    );
+    assert_eq!(
+        value(&text, &series("bucket", "db", "success", Some("0.0005"))),
+        Some(3.0)
+    );
+    assert_eq!(
+        transitions(&text, "db").len(),
+        13 + super::super::transitions::FLEET.len()
+    );
+}
