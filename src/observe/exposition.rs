@@ -30,64 +30,73 @@ use super::transitions::TransitionKey;
 /// The label values of `outcome`, by `ran_index`.
 const OUTCOMES: [&str; 4] = ["success", "failure", "ignored", "timeout"];
 
-/// The lines breakerbox writes itself for the rendered breakers.
+/// What breakerbox writes itself for the rendered breakers, collected under the scrape
+/// lock and written into the text after it.
 #[derive(Debug, Default)]
 pub(crate) struct Own {
-    /// `breakerbox_call_duration_seconds` lines.
-    lines: String,
-    /// The escaped `breaker` label values of the histograms written here: the exporter's
-    /// histogram lines for them are left out.
+    /// Each breaker's escaped `breaker` label value and histograms (by `ran_index`).
+    durations: Vec<(String, [Option<Buckets>; 4])>,
+    /// The escaped `breaker` label values of `durations`: the exporter's histogram lines
+    /// for them are left out.
     breakers: HashSet<String>,
-    /// `breakerbox_transitions_total` lines at 0.
-    zeros: String,
+    /// Transition series at 0: escaped `breaker` label value and transition.
+    zeros: Vec<(String, TransitionKey)>,
 }
 
 impl Own {
     /// Adds the histograms `snapshot` (by `ran_index`) of breaker `name`.
-    pub(crate) fn durations(&mut self, name: &str, snapshot: &[Option<Buckets>; 4]) {
+    pub(crate) fn durations(&mut self, name: &str, snapshot: [Option<Buckets>; 4]) {
         let breaker = sanitize_label_value(name);
-        for (outcome, b) in OUTCOMES.iter().zip(snapshot) {
-            if let Some(b) = b {
-                self.write(&breaker, outcome, b);
+        self.breakers.insert(breaker.clone());
+        self.durations.push((breaker, snapshot));
+    }
+
+    /// Adds the transition series `key` of breaker `name`, at 0.
+    pub(crate) fn transition_zero(&mut self, name: &str, key: TransitionKey) {
+        self.zeros.push((sanitize_label_value(name), key));
+    }
+
+    /// Writes the histogram lines.
+    fn write_durations(&self, out: &mut String) {
+        let les: Vec<String> = DURATION_BUCKETS.iter().map(f64::to_string).collect();
+        let mut labels = String::new();
+        for (breaker, snapshot) in &self.durations {
+            for (outcome, b) in OUTCOMES.iter().zip(snapshot) {
+                let Some(b) = b else { continue };
+                labels.clear();
+                let _ = write!(
+                    labels,
+                    "{{{LABEL_BREAKER}=\"{breaker}\",{LABEL_OUTCOME}=\"{outcome}\""
+                );
+                let mut cumulative = 0u64;
+                for (le, count) in les.iter().zip(b.counts) {
+                    cumulative = cumulative.saturating_add(count);
+                    bucket_line(out, &labels, le, cumulative);
+                }
+                let count = b.count();
+                bucket_line(out, &labels, "+Inf", count);
+                let sum = b.sum_nanos as f64 / 1e9;
+                let _ = writeln!(out, "{CALL_DURATION_SECONDS}_sum{labels}}} {sum}");
+                let _ = writeln!(out, "{CALL_DURATION_SECONDS}_count{labels}}} {count}");
             }
         }
-        self.breakers.insert(breaker);
     }
 
-    /// Adds the transition series `(from, to, reason)` of breaker `name`, at 0.
-    pub(crate) fn transition_zero(&mut self, name: &str, (from, to, reason): TransitionKey) {
-        let _ = writeln!(
-            self.zeros,
-            "{TRANSITIONS_TOTAL}{{{LABEL_BREAKER}=\"{}\",{LABEL_FROM}=\"{}\",{LABEL_TO}=\"{}\",{LABEL_REASON}=\"{}\"}} 0",
-            sanitize_label_value(name),
-            from.as_str(),
-            to.as_str(),
-            reason.as_str()
-        );
-    }
-
-    fn write(&mut self, breaker: &str, outcome: &str, b: &Buckets) {
-        let out = &mut self.lines;
-        let mut cumulative = 0u64;
-        for (le, count) in DURATION_BUCKETS.iter().zip(b.counts) {
-            cumulative = cumulative.saturating_add(count);
+    /// Writes the transition lines at 0.
+    fn write_zeros(&self, out: &mut String) {
+        for (breaker, (from, to, reason)) in &self.zeros {
             let _ = writeln!(
                 out,
-                "{CALL_DURATION_SECONDS}_bucket{{{LABEL_BREAKER}=\"{breaker}\",{LABEL_OUTCOME}=\"{outcome}\",le=\"{le}\"}} {cumulative}"
+                "{TRANSITIONS_TOTAL}{{{LABEL_BREAKER}=\"{breaker}\",{LABEL_FROM}=\"{}\",{LABEL_TO}=\"{}\",{LABEL_REASON}=\"{}\"}} 0",
+                from.as_str(),
+                to.as_str(),
+                reason.as_str()
             );
         }
-        let count = b.count();
-        let sum = b.sum_nanos as f64 / 1e9;
-        let _ = writeln!(
-            out,
-            "{CALL_DURATION_SECONDS}_bucket{{{LABEL_BREAKER}=\"{breaker}\",{LABEL_OUTCOME}=\"{outcome}\",le=\"+Inf\"}} {count}\n\
-             {CALL_DURATION_SECONDS}_sum{{{LABEL_BREAKER}=\"{breaker}\",{LABEL_OUTCOME}=\"{outcome}\"}} {sum}\n\
-             {CALL_DURATION_SECONDS}_count{{{LABEL_BREAKER}=\"{breaker}\",{LABEL_OUTCOME}=\"{outcome}\"}} {count}"
-        );
     }
 
-    /// Whether a sample line of the exporter is one of the family's for a breaker written
-    /// here.
+    /// Whether a sample line of the exporter is one of the histogram family's for a
+    /// breaker whose histograms are written here.
     fn replaces(&self, line: &str) -> bool {
         !self.breakers.is_empty()
             && line
@@ -95,6 +104,17 @@ impl Own {
                 .is_some_and(|rest| rest.starts_with('_'))
             && breaker_label(line).is_some_and(|b| self.breakers.contains(b))
     }
+}
+
+/// One `_bucket` line: `labels` is `{breaker="..",outcome=".."` (unclosed).
+fn bucket_line(out: &mut String, labels: &str, le: &str, count: u64) {
+    out.push_str(CALL_DURATION_SECONDS);
+    out.push_str("_bucket");
+    out.push_str(labels);
+    out.push_str(",le=\"");
+    out.push_str(le);
+    out.push_str("\"} ");
+    let _ = writeln!(out, "{count}");
 }
 
 /// The escaped value of the `breaker` label of a sample line, if it has one.
@@ -123,11 +143,27 @@ fn breaker_label(line: &str) -> Option<&str> {
 /// same breakers, transition series at 0 beside the exporter's; without the lines
 /// `hidden` rejects (series of removed breakers).
 pub(crate) fn merge(text: &str, own: &Own, hidden: impl Fn(&str) -> bool) -> String {
-    let mut out = String::with_capacity(text.len() + own.lines.len() + own.zeros.len());
+    /// Bytes per histogram: 20 lines of about 110 bytes.
+    const PER_HISTOGRAM: usize = 20 * 110;
+    let histograms: usize = own
+        .durations
+        .iter()
+        .map(|(_, s)| s.iter().flatten().count())
+        .sum();
+    let mut out =
+        String::with_capacity(text.len() + histograms * PER_HISTOGRAM + own.zeros.len() * 120);
     let mut families = [
-        Family::new(CALL_DURATION_SECONDS, "histogram", &own.lines),
-        Family::new(TRANSITIONS_TOTAL, "counter", &own.zeros),
+        Family::new(
+            CALL_DURATION_SECONDS,
+            "histogram",
+            !own.durations.is_empty(),
+        ),
+        Family::new(TRANSITIONS_TOTAL, "counter", !own.zeros.is_empty()),
     ];
+    let write = |f: usize, out: &mut String| match f {
+        0 => own.write_durations(out),
+        _ => own.write_zeros(out),
+    };
     for line in text.lines() {
         if own.replaces(line) || hidden(line) {
             continue;
@@ -135,43 +171,40 @@ pub(crate) fn merge(text: &str, own: &Own, hidden: impl Fn(&str) -> bool) -> Str
         out.push_str(line);
         out.push('\n');
         if line.starts_with("# TYPE ") {
-            for f in families
-                .iter_mut()
-                .filter(|f| !f.written && line == f.type_line)
-            {
-                out.push_str(f.lines);
-                f.written = true;
+            for (i, f) in families.iter_mut().enumerate() {
+                if !f.written && line == f.type_line {
+                    write(i, &mut out);
+                    f.written = true;
+                }
             }
         }
     }
-    for f in families.iter().filter(|f| !f.written) {
+    for (i, f) in families.iter().enumerate().filter(|(_, f)| !f.written) {
         let help = names::METRICS
             .iter()
             .find(|m| m.name == f.name)
             .map_or("", |m| m.help);
         let _ = writeln!(out, "# HELP {} {help}\n{}", f.name, f.type_line);
-        out.push_str(f.lines);
+        write(i, &mut out);
         out.push('\n');
     }
     out
 }
 
 /// A family breakerbox adds lines to.
-struct Family<'a> {
+struct Family {
     name: &'static str,
     type_line: String,
-    lines: &'a str,
     /// Written already (or nothing to write).
     written: bool,
 }
 
-impl<'a> Family<'a> {
-    fn new(name: &'static str, kind: &str, lines: &'a str) -> Family<'a> {
+impl Family {
+    fn new(name: &'static str, kind: &str, lines: bool) -> Family {
         Family {
             name,
             type_line: format!("# TYPE {name} {kind}"),
-            lines,
-            written: lines.is_empty(),
+            written: !lines,
         }
     }
 }
@@ -199,7 +232,7 @@ mod tests {
             sum_nanos: 1_500_000,
         };
         b.counts[1] = 1;
-        own.durations("a", &[Some(b), None, None, None]);
+        own.durations("a", [Some(b), None, None, None]);
         let text = "# HELP breakerbox_call_duration_seconds h\n\
                     # TYPE breakerbox_call_duration_seconds histogram\n\
                     breakerbox_call_duration_seconds_count{breaker=\"a\",outcome=\"success\"} 7\n\

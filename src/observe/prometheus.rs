@@ -175,7 +175,7 @@ pub fn render(handle: &PrometheusHandle, registry: &Registry) -> String {
             b.inner.observer.publish();
             let metrics = b.inner.observer.metrics();
             if let Some(durations) = metrics.render_durations() {
-                own.durations(metrics.name(), &durations);
+                own.durations(metrics.name(), durations);
             }
             metrics.transition_zeros(|key| own.transition_zero(metrics.name(), key));
         }
@@ -194,6 +194,7 @@ fn render_consistent(handle: &PrometheusHandle, publish: impl FnOnce() -> Own) -
         handle.run_upkeep();
         (handle.render(), own)
     };
+    // The values were read under the lock; their text is written after it.
     exposition::merge(&text, &own, scrape::removed_series())
 }
 
