@@ -9,10 +9,10 @@
 //!
 //! Each family keeps one `# HELP` and `# TYPE` line: the exporter's, or written here when
 //! the exporter has none. The lines are those the exporter writes: the same names, labels
-//! in the same order (`breaker`, `outcome`, `le`; `breaker`, `from`, `to`, `reason`), the
+//! in the same order (the exporter's global labels, read from its `breakerbox_state`
+//! lines, then `breaker`, `outcome`, `le`; or `breaker`, `from`, `to`, `reason`), the
 //! bucket bounds `DURATION_BUCKETS` and the same number formats, so dashboards, alerts and
-//! `promtool check metrics` see no difference. The exporter's global labels
-//! (`PrometheusBuilder::add_global_label`) are not added to these lines.
+//! `promtool check metrics` see no difference.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -57,7 +57,7 @@ impl Own {
     }
 
     /// Writes the histogram lines.
-    fn write_durations(&self, out: &mut String) {
+    fn write_durations(&self, out: &mut String, globals: &str) {
         let les: Vec<String> = DURATION_BUCKETS.iter().map(f64::to_string).collect();
         let mut labels = String::new();
         for (breaker, snapshot) in &self.durations {
@@ -66,7 +66,7 @@ impl Own {
                 labels.clear();
                 let _ = write!(
                     labels,
-                    "{{{LABEL_BREAKER}=\"{breaker}\",{LABEL_OUTCOME}=\"{outcome}\""
+                    "{{{globals}{LABEL_BREAKER}=\"{breaker}\",{LABEL_OUTCOME}=\"{outcome}\""
                 );
                 let mut cumulative = 0u64;
                 for (le, count) in les.iter().zip(b.counts) {
@@ -83,11 +83,11 @@ impl Own {
     }
 
     /// Writes the transition lines at 0.
-    fn write_zeros(&self, out: &mut String) {
+    fn write_zeros(&self, out: &mut String, globals: &str) {
         for (breaker, (from, to, reason)) in &self.zeros {
             let _ = writeln!(
                 out,
-                "{TRANSITIONS_TOTAL}{{{LABEL_BREAKER}=\"{breaker}\",{LABEL_FROM}=\"{}\",{LABEL_TO}=\"{}\",{LABEL_REASON}=\"{}\"}} 0",
+                "{TRANSITIONS_TOTAL}{{{globals}{LABEL_BREAKER}=\"{breaker}\",{LABEL_FROM}=\"{}\",{LABEL_TO}=\"{}\",{LABEL_REASON}=\"{}\"}} 0",
                 from.as_str(),
                 to.as_str(),
                 reason.as_str()
@@ -119,14 +119,9 @@ fn bucket_line(out: &mut String, labels: &str, le: &str, count: u64) {
 
 /// The escaped value of the `breaker` label of a sample line, if it has one.
 fn breaker_label(line: &str) -> Option<&str> {
-    let open = line.find('{')?;
-    let labels = &line[open..];
-    let needle = "breaker=\"";
-    let at = labels
-        .match_indices(needle)
-        .find(|(at, _)| matches!(labels[..*at].chars().next_back(), Some('{' | ',')))?
-        .0;
-    let value = &labels[at + needle.len()..];
+    let labels = &line[line.find('{')? + 1..];
+    let before = labels_before_breaker(labels)?;
+    let value = &labels[before.len() + "breaker=\"".len()..];
     let mut escaped = false;
     for (i, c) in value.char_indices() {
         match c {
@@ -160,9 +155,10 @@ pub(crate) fn merge(text: &str, own: &Own, hidden: impl Fn(&str) -> bool) -> Str
         ),
         Family::new(TRANSITIONS_TOTAL, "counter", !own.zeros.is_empty()),
     ];
+    let globals = global_labels(text);
     let write = |f: usize, out: &mut String| match f {
-        0 => own.write_durations(out),
-        _ => own.write_zeros(out),
+        0 => own.write_durations(out, globals),
+        _ => own.write_zeros(out, globals),
     };
     for line in text.lines() {
         if own.replaces(line) || hidden(line) {
@@ -191,6 +187,49 @@ pub(crate) fn merge(text: &str, own: &Own, hidden: impl Fn(&str) -> bool) -> Str
     out
 }
 
+/// The exporter's global labels (`PrometheusBuilder::add_global_label`), as it writes them
+/// before a series' own labels (`name="value",` each), read from its first
+/// `breakerbox_state` line; empty when it has none.
+fn global_labels(text: &str) -> &str {
+    let prefix = concat!("breakerbox_state", "{");
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .and_then(labels_before_breaker)
+        .unwrap_or("")
+}
+
+/// The `name="value",` pairs at the start of `labels` (what follows a series' `{`), up to
+/// the `breaker` label.
+fn labels_before_breaker(labels: &str) -> Option<&str> {
+    let mut at = 0;
+    loop {
+        let rest = &labels[at..];
+        if rest.starts_with("breaker=\"") {
+            return Some(&labels[..at]);
+        }
+        let value = rest.find("=\"")? + 2;
+        let mut escaped = false;
+        let end = rest[value..].char_indices().find_map(|(i, c)| match c {
+            _ if escaped => {
+                escaped = false;
+                None
+            }
+            '\\' => {
+                escaped = true;
+                None
+            }
+            '"' => Some(value + i),
+            _ => None,
+        })?;
+        // Past the closing quote and the comma.
+        at += end + 1;
+        if !labels[at..].starts_with(',') {
+            return None;
+        }
+        at += 1;
+    }
+}
+
 /// A family breakerbox adds lines to.
 struct Family {
     name: &'static str,
@@ -214,11 +253,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn global_labels_are_read_from_the_exporters_state_lines() {
+        let text = "# TYPE breakerbox_state gauge\n\
+                    breakerbox_state{env=\"a,breaker=\\\"x\",region=\"eu\",breaker=\"db\",state=\"open\"} 1\n";
+        assert_eq!(
+            global_labels(text),
+            "env=\"a,breaker=\\\"x\",region=\"eu\","
+        );
+        assert_eq!(
+            global_labels("breakerbox_state{breaker=\"db\",state=\"open\"} 1"),
+            ""
+        );
+        assert_eq!(global_labels(""), "");
+    }
+
+    #[test]
     fn the_breaker_label_is_read_with_its_escapes() {
         let line = "breakerbox_call_duration_seconds_sum{env=\"x\",breaker=\"a\\\"b\\\\\",outcome=\"success\"} 1";
         assert_eq!(breaker_label(line), Some("a\\\"b\\\\"));
         assert_eq!(
             breaker_label("x{other_breaker=\"a\",breaker=\"b\"} 1"),
+            Some("b")
+        );
+        assert_eq!(
+            breaker_label("x{env=\"a,breaker=\\\"c\",breaker=\"b\"} 1"),
             Some("b")
         );
         assert_eq!(breaker_label("x 1"), None);

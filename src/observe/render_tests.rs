@@ -312,3 +312,23 @@ fn breakers_served_by_render_only_register_no_histogram_with_the_recorder() {
         13 + super::super::transitions::FLEET.len()
     );
 }
+
+#[test]
+fn the_exporters_global_labels_lead_breakerboxs_own_lines_too() {
+    let recorder = builder().add_global_label("env", "prod").build_recorder();
+    let handle = recorder.handle();
+    let registry = Registry::new();
+    let b = super::with_local_recorder(&recorder, || registry.breaker("db", quiet()).unwrap());
+    b.call_sync(|| Ok::<_, ()>(())).unwrap();
+    let text = render(&handle, &registry);
+    assert!(
+        text.contains("breakerbox_state{env=\"prod\",breaker=\"db\",state=\"closed\"} 1\n"),
+        "{text}"
+    );
+    assert!(text.contains(
+        "breakerbox_call_duration_seconds_count{env=\"prod\",breaker=\"db\",outcome=\"success\"} 1\n"
+    ), "{text}");
+    assert!(text.contains(
+        "breakerbox_transitions_total{env=\"prod\",breaker=\"db\",from=\"closed\",to=\"open\",reason=\"failure_rate\"} 0\n"
+    ));
+}
