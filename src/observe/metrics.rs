@@ -115,9 +115,6 @@ pub(crate) struct Metrics {
     /// render: a transition then leaves them to it and never waits for a render.
     published: AtomicBool,
     transitions: TransitionCounters,
-    /// How the series reach a scrape (see `mode`).
-    #[cfg_attr(not(feature = "rt-tokio"), allow(dead_code))]
-    mode: Mode,
     /// Registered at 0 when the breaker first enters `metrics_only` (or is built in it):
     /// only a dry run reports would-open trips.
     dry_run: OnceLock<[Counter; 3]>,
@@ -174,8 +171,7 @@ impl Metrics {
             }),
             detached: AtomicBool::new(false),
             published: AtomicBool::new(false),
-            transitions: TransitionCounters::new(name, state, mode.own),
-            mode,
+            transitions: TransitionCounters::new(name, state, mode.render_only),
             dry_run: OnceLock::new(),
             failure_rate: metrics::gauge!(FAILURE_RATE, LABEL_BREAKER => b()),
             slow_call_rate: metrics::gauge!(SLOW_CALL_RATE, LABEL_BREAKER => b()),
@@ -242,12 +238,6 @@ impl Metrics {
             return;
         }
         self.counters.publish(t);
-        // A timer's tick, for a breaker no render has shown: other exporters need the
-        // transition series at 0 (a render writes them itself).
-        #[cfg(feature = "rt-tokio")]
-        if !self.published.load(Ordering::Relaxed) && !self.mode.render_only {
-            self.transitions.register_zeros();
-        }
     }
 
     /// Writes, for a render, the transition series owed at 0 and not registered.

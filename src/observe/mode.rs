@@ -3,19 +3,18 @@
 //! - **No recorder in force** (or no feature `prometheus`): every series goes through the
 //!   `metrics` facade, registered at build (no-ops without a recorder), as the contract in
 //!   `docs/METRICS.md` describes.
-//! - **A recorder in force** (feature `prometheus`): the breaker also keeps its own duration
-//!   histogram (`histogram`) and leaves the transition series it owes at 0 unregistered
-//!   (`transitions`): `prometheus::render` writes both itself. Calls record through the
-//!   facade's histogram until a render first shows the breaker, and the eager timer's tick
-//!   registers the owed series for a breaker no render has shown, so other exporters see
-//!   them too.
-//! - **Served by `render`**: built inside `prometheus::with_local_recorder`, or while the
-//!   global recorder that `prometheus::install_recorder` installed is in force. The
+//! - **A recorder in force** (feature `prometheus`): the same, and the breaker also keeps
+//!   its own duration histogram (`histogram`), which `prometheus::render` writes: calls
+//!   record through the facade's histogram until a render first shows the breaker, then
+//!   only into the breaker's own.
+//! - **Served by `render` only**: built inside `prometheus::with_local_recorder`, or while
+//!   the global recorder that `prometheus::install_recorder` installed is in force. The
 //!   application renders scrapes with `prometheus::render`, so the breaker registers no
-//!   histogram with the recorder at all (the exporter has no per-series work to do for
-//!   it), and the timer never registers the owed transition series.
+//!   histogram with the recorder at all, and leaves the transition series it owes at 0
+//!   unregistered until they move (`transitions`): `render` writes both, and the exporter
+//!   has no per-series work to do for them.
 //! - **Served by the `prometheus::install` listener**, which renders the recorder and no
-//!   registry: every series is registered at build, as without the feature.
+//!   registry: no histogram of its own; every series registered at build.
 
 #[cfg(feature = "prometheus")]
 use std::cell::Cell;
@@ -25,11 +24,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// How one breaker's series reach a scrape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Mode {
-    /// Keeps its own duration histogram and owes its transition series at 0 unregistered:
-    /// `prometheus::render` writes them.
+    /// Keeps its own duration histogram, which `prometheus::render` writes.
     pub(crate) own: bool,
     /// Served by `prometheus::render` only: no histogram registered with the recorder, and
-    /// the owed transition series are never registered by a timer.
+    /// the transition series owed at 0 left unregistered until they move.
     pub(crate) render_only: bool,
 }
 

@@ -225,7 +225,7 @@ fn transitions<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
 fn transition_series_are_rendered_at_0_until_they_move_and_registered_when_they_do() {
     let (registry, recorder, _clock) = service();
     let handle = recorder.handle();
-    let b = metrics::with_local_recorder(&recorder, || registry.breaker("db", quiet()).unwrap());
+    let b = super::with_local_recorder(&recorder, || registry.breaker("db", quiet()).unwrap());
     // Not in the recorder: the render writes them.
     assert!(transitions(&handle.render(), "db").is_empty());
     let text = render(&handle, &registry);
@@ -234,7 +234,7 @@ fn transition_series_are_rendered_at_0_until_they_move_and_registered_when_they_
     assert!(zeros.iter().all(|l| l.ends_with(" 0")));
     let trip = "breakerbox_transitions_total{breaker=\"db\",from=\"closed\",to=\"forced_open\",reason=\"forced\"}";
     assert_eq!(value(&text, trip), Some(0.0));
-    metrics::with_local_recorder(&recorder, || b.force_open());
+    super::with_local_recorder(&recorder, || b.force_open());
     let text = render(&handle, &registry);
     assert_eq!(value(&text, trip), Some(1.0));
     assert_eq!(text.lines().filter(|l| l.starts_with(trip)).count(), 1);
@@ -252,36 +252,6 @@ fn transition_series_are_rendered_at_0_until_they_move_and_registered_when_they_
     );
     registry.remove("db");
     assert!(transitions(&render(&handle, &registry), "db").is_empty());
-}
-
-#[tokio::test]
-async fn a_timer_tick_registers_the_series_owed_at_0_of_a_breaker_no_render_shows() {
-    let (registry, recorder, _clock) = service();
-    let handle = recorder.handle();
-    // The tick registers with the recorder in force where it runs (the global one in an
-    // application): here the test's thread, which runs the timer task too.
-    let _recorder = metrics::set_default_local_recorder(&recorder);
-    let b = CircuitBreaker::builder("ticked")
-        .config(quiet())
-        .build()
-        .unwrap();
-    assert!(transitions(&handle.render(), "ticked").is_empty());
-    let timer = b.spawn_timer(Duration::from_millis(1));
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while transitions(&handle.render(), "ticked").is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no tick registered them"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    drop(timer);
-    let text = handle.render();
-    assert_eq!(
-        transitions(&text, "ticked").len(),
-        13 + super::super::transitions::FLEET.len()
-    );
-    let _ = registry;
 }
 
 #[test]

@@ -20,6 +20,11 @@
 //! A breaker that never leaves Closed exports 13 transition series instead of 33 (16 and
 //! 36 with the feature `fleet-redis`, whose three `fleet` transitions are registered at
 //! build).
+//!
+//! "Registered" above means owed at 0: a breaker served by `prometheus::render` only
+//! (see `mode`) keeps the series it owes to itself, `render` writes them at 0, and the
+//! transition registers its series with the recorder (born at 1, after scrapes saw 0), so
+//! the exporter holds only the series that moved.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -76,9 +81,9 @@ pub(crate) fn operator_from(from: State) -> [TransitionKey; 4] {
 
 struct Registered {
     counters: Vec<(TransitionKey, Counter)>,
-    /// Series owed at 0 but not registered with the recorder (a breaker `prometheus::render`
-    /// may render): the render writes them at 0 itself, and a transition or
-    /// [`TransitionCounters::register_zeros`] registers them.
+    /// Series owed at 0 but not registered with the recorder (a breaker served by
+    /// `prometheus::render` only): the render writes them at 0 itself, and the transition
+    /// registers its series.
     zeros: Vec<TransitionKey>,
     /// Whether owed series wait in `zeros` instead of being registered at once.
     lazy: bool,
@@ -133,18 +138,6 @@ impl TransitionCounters {
                 c.increment(1);
                 r.counters.push((key, c));
             }
-        }
-    }
-
-    /// Registers, at 0, the series owed and not registered yet: for exporters other than
-    /// `prometheus::render` (the eager timer's tick, for a breaker no render shows).
-    #[cfg(feature = "rt-tokio")]
-    pub(crate) fn register_zeros(&self) {
-        let mut r = self.lock();
-        r.lazy = false;
-        let zeros = std::mem::take(&mut r.zeros);
-        for key in zeros {
-            r.counters.push((key, counter(&self.name, key)));
         }
     }
 
