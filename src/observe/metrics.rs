@@ -10,6 +10,11 @@
 //! application; in a test, make operator transitions inside `with_local_recorder` too).
 //! The dry-run trip counters likewise appear, at 0, when the breaker first enters
 //! `metrics_only`.
+//!
+//! With the feature `prometheus` and a recorder in force at build, the breaker also keeps
+//! its own call-duration histogram, striped by thread (see `histogram`), which
+//! `prometheus::render` writes; a breaker served by `render` only registers no histogram
+//! and leaves its transition series at 0 to `render` (see `mode`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
