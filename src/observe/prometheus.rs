@@ -103,6 +103,12 @@ pub fn install(addr: impl Into<SocketAddr>) -> Result<(), BuildError> {
 /// Call [`PrometheusHandle::run_upkeep`] now and then (every few seconds) if scrapes are
 /// rare, or use [`render`], which does it.
 ///
+/// Breakers built while this recorder is in force are served by [`render`] only, like
+/// those built inside [`with_local_recorder`]: their duration histograms and the
+/// transition series they have not moved are written by `render` from the breakers, not
+/// registered with the recorder, so render every registry whose breakers you want to see
+/// (a direct [`PrometheusHandle::render`] shows neither).
+///
 /// # Errors
 /// [`BuildError`] if a global recorder is already installed.
 pub fn install_recorder() -> Result<PrometheusHandle, BuildError> {
