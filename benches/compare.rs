@@ -275,7 +275,7 @@ fn rejected(c: &mut Criterion) {
 fn contention(c: &mut Criterion) {
     let mut g = c.benchmark_group("contention");
     for threads in [1usize, 2] {
-        for obs in [Obs::None, Obs::Counters] {
+        for obs in METRIC_ENVS {
             let env = Env::new(obs);
             let b = env.breaker("contention", common::default_config());
             g.bench_function(format!("{}_{threads}t", obs.id()), |bch| {

@@ -4,8 +4,15 @@
 //! the histogram and transition series are populated as in a service; and 10,000 breakers
 //! with fewer duration histograms (`DurationHistogram::SuccessAndFailure`, `Off`).
 //!
+//! The breakers are built as an application that serves `render` builds them (inside
+//! `prometheus::with_local_recorder`, like under `prometheus::install_recorder`), except
+//! in `breakers_10000_plain`: built under a plain `metrics::with_local_recorder`, so they
+//! also register their histograms with the recorder, which renders them.
+//!
 //! Before measuring, it prints the exposition's size: series (sample lines) per breaker
-//! and bytes per breaker. `scripts/bench.sh` runs it and prints the table.
+//! and bytes per breaker; and the time of the exporter's own part of one scrape
+//! (`PrometheusHandle::render`) with the sample lines it writes per breaker (the rest
+//! breakerbox writes from the breakers). `scripts/bench.sh` runs it and prints the table.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -16,13 +23,21 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 /// A registry of `n` breakers bound to a fresh recorder with the crate's buckets, each
-/// with the duration histograms `histogram` says.
-fn service(n: usize, histogram: DurationHistogram) -> (Registry, PrometheusHandle) {
+/// with the duration histograms `histogram` says; built served by `render` only, or,
+/// when `plain`, under a plain local recorder.
+fn service(n: usize, histogram: DurationHistogram, plain: bool) -> (Registry, PrometheusHandle) {
     let recorder = prometheus::builder().build_recorder();
     let handle = recorder.handle();
     let registry = Registry::new();
     registry.set_duration_histogram(histogram);
-    metrics::with_local_recorder(&recorder, || {
+    let scope = |f: &mut dyn FnMut()| {
+        if plain {
+            metrics::with_local_recorder(&recorder, f)
+        } else {
+            prometheus::with_local_recorder(&recorder, f)
+        }
+    };
+    scope(&mut || {
         prometheus::describe_metrics();
         for i in 0..n {
             let b = registry
@@ -59,9 +74,10 @@ fn render(c: &mut Criterion) {
             "_success_and_failure",
         ),
         (10_000, DurationHistogram::Off, "_no_histogram"),
+        (10_000, DurationHistogram::ByOutcome, "_plain"),
     ] {
         let id = format!("breakers_{n}{suffix}");
-        let (registry, handle) = service(n, histogram);
+        let (registry, handle) = service(n, histogram, suffix == "_plain");
         let text = prometheus::render(&handle, &registry);
         let series = text
             .lines()
@@ -80,10 +96,16 @@ fn render(c: &mut Criterion) {
         handle.run_upkeep();
         let upkeep = t.elapsed();
         let t = std::time::Instant::now();
-        black_box(handle.render());
+        let exporter = black_box(handle.render());
+        let exporter_time = t.elapsed();
+        let exporter_series = exporter
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .count();
         println!(
-            "{id}: poll {poll:?}, upkeep {upkeep:?}, render {:?}",
-            t.elapsed()
+            "{id}: poll {poll:?}, upkeep {upkeep:?}, exporter's render {exporter_time:?} \
+             ({:.1} of the sample lines per breaker)",
+            exporter_series as f64 / n as f64
         );
         g.bench_function(id, |b| {
             b.iter(|| black_box(prometheus::render(&handle, &registry)))

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use breakerbox::{CircuitBreaker, Config, Registry, SpanPolicy};
+use breakerbox::{CircuitBreaker, Config, DurationHistogram, Registry, SpanPolicy};
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use opentelemetry::Context;
@@ -21,7 +21,8 @@ pub const BUCKETS: [f64; 12] = [
 pub enum Obs {
     /// No metrics recorder, no tracing subscriber: the facades' no-op paths.
     None,
-    /// A Prometheus recorder for the counters; the duration histogram's handles are no-ops.
+    /// A Prometheus recorder for the counters; the breakers keep no duration histogram
+    /// (`DurationHistogram::Off`), and the recorder hands out no-op histogram handles.
     Counters,
     /// A Prometheus recorder with buckets for the duration histogram.
     Histogram,
@@ -185,6 +186,9 @@ impl Env {
     pub fn breaker(&self, name: &str, config: Config) -> CircuitBreaker {
         self.scope(|| {
             self.registry.set_span_policy(self.obs.span_policy());
+            if self.obs == Obs::Counters {
+                self.registry.set_duration_histogram(DurationHistogram::Off);
+            }
             self.registry.breaker(name, config).expect("valid breaker")
         })
     }

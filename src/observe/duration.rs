@@ -6,8 +6,10 @@ use crate::event::Outcome;
 ///
 /// Each histogram is 20 series in the Prometheus exposition (18 buckets with the crate's
 /// bounds, `_sum` and `_count`), so with every outcome it is 80 of a breaker's 126 lines.
-/// Bucket bounds are the exporter's, set per metric name by the application (see
-/// `observe::prometheus::builder`); what a breaker chooses is which histograms it has.
+/// Bucket bounds are `observe::prometheus::DURATION_BUCKETS` in what
+/// `observe::prometheus::render` writes (from the breaker's own striped counts), and the
+/// exporter's, set per metric name by the application (see `observe::prometheus::builder`),
+/// in what a recorder renders itself; what a breaker chooses is which histograms it has.
 /// Calls are counted in `breakerbox_calls_total` whatever this says.
 ///
 /// ```

@@ -18,7 +18,7 @@
 //! with no call in flight makes it exact. A call caught mid-way by a publish shows at the
 //! next one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering, fence};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -30,12 +30,58 @@ use crate::event::OutcomeTotals;
 /// The label values of `outcome`, in the order of [`OutcomeTotals`].
 const OUTCOMES: [&str; 4] = ["success", "failure", "ignored", "timeout"];
 
-/// Final totals of removed breakers, by name: a breaker built again under that name writes
-/// the same series, and continues from them.
-static RETIRED: Mutex<BTreeMap<Arc<str>, OutcomeTotals>> = Mutex::new(BTreeMap::new());
+/// The recorder a breaker's series live in: the address of the recorder in force when it
+/// was built (the global recorder, or a local one while it lives).
+pub(crate) type RecorderId = usize;
 
-fn retired() -> MutexGuard<'static, BTreeMap<Arc<str>, OutcomeTotals>> {
-    RETIRED.lock().unwrap_or_else(PoisonError::into_inner)
+/// How many removed breakers' totals are kept at most; beyond, the oldest are forgotten.
+pub(crate) const RETIRED_CAP: usize = 4096;
+
+/// Final totals of removed breakers, by recorder and name: a breaker built again under
+/// that name with the same recorder writes the same series, and continues from them.
+/// Bounded: names never built again leave after [`RETIRED_CAP`] newer removals.
+#[derive(Default)]
+struct Retired {
+    totals: BTreeMap<(RecorderId, Arc<str>), (u64, OutcomeTotals)>,
+    /// Keys by age, with the sequence number they were inserted with.
+    order: VecDeque<(u64, RecorderId, Arc<str>)>,
+    next: u64,
+}
+
+impl Retired {
+    fn insert(&mut self, key: (RecorderId, Arc<str>), t: OutcomeTotals) {
+        let seq = self.next;
+        self.next = self.next.wrapping_add(1);
+        self.order.push_back((seq, key.0, key.1.clone()));
+        self.totals.insert(key, (seq, t));
+        while self.order.len() > RETIRED_CAP {
+            let Some((seq, recorder, name)) = self.order.pop_front() else {
+                break;
+            };
+            let key = (recorder, name);
+            // A key removed since, or inserted again later, is not this entry.
+            if self.totals.get(&key).is_some_and(|(s, _)| *s == seq) {
+                self.totals.remove(&key);
+            }
+        }
+    }
+
+    fn take(&mut self, key: &(RecorderId, Arc<str>)) -> Option<OutcomeTotals> {
+        self.totals.remove(key).map(|(_, t)| t)
+    }
+}
+
+static RETIRED: Mutex<Option<Retired>> = Mutex::new(None);
+
+fn with_retired<R>(f: impl FnOnce(&mut Retired) -> R) -> R {
+    let mut guard: MutexGuard<'_, Option<Retired>> =
+        RETIRED.lock().unwrap_or_else(PoisonError::into_inner);
+    f(guard.get_or_insert_with(Retired::default))
+}
+
+/// The recorder in force.
+pub(crate) fn recorder_id() -> RecorderId {
+    metrics::with_recorder(|r| std::ptr::from_ref(r).cast::<()>().addr())
 }
 
 /// One breaker's lifetime counter series.
@@ -50,18 +96,22 @@ pub(crate) struct CallCounters {
     /// built; published totals start from it, so the counters never go back. Boxed: rare,
     /// and a breaker's memory counts.
     base: Option<Box<OutcomeTotals>>,
+    /// The recorder the series live in.
+    recorder: RecorderId,
 }
 
 impl CallCounters {
     /// Registers the series of breaker `name` (at 0, so `increase()` sees the first call).
     pub(crate) fn new(name: &Arc<str>) -> CallCounters {
         let counter = |metric: &'static str, outcome: &'static str| metrics::counter!(metric, LABEL_BREAKER => name.clone(), LABEL_OUTCOME => outcome);
+        let recorder = recorder_id();
         CallCounters {
             calls: OUTCOMES.map(|o| counter(CALLS_TOTAL, o)),
             rejected: counter(CALLS_TOTAL, "rejected"),
             slow: OUTCOMES.map(|o| counter(SLOW_CALLS_TOTAL, o)),
             published: AtomicBool::new(false),
-            base: retired().remove(name).map(Box::new),
+            base: with_retired(|r| r.take(&(recorder, name.clone()))).map(Box::new),
+            recorder,
         }
     }
 
@@ -104,13 +154,14 @@ impl CallCounters {
     }
 
     /// The breaker was removed (`totals` reads its lifetime totals): it stops writing its
-    /// series, and a breaker built again under `name` continues them from its totals,
-    /// read after it stopped.
+    /// series, and a breaker built again under `name` with the same recorder continues
+    /// them from its totals, read after it stopped.
     pub(crate) fn retire(&self, name: &Arc<str>, totals: impl FnOnce() -> OutcomeTotals) {
         self.published.store(true, Ordering::Relaxed);
         let t = totals();
         fence(Ordering::Acquire);
-        retired().insert(name.clone(), self.with_base(&t));
+        let t = self.with_base(&t);
+        with_retired(|r| r.insert((self.recorder, name.clone()), t));
     }
 
     fn with_base(&self, t: &OutcomeTotals) -> OutcomeTotals {
@@ -123,5 +174,47 @@ impl CallCounters {
             rejected: base.rejected.saturating_add(t.rejected),
             slow: add(base.slow, t.slow),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use metrics_util::debugging::DebuggingRecorder;
+
+    fn totals(n: u64) -> OutcomeTotals {
+        OutcomeTotals {
+            calls: [n, 0, 0, 0],
+            ..OutcomeTotals::default()
+        }
+    }
+
+    #[test]
+    fn a_breaker_continues_only_the_totals_retired_under_its_own_recorder() {
+        let (a, b) = (DebuggingRecorder::new(), DebuggingRecorder::new());
+        let name: Arc<str> = "retired-by-recorder".into();
+        let old = metrics::with_local_recorder(&a, || CallCounters::new(&name));
+        old.retire(&name, || totals(7));
+        let other = metrics::with_local_recorder(&b, || CallCounters::new(&name));
+        assert_eq!(other.base, None, "another recorder's series start at 0");
+        let same = metrics::with_local_recorder(&a, || CallCounters::new(&name));
+        assert_eq!(same.base.as_deref(), Some(&totals(7)));
+    }
+
+    #[test]
+    fn retired_totals_are_bounded() {
+        let rec = DebuggingRecorder::new();
+        metrics::with_local_recorder(&rec, || {
+            let first: Arc<str> = "retired-bounded-first".into();
+            CallCounters::new(&first).retire(&first, || totals(1));
+            for i in 0..RETIRED_CAP + 10 {
+                let name: Arc<str> = format!("retired-bounded-{i}").into();
+                CallCounters::new(&name).retire(&name, || totals(1));
+            }
+            assert!(with_retired(|r| r.totals.len()) <= RETIRED_CAP);
+            assert!(with_retired(|r| r.order.len()) <= RETIRED_CAP);
+            // The oldest is forgotten: built again, it starts from 0.
+            assert_eq!(CallCounters::new(&first).base, None);
+        });
     }
 }

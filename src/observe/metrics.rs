@@ -10,6 +10,11 @@
 //! application; in a test, make operator transitions inside `with_local_recorder` too).
 //! The dry-run trip counters likewise appear, at 0, when the breaker first enters
 //! `metrics_only`.
+//!
+//! With the feature `prometheus` and a recorder in force at build, the breaker also keeps
+//! its own call-duration histogram, striped by thread (see `histogram`), which
+//! `prometheus::render` writes; a breaker served by `render` only registers no histogram
+//! and leaves its transition series at 0 to `render` (see `mode`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -18,7 +23,10 @@ use std::time::Duration;
 use metrics::{Counter, Gauge, Histogram, Unit};
 
 use super::DurationHistogram;
+#[cfg(feature = "prometheus")]
+use super::histogram::{Buckets, Durations};
 use super::lifetime::CallCounters;
+use super::mode::Mode;
 use super::names::{self, MetricKind};
 use super::scrape;
 use super::transitions::TransitionCounters;
@@ -94,6 +102,11 @@ pub(crate) struct Metrics {
     counters: CallCounters,
     fallbacks: [Counter; 3],
     duration: [Histogram; 4],
+    /// The duration histograms kept by the breaker, striped by thread, for
+    /// `prometheus::render` to write (see `histogram`): when a recorder is in force at
+    /// build and the breaker keeps a histogram. Boxed: a breaker without one pays a pointer.
+    #[cfg(feature = "prometheus")]
+    own: Option<Box<Durations>>,
     state: [Gauge; 6],
     since: Gauge,
     open_until: Gauge,
@@ -134,18 +147,24 @@ impl Metrics {
     ) -> Self {
         use names::*;
         describe_metrics();
+        let mode = Mode::at_build();
         let b = || name.clone();
         let m = Metrics {
             name: name.clone(),
             counters: CallCounters::new(name),
             fallbacks: FallbackReason::ALL.map(|r| metrics::counter!(FALLBACKS_TOTAL, LABEL_BREAKER => b(), LABEL_REASON => r.as_str())),
             duration: RAN.map(|o| {
-                if histogram.records(o) {
+                if histogram.records(o) && !mode.render_only {
                     metrics::histogram!(CALL_DURATION_SECONDS, LABEL_BREAKER => b(), LABEL_OUTCOME => o.as_str())
                 } else {
                     Histogram::noop()
                 }
             }),
+            #[cfg(feature = "prometheus")]
+            own: mode
+                .own
+                .then(|| Durations::new(histogram, mode.render_only).map(Box::new))
+                .flatten(),
             state: State::ALL
                 .map(|s| metrics::gauge!(STATE, LABEL_BREAKER => b(), LABEL_STATE => s.as_str())),
             since: metrics::gauge!(STATE_SINCE_TIMESTAMP_SECONDS, LABEL_BREAKER => b()),
@@ -157,7 +176,7 @@ impl Metrics {
             }),
             detached: AtomicBool::new(false),
             published: AtomicBool::new(false),
-            transitions: TransitionCounters::new(name, state),
+            transitions: TransitionCounters::new(name, state, mode.render_only),
             dry_run: OnceLock::new(),
             failure_rate: metrics::gauge!(FAILURE_RATE, LABEL_BREAKER => b()),
             slow_call_rate: metrics::gauge!(SLOW_CALL_RATE, LABEL_BREAKER => b()),
@@ -220,8 +239,17 @@ impl Metrics {
     /// them to the publishes. A removed breaker publishes nothing.
     #[cfg(any(feature = "prometheus", feature = "rt-tokio"))]
     pub(crate) fn publish_counters(&self, t: &OutcomeTotals) {
+        if self.detached.load(Ordering::Relaxed) {
+            return;
+        }
+        self.counters.publish(t);
+    }
+
+    /// Writes, for a render, the transition series owed at 0 and not registered.
+    #[cfg(feature = "prometheus")]
+    pub(crate) fn transition_zeros(&self, f: impl FnMut(super::transitions::TransitionKey)) {
         if !self.detached.load(Ordering::Relaxed) {
-            self.counters.publish(t);
+            self.transitions.for_each_zero(f);
         }
     }
 
@@ -229,7 +257,33 @@ impl Metrics {
     pub(crate) fn call(&self, outcome: Outcome, duration: Duration, slow: bool) {
         let i = ran_index(outcome);
         self.counters.call(i, slow);
+        #[cfg(feature = "prometheus")]
+        if let Some(own) = &self.own {
+            own.record(i, duration);
+            if own.rendered() {
+                return;
+            }
+        }
         self.duration[i].record(duration.as_secs_f64());
+    }
+
+    /// The breaker's own duration histograms (by outcome index), for a render that holds
+    /// the scrape lock; from now on calls record only there. `None` when it keeps none
+    /// (no recorder at build, `DurationHistogram::Off`) or was removed.
+    #[cfg(feature = "prometheus")]
+    pub(crate) fn render_durations(&self) -> Option<[Option<Buckets>; 4]> {
+        let own = self.own.as_deref()?;
+        if self.detached.load(Ordering::Relaxed) {
+            return None;
+        }
+        own.set_rendered();
+        Some(own.snapshot())
+    }
+
+    /// The breaker's name.
+    #[cfg(feature = "prometheus")]
+    pub(crate) fn name(&self) -> &str {
+        &self.name
     }
 
     pub(crate) fn fallback(&self, reason: FallbackReason) {

@@ -18,10 +18,16 @@
 //! stay true.
 
 mod duration;
+#[cfg(feature = "prometheus")]
+mod exposition;
+#[cfg(feature = "prometheus")]
+mod histogram;
 #[cfg(feature = "metrics")]
 mod lifetime;
 #[cfg(feature = "metrics")]
 mod metrics;
+#[cfg(feature = "metrics")]
+mod mode;
 pub mod names;
 #[cfg(feature = "otel")]
 pub mod otel;
@@ -203,6 +209,12 @@ impl Observer {
     #[cfg(feature = "prometheus")]
     pub(crate) fn publish(&self) {
         self.metrics.publish();
+    }
+
+    /// The breaker's metrics, for a render.
+    #[cfg(feature = "prometheus")]
+    pub(crate) fn metrics(&self) -> &self::metrics::Metrics {
+        &self.metrics
     }
 
     metrics_only! {

@@ -44,6 +44,7 @@ pub use metrics_exporter_prometheus::{
 };
 
 pub use super::describe_metrics;
+use super::exposition::{self, Own};
 use super::names::CALL_DURATION_SECONDS;
 use super::scrape;
 use crate::Registry;
@@ -86,7 +87,8 @@ pub fn builder() -> PrometheusBuilder {
 pub fn install(addr: impl Into<SocketAddr>) -> Result<(), BuildError> {
     let listener = TcpListener::bind(addr.into())
         .map_err(|e| BuildError::FailedToCreateHTTPListener(e.to_string()))?;
-    let handle = install_recorder()?;
+    let handle = install_global()?;
+    super::mode::served_by_listener();
     thread::Builder::new()
         .name("breakerbox-metrics".into())
         .spawn(move || serve(&listener, &handle))
@@ -101,12 +103,56 @@ pub fn install(addr: impl Into<SocketAddr>) -> Result<(), BuildError> {
 /// Call [`PrometheusHandle::run_upkeep`] now and then (every few seconds) if scrapes are
 /// rare, or use [`render`], which does it.
 ///
+/// Breakers built while this recorder is in force are served by [`render`] only, like
+/// those built inside [`with_local_recorder`]: their duration histograms and the
+/// transition series they have not moved are written by `render` from the breakers, not
+/// registered with the recorder, so render every registry whose breakers you want to see
+/// (a direct [`PrometheusHandle::render`] shows neither).
+///
 /// # Errors
 /// [`BuildError`] if a global recorder is already installed.
 pub fn install_recorder() -> Result<PrometheusHandle, BuildError> {
+    let handle = install_global()?;
+    super::mode::served_by_render();
+    Ok(handle)
+}
+
+/// Installs the global recorder and describes every breakerbox metric.
+fn install_global() -> Result<PrometheusHandle, BuildError> {
     let handle = builder().install_recorder()?;
     describe_metrics();
     Ok(handle)
+}
+
+/// Runs `f` with `recorder` as the thread's local recorder (like
+/// [`metrics::with_local_recorder`]), for breakers whose scrapes are served with [`render`]
+/// only: a breaker built inside registers no duration histogram with the recorder (its
+/// own, striped by thread, is what `render` writes) and leaves its transition series at 0
+/// to `render` until they move, so the exporter has less per-series work on every scrape.
+/// The global recorder installed by [`install_recorder`] is served so too.
+///
+/// A breaker built this way shows no duration histogram through
+/// [`PrometheusHandle::render`] directly; see "The duration histogram at scrape time" in
+/// `docs/METRICS.md`.
+///
+/// ```
+/// use breakerbox::Registry;
+/// use breakerbox::observe::prometheus;
+///
+/// let recorder = prometheus::builder().build_recorder();
+/// let handle = recorder.handle();
+/// let registry = Registry::new();
+/// let db = prometheus::with_local_recorder(&recorder, || {
+///     registry.breaker("postgres", breakerbox::Config::database()).unwrap()
+/// });
+/// db.call_sync(|| Ok::<_, ()>(())).unwrap();
+/// let body = prometheus::render(&handle, &registry);
+/// assert!(body.contains(
+///     "breakerbox_call_duration_seconds_count{breaker=\"postgres\",outcome=\"success\"} 1"
+/// ));
+/// ```
+pub fn with_local_recorder<T>(recorder: &PrometheusRecorder, f: impl FnOnce() -> T) -> T {
+    metrics::with_local_recorder(recorder, || super::mode::render_only(f))
 }
 
 /// Renders a scrape: applies elapsed timeouts and refreshes the rate gauges of every breaker
@@ -130,22 +176,32 @@ pub fn render(handle: &PrometheusHandle, registry: &Registry) -> String {
     registry.poll_timeouts();
     let breakers = registry.all();
     render_consistent(handle, || {
+        let mut own = Own::default();
         for b in &breakers {
-            b.inner.observer.publish();
+            b.observer().publish();
+            let metrics = b.observer().metrics();
+            if let Some(durations) = metrics.render_durations() {
+                own.durations(metrics.name(), durations);
+            }
+            metrics.transition_zeros(|key| own.transition_zero(metrics.name(), key));
         }
         super::publish_counters_locked(&breakers);
+        own
     })
 }
 
-/// Under the scrape lock: `publish`, upkeep and render; then leaves out removed breakers.
-fn render_consistent(handle: &PrometheusHandle, publish: impl FnOnce()) -> String {
-    let text = {
+/// Under the scrape lock: `publish` (which returns the histograms breakerbox writes
+/// itself), upkeep and render; then joins the histograms to the text and leaves out
+/// removed breakers.
+fn render_consistent(handle: &PrometheusHandle, publish: impl FnOnce() -> Own) -> String {
+    let (text, own) = {
         let _publishing = scrape::publishing();
-        publish();
+        let own = publish();
         handle.run_upkeep();
-        handle.render()
+        (handle.render(), own)
     };
-    scrape::without_removed(text)
+    // The values were read under the lock; their text is written after it.
+    exposition::merge(&text, &own, scrape::removed_series())
 }
 
 /// Answers scrapes on `listener` one at a time, for as long as the process runs.
@@ -173,7 +229,7 @@ fn answer(mut stream: TcpStream, handle: &PrometheusHandle) -> io::Result<()> {
             break;
         }
     }
-    let body = render_consistent(handle, || {});
+    let body = render_consistent(handle, Own::default);
     write!(
         stream,
         "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n\
@@ -186,3 +242,7 @@ fn answer(mut stream: TcpStream, handle: &PrometheusHandle) -> io::Result<()> {
 
 /// How long a scraper may take to send its request or read the answer.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[cfg(all(test, feature = "test-util"))]
+#[path = "render_tests.rs"]
+mod tests;

@@ -39,9 +39,10 @@ pub(crate) fn show(name: &str) {
     }
 }
 
-/// `text` (the Prometheus text format) without the breakerbox series of removed breakers.
+/// Whether a line of the Prometheus text format is a breakerbox series of a removed
+/// breaker, which a render leaves out.
 #[cfg(feature = "prometheus")]
-pub(crate) fn without_removed(text: String) -> String {
+pub(crate) fn removed_series() -> impl Fn(&str) -> bool {
     use metrics_exporter_prometheus::formatting::sanitize_label_value;
 
     let needles: Vec<String> = removed()
@@ -54,19 +55,11 @@ pub(crate) fn without_removed(text: String) -> String {
             )
         })
         .collect();
-    if needles.is_empty() {
-        return text;
+    move |line| {
+        !needles.is_empty()
+            && line.starts_with("breakerbox_")
+            && needles.iter().any(|needle| has_label(line, needle))
     }
-    let mut out = String::with_capacity(text.len());
-    for line in text.lines() {
-        let hidden =
-            line.starts_with("breakerbox_") && needles.iter().any(|needle| has_label(line, needle));
-        if !hidden {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    out
 }
 
 /// Whether the sample `line` carries the label pair `needle` (`name="escaped value"`).

@@ -20,6 +20,11 @@
 //! A breaker that never leaves Closed exports 13 transition series instead of 33 (16 and
 //! 36 with the feature `fleet-redis`, whose three `fleet` transitions are registered at
 //! build).
+//!
+//! "Registered" above means owed at 0: a breaker served by `prometheus::render` only
+//! (see `mode`) keeps the series it owes to itself, `render` writes them at 0, and the
+//! transition registers its series with the recorder (born at 1, after scrapes saw 0), so
+//! the exporter holds only the series that moved.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -76,7 +81,13 @@ pub(crate) fn operator_from(from: State) -> [TransitionKey; 4] {
 
 struct Registered {
     counters: Vec<(TransitionKey, Counter)>,
-    /// One bit per state (by its code) whose operator transitions are registered.
+    /// Series owed at 0 but not registered with the recorder (a breaker served by
+    /// `prometheus::render` only): the render writes them at 0 itself, and the transition
+    /// registers its series.
+    zeros: Vec<TransitionKey>,
+    /// Whether owed series wait in `zeros` instead of being registered at once.
+    lazy: bool,
+    /// One bit per state (by its code) whose operator transitions are owed.
     entered: u8,
 }
 
@@ -87,22 +98,23 @@ pub(crate) struct TransitionCounters {
 }
 
 impl TransitionCounters {
-    /// Registers the automatic transitions and the operator ones out of `initial`, at 0.
-    pub(crate) fn new(name: &Arc<str>, initial: State) -> TransitionCounters {
-        let counters = AUTOMATIC
-            .iter()
-            .chain(FLEET.iter())
-            .map(|&k| (k, counter(name, k)))
-            .collect::<Vec<_>>();
-        let t = TransitionCounters {
-            name: name.clone(),
-            registered: Mutex::new(Registered {
-                counters,
-                entered: 0,
-            }),
+    /// Owes the automatic transitions and the operator ones out of `initial`, at 0:
+    /// registered now, or, when `lazy`, left for a render to write at 0 until they move.
+    pub(crate) fn new(name: &Arc<str>, initial: State, lazy: bool) -> TransitionCounters {
+        let mut r = Registered {
+            counters: Vec::new(),
+            zeros: Vec::new(),
+            lazy,
+            entered: 0,
         };
-        t.lock().enter(name, initial);
-        t
+        for &k in AUTOMATIC.iter().chain(FLEET.iter()) {
+            r.owe(name, k);
+        }
+        r.enter(name, initial);
+        TransitionCounters {
+            name: name.clone(),
+            registered: Mutex::new(r),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Registered> {
@@ -111,7 +123,7 @@ impl TransitionCounters {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Counts `t`, and registers at 0 the operator transitions out of the state it entered.
+    /// Counts `t`, and owes at 0 the operator transitions out of the state it entered.
     pub(crate) fn record(&self, t: &Transition) {
         let mut r = self.lock();
         r.enter(&self.name, t.to);
@@ -119,8 +131,9 @@ impl TransitionCounters {
         match r.counters.iter().find(|(k, _)| *k == key) {
             Some((_, c)) => c.increment(1),
             None => {
-                // A transition out of a state whose entry was reported after it (racing
-                // threads), or one no table lists: registered now, born at 1.
+                // Owed at 0 and rendered so (or a transition out of a state whose entry
+                // was reported after it, or one no table lists): registered now, at 1.
+                r.zeros.retain(|k| *k != key);
                 let c = counter(&self.name, key);
                 c.increment(1);
                 r.counters.push((key, c));
@@ -128,10 +141,21 @@ impl TransitionCounters {
         }
     }
 
-    /// The transitions registered so far (for tests).
+    /// Calls `f` with each series owed at 0 and not registered.
+    #[cfg(feature = "prometheus")]
+    pub(crate) fn for_each_zero(&self, mut f: impl FnMut(TransitionKey)) {
+        self.lock().zeros.iter().for_each(|k| f(*k));
+    }
+
+    /// The transitions owed so far, registered or not (for tests).
     #[cfg(test)]
     pub(crate) fn keys(&self) -> Vec<TransitionKey> {
-        self.lock().counters.iter().map(|(k, _)| *k).collect()
+        let r = self.lock();
+        r.counters
+            .iter()
+            .map(|(k, _)| *k)
+            .chain(r.zeros.iter().copied())
+            .collect()
     }
 }
 
@@ -143,9 +167,19 @@ impl Registered {
         }
         self.entered |= bit;
         for key in operator_from(state) {
-            if !self.counters.iter().any(|(k, _)| *k == key) {
-                self.counters.push((key, counter(name, key)));
-            }
+            self.owe(name, key);
+        }
+    }
+
+    /// The series `key` must exist at 0 from now on.
+    fn owe(&mut self, name: &Arc<str>, key: TransitionKey) {
+        if self.counters.iter().any(|(k, _)| *k == key) || self.zeros.contains(&key) {
+            return;
+        }
+        if self.lazy {
+            self.zeros.push(key);
+        } else {
+            self.counters.push((key, counter(name, key)));
         }
     }
 }
@@ -191,9 +225,11 @@ mod tests {
 
     #[test]
     fn a_new_breaker_registers_the_automatic_and_its_initial_states_operator_transitions() {
-        let t = TransitionCounters::new(&"t".into(), State::Closed);
-        assert_eq!(t.keys().len(), 13 + FLEET.len());
-        let t = TransitionCounters::new(&"t".into(), State::ForcedOpen);
+        for lazy in [false, true] {
+            let t = TransitionCounters::new(&"t".into(), State::Closed, lazy);
+            assert_eq!(t.keys().len(), 13 + FLEET.len());
+        }
+        let t = TransitionCounters::new(&"t".into(), State::ForcedOpen, false);
         assert!(
             t.keys()
                 .contains(&(State::ForcedOpen, State::Closed, Reason::Manual))
