@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::header::CACHE_CONTROL;
 use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::auth::Admin;
 use super::health::{BreakerView, Health};
-use super::response::{PROBLEM_JSON, json_string};
+use super::response::Problem;
 use crate::breaker::CircuitBreaker;
 use crate::registry::Registry;
 
@@ -228,7 +228,7 @@ fn audit(action: &str, b: &CircuitBreaker, act: impl FnOnce(), ttl: Option<Durat
         breaker = b.name(),
         from = from.as_str(),
         to = b.state().as_str(),
-        ttl_ms = ttl.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        ttl_ms = ttl.map(crate::time::millis),
         "circuit breaker admin action"
     );
     #[cfg(not(feature = "tracing"))]
@@ -318,11 +318,8 @@ impl IntoResponse for ApiError {
 }
 
 fn problem(status: StatusCode, kind: &str, detail: &str) -> Response {
-    let body = format!(
-        r#"{{"type":"{kind}","title":{},"status":{},"detail":{}}}"#,
-        json_string(status.canonical_reason().unwrap_or("")),
-        status.as_u16(),
-        json_string(detail),
-    );
-    (status, [(CONTENT_TYPE, PROBLEM_JSON)], body).into_response()
+    let title = status.canonical_reason().unwrap_or("");
+    Problem::new(kind, title, status, detail)
+        .response()
+        .map(axum::body::Body::from)
 }

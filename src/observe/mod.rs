@@ -106,7 +106,7 @@ impl Observer {
         #[cfg(feature = "metrics")]
         self.metrics.call(outcome, duration, slow);
         #[cfg(feature = "tracing")]
-        spans::note_call(u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX), slow);
+        spans::note_call(crate::time::nanos(duration), slow);
     }
 
     /// A fallback was taken.

@@ -202,11 +202,7 @@ mod enabled {
 
     #[cold]
     fn late_attributes(inner: &Inner, span: &Span, start: u64, measured: Option<Measured>) {
-        let unix = inner
-            .clock
-            .system_time(start)
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+        let unix = crate::time::unix_nanos_i64(inner.clock.system_time(start));
         span.record(ATTR_START_UNIX_NANOS, unix);
         if let Some(m) = measured {
             span.record(ATTR_SLOW, m.slow);
