@@ -133,3 +133,96 @@ impl LastTransition {
         }
     }
 }
+
+#[cfg(all(test, feature = "notify-webhook"))]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::Value;
+
+    use super::BreakerView;
+    use crate::notify::{AlertmanagerNotifier, Kind, Notification, WebhookNotifier};
+    use crate::view::{TransitionView, WindowNumbers};
+    use crate::{CircuitBreaker, Config, ManualClock, State};
+
+    /// A breaker opened by one failure, with a 30 s reset timeout and 25% jitter (an
+    /// `open_for` with sub-second digits).
+    fn opened() -> CircuitBreaker {
+        let cfg = Config::builder()
+            .failure_threshold(1)
+            .reset_timeout(Duration::from_secs(30))
+            .reset_jitter(0.25)
+            .build()
+            .unwrap();
+        let clock = ManualClock::new();
+        clock.advance(Duration::from_millis(1_234_567));
+        let b = CircuitBreaker::builder("postgres")
+            .config(cfg)
+            .clock(clock)
+            .build()
+            .unwrap();
+        let _ = b.call_sync(|| Err::<(), _>("connection refused"));
+        assert_eq!(b.state(), State::Open);
+        b
+    }
+
+    fn fields(v: &impl serde::Serialize) -> serde_json::Map<String, Value> {
+        match serde_json::to_value(v).unwrap() {
+            Value::Object(m) => m,
+            other => panic!("not an object: {other}"),
+        }
+    }
+
+    #[test]
+    fn health_webhook_and_alertmanager_write_a_transition_identically() {
+        let b = opened();
+        let snapshot = b.snapshot();
+        let t = snapshot.last_transition.clone().unwrap();
+        let n = Notification::new(Kind::Opened, (*t).clone());
+
+        // The one source of truth.
+        let view = fields(&TransitionView::from(&*t));
+        let numbers = fields(&WindowNumbers::from(&*t));
+        assert_eq!(
+            view.keys().collect::<Vec<_>>(),
+            ["at", "at_unix_ms", "from", "open_for_ms", "reason", "to"]
+        );
+        assert!(
+            view["open_for_ms"].is_u64(),
+            "an opened breaker says how long"
+        );
+
+        let health = serde_json::to_value(BreakerView::new(&snapshot)).unwrap();
+        let last = &health["last_transition"];
+        let webhook: Value = serde_json::from_slice(
+            &WebhookNotifier::builder("http://127.0.0.1:1/")
+                .build()
+                .unwrap()
+                .body(&n),
+        )
+        .unwrap();
+        let alerts = AlertmanagerNotifier::builder("http://127.0.0.1:1")
+            .build()
+            .unwrap()
+            .alerts(&n, t.at);
+        let annotations = &alerts[0]["annotations"];
+
+        for (key, value) in &view {
+            assert_eq!(&last[key], value, "health last_transition.{key}");
+            assert_eq!(&webhook[key], value, "webhook {key}");
+            let text = value
+                .as_str()
+                .map_or_else(|| value.to_string(), str::to_owned);
+            assert_eq!(annotations[key], text, "alertmanager annotation {key}");
+        }
+        for (key, value) in &numbers {
+            assert_eq!(&last[key], value, "health last_transition.{key}");
+            assert_eq!(&webhook["window"][key], value, "webhook window.{key}");
+        }
+        // The time formatter is shared too: the incident start and the alert's start.
+        assert_eq!(webhook["since"], view["at"]);
+        assert_eq!(alerts[0]["startsAt"], view["at"]);
+        assert_eq!(health["since"], view["at"]);
+        assert_eq!(health["since_unix_ms"], view["at_unix_ms"]);
+    }
+}
