@@ -82,7 +82,7 @@ impl Random {
     }
 
     /// A source seeded from the standard library's per-process random keys.
-    #[cfg(any(test, feature = "notify"))]
+    #[cfg(any(all(test, not(breakerbox_loom)), feature = "notify"))]
     pub(crate) fn from_entropy() -> Random {
         use std::hash::{BuildHasher, Hasher};
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
@@ -109,7 +109,7 @@ impl Random {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(breakerbox_loom)))]
 mod tests {
     use super::*;
     use proptest::prelude::*;

