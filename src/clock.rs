@@ -153,7 +153,7 @@ impl Clock for MonotonicClock {
 
 #[inline]
 fn since(t: quanta::Instant, origin: quanta::Instant) -> u64 {
-    u64::try_from(t.saturating_duration_since(origin).as_nanos()).unwrap_or(u64::MAX)
+    crate::time::nanos(t.saturating_duration_since(origin))
 }
 
 /// A clock that moves only when told to. Clones share one time, so a test can keep a
@@ -188,7 +188,7 @@ impl ManualClock {
     /// Moves the clock forward by `by`. The clock saturates at `u64::MAX` nanoseconds
     /// (584 years) instead of wrapping, so it never goes backwards.
     pub fn advance(&self, by: Duration) {
-        let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        let by = crate::time::nanos(by);
         let order = std::sync::atomic::Ordering::SeqCst;
         // The closure always returns `Some`: the update cannot fail.
         let _ = self

@@ -141,10 +141,13 @@
 //! persistence across restarts (`PERSISTENCE.md`), the engine's design (`ARCHITECTURE.md`)
 //! and the benchmarks (`BENCHMARKS.md`).
 
+mod backoff;
 mod breaker;
 mod clock;
 mod config;
 mod error;
+#[cfg(any(feature = "notify-email", feature = "notify-webhook"))]
+mod error_chain;
 mod event;
 mod fallback;
 #[cfg(feature = "fleet-redis")]
@@ -163,8 +166,11 @@ mod registry;
 mod state;
 pub mod store;
 mod sync;
+mod time;
 #[cfg(feature = "rt-tokio")]
 mod timer;
+#[cfg(any(feature = "axum", feature = "notify"))]
+mod view;
 mod window;
 
 pub use breaker::{Builder, CallTotals, CircuitBreaker, OwnedPermit, Permit, Snapshot};

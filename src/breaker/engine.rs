@@ -38,9 +38,7 @@ impl Settings {
     }
 }
 
-pub(crate) fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
+pub(crate) use crate::time::{nanos, unix_seconds};
 
 /// What a permit remembers about its admission. Two words, so that it travels in
 /// registers: as a struct of four fields it went through the stack, and reading it back
@@ -111,7 +109,7 @@ pub(crate) struct Inner {
     last_trial_done: AtomicU64,
     /// Consecutive trips without recovery, for the backoff.
     trips: AtomicU32,
-    rng: AtomicU64,
+    rng: crate::backoff::Random,
     /// The half-open trial slots a fleet grants this replica (see `engine/fleet.rs`);
     /// 0 when no fleet coordinates the breaker.
     fleet_gate: AtomicU64,
@@ -159,7 +157,7 @@ impl Inner {
             since: AtomicU64::new(stamp(0, Some(now))),
             last_trial_done: AtomicU64::new(0),
             trips: AtomicU32::new(0),
-            rng: AtomicU64::new(seed | 1),
+            rng: crate::backoff::Random::seeded(seed),
             fleet_gate: AtomicU64::new(0),
             last_transition: ArcSwapOption::empty(),
             listeners,
@@ -323,9 +321,4 @@ impl Inner {
             self.window_replaced.store(true, Ordering::Release);
         }
     }
-}
-
-pub(crate) fn unix_seconds(t: std::time::SystemTime) -> f64 {
-    t.duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }

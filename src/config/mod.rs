@@ -293,7 +293,7 @@ impl ConfigBuilder {
             }),
             (Some(w), None) => {
                 positive("failure_window", w)?;
-                if w.as_nanos() < u128::from(buckets) * 1_000_000 {
+                if crate::time::nanos(w) < u64::from(buckets).saturating_mul(1_000_000) {
                     return Err(ConfigError::Conflict {
                         field: "failure_window",
                         other: "window_buckets",
@@ -470,13 +470,9 @@ impl Config {
     /// [`max_reset_timeout`](Config::max_reset_timeout). Never overflows: a growth beyond
     /// what a `Duration` holds is the cap.
     pub fn reset_timeout_for(&self, trips: u32) -> Duration {
-        let exp = i32::try_from(trips.saturating_sub(1)).unwrap_or(i32::MAX);
-        let grown = self.b.reset_timeout.as_secs_f64() * self.b.backoff_factor.powi(exp);
-        let cap = self.max_reset_timeout();
-        if !grown.is_finite() || grown >= cap.as_secs_f64() {
-            return cap.max(self.b.reset_timeout);
-        }
-        Duration::try_from_secs_f64(grown).unwrap_or(cap)
+        let base = self.b.reset_timeout;
+        let cap = self.max_reset_timeout().max(base);
+        crate::backoff::Backoff::new(base, self.b.backoff_factor, cap).delay(trips)
     }
 }
 

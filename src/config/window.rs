@@ -42,10 +42,7 @@ pub(super) fn default_buckets(kind: WindowKind) -> u32 {
                 .min_by_key(|&b| error(b))
                 .map_or(MAX_WINDOW_BUCKETS, |b| b as u32)
         }
-        WindowKind::Time(d) => {
-            let millis = u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
-            millis.clamp(1, DEFAULT_TIME_BUCKETS)
-        }
+        WindowKind::Time(d) => crate::time::millis_u32(d).clamp(1, DEFAULT_TIME_BUCKETS),
     }
 }
 

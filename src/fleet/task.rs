@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
@@ -30,15 +30,12 @@ pub(super) type Conn = ConnectionManager;
 
 /// Milliseconds of `d`, at least 1 (Redis refuses a zero TTL), saturating.
 pub(super) fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis())
-        .unwrap_or(u64::MAX)
-        .clamp(1, i64::MAX as u64)
+    crate::time::millis(d).clamp(1, i64::MAX as u64)
 }
 
 /// Unix milliseconds of `t` (0 before the epoch).
 pub(super) fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    crate::time::unix_ms(t)
 }
 
 pub(super) async fn run(registry: Registry, client: redis::Client, shared: Arc<Shared>) {

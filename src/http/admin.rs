@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::header::CACHE_CONTROL;
 use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::auth::Admin;
 use super::health::{BreakerView, Health};
-use super::response::{PROBLEM_JSON, json_string};
+use super::response::Problem;
 use crate::breaker::CircuitBreaker;
 use crate::registry::Registry;
 
@@ -228,7 +228,7 @@ fn audit(action: &str, b: &CircuitBreaker, act: impl FnOnce(), ttl: Option<Durat
         breaker = b.name(),
         from = from.as_str(),
         to = b.state().as_str(),
-        ttl_ms = ttl.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        ttl_ms = ttl.map(crate::time::millis),
         "circuit breaker admin action"
     );
     #[cfg(not(feature = "tracing"))]
@@ -318,11 +318,176 @@ impl IntoResponse for ApiError {
 }
 
 fn problem(status: StatusCode, kind: &str, detail: &str) -> Response {
-    let body = format!(
-        r#"{{"type":"{kind}","title":{},"status":{},"detail":{}}}"#,
-        json_string(status.canonical_reason().unwrap_or("")),
-        status.as_u16(),
-        json_string(detail),
-    );
-    (status, [(CONTENT_TYPE, PROBLEM_JSON)], body).into_response()
+    let title = status.canonical_reason().unwrap_or("");
+    Problem::new(kind, title, status, detail)
+        .response()
+        .map(axum::body::Body::from)
+}
+
+#[cfg(all(test, feature = "limit", feature = "notify-webhook"))]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use axum::body::{Body, to_bytes};
+    use axum::http::{Request, header};
+    use serde_json::{Value, json};
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::http::{
+        Readiness, anonymous_rejection_response, limited_response, rejection_response,
+    };
+    use crate::limit::{Bulkhead, RateLimit};
+    use crate::notify::{
+        AlertmanagerNotifier, Kind, Notification, WebhookFormat, WebhookNotifier, WebhookPayload,
+    };
+    use crate::{CallTimeout, Config};
+
+    /// Quotes, a backslash, control characters (C0 and DEL), a would-be HTML tag, and
+    /// non-ASCII text of two, three and four bytes per character.
+    const NASTY: &str = "db \"main\" \\ shard\n\t\r\u{1}\u{8}\u{c}\u{1f}\u{7f} </x> é 日本 🦀";
+
+    fn json(body: &[u8]) -> Value {
+        serde_json::from_slice(body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)))
+    }
+
+    async fn body_of<B: Into<Body>>(res: http::Response<B>) -> (StatusCode, Value) {
+        let status = res.status();
+        let bytes = to_bytes(res.into_body().into(), usize::MAX).await.unwrap();
+        (status, json(&bytes))
+    }
+
+    fn percent_encoded(s: &str) -> String {
+        s.bytes().map(|b| format!("%{b:02X}")).collect()
+    }
+
+    async fn send(app: &Router, method: &str, uri: &str) -> (StatusCode, Value) {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, "Bearer token")
+            .body(Body::empty())
+            .unwrap();
+        body_of(app.clone().oneshot(req).await.unwrap()).await
+    }
+
+    #[tokio::test]
+    async fn a_nasty_name_round_trips_through_every_problem_body() {
+        let registry = Registry::new();
+        let b = registry.breaker(NASTY, Config::default()).unwrap();
+        b.force_open_for(Duration::from_secs(30));
+        let open = b.try_acquire().unwrap_err();
+
+        let (status, p) = body_of(rejection_response(&open)).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(p["breaker"], NASTY);
+        assert_eq!(p["state"], "forced_open");
+        assert_eq!(
+            p["detail"],
+            format!("circuit breaker `{NASTY}` is forced_open; retry after 30s")
+        );
+        let (_, p) = body_of(anonymous_rejection_response(&open)).await;
+        assert_eq!(
+            p["detail"],
+            "service temporarily unavailable; retry after 30s"
+        );
+        assert!(p.get("breaker").is_none());
+
+        let bulkhead = Bulkhead::new(NASTY, 1).unwrap();
+        let _slot = bulkhead.try_acquire().unwrap();
+        let full = bulkhead.try_acquire().unwrap_err();
+        let (status, p) = body_of(limited_response(&full)).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            (&p["breaker"], &p["detail"]),
+            (&json!(NASTY), &json!(full.to_string()))
+        );
+
+        let rate = RateLimit::per_second(NASTY, 1, 1).unwrap();
+        let limited = std::iter::repeat_with(|| rate.check())
+            .find_map(Result::err)
+            .unwrap();
+        let (status, p) = body_of(limited_response(&limited)).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(p["breaker"], NASTY);
+
+        let timeout = CallTimeout {
+            name: crate::error::Name::new(&Arc::from(NASTY)),
+            after: Duration::from_millis(1500),
+        };
+        let detail = timeout.to_string();
+        let (status, p) = body_of(timeout.into_response()).await;
+        assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(
+            (&p["breaker"], &p["detail"]),
+            (&json!(NASTY), &json!(detail))
+        );
+
+        let app: Router = BreakerApi::new(&registry).admin_token("token").router();
+        let unknown = format!("{NASTY}?");
+        let uri = format!("/reset/{}", percent_encoded(&unknown));
+        let (status, p) = send(&app, "POST", &uri).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(p["type"], "BreakerNotFound");
+        assert_eq!(p["detail"], format!("no circuit breaker named `{unknown}`"));
+    }
+
+    #[tokio::test]
+    async fn a_nasty_name_round_trips_through_every_json_document() {
+        let registry = Registry::new();
+        let b = registry.breaker(NASTY, Config::default()).unwrap();
+        b.force_open();
+        let app: Router = BreakerApi::new(&registry)
+            .admin_token("token")
+            .router()
+            .merge(Readiness::new(&registry).router());
+
+        let (_, health) = send(&app, "GET", "/health").await;
+        assert_eq!(health["open"], json!([NASTY]));
+        assert_eq!(health["breakers"][0]["name"], NASTY);
+        let (status, ready) = send(&app, "GET", "/ready").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(ready["open"], json!([NASTY]));
+        let uri = format!("/force-open/{}?ttl=5s", percent_encoded(NASTY));
+        let (status, done) = send(&app, "POST", &uri).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(done["breakers"][0]["name"], NASTY);
+
+        let t = b.snapshot().last_transition.unwrap();
+        let n = Notification::new(Kind::Opened, (*t).clone());
+        let summary = n.summary();
+        assert!(summary.contains(NASTY), "{summary}");
+
+        let webhook = WebhookNotifier::builder("http://127.0.0.1:1/")
+            .build()
+            .unwrap();
+        let body = webhook.body(&n);
+        let v = json(&body);
+        assert_eq!(
+            (&v["breaker"], &v["summary"]),
+            (&json!(NASTY), &json!(summary))
+        );
+        let payload: WebhookPayload = serde_json::from_slice(&body).unwrap();
+        assert_eq!(payload, WebhookPayload::from(&n));
+        assert_eq!(payload.breaker, NASTY);
+
+        let slack = WebhookNotifier::builder("http://127.0.0.1:1/")
+            .format(WebhookFormat::Slack)
+            .build()
+            .unwrap();
+        let text = json(&slack.body(&n))["text"].as_str().unwrap().to_owned();
+        assert!(text.contains(NASTY), "{text}");
+
+        let am = AlertmanagerNotifier::builder("http://127.0.0.1:1")
+            .build()
+            .unwrap();
+        let alerts = am.alerts(&n, t.at);
+        let sent = json(alerts.to_string().as_bytes());
+        assert_eq!(sent, alerts);
+        assert_eq!(sent[0]["labels"]["breaker"], NASTY);
+        assert_eq!(sent[0]["annotations"]["summary"], summary);
+        assert_eq!(sent[0]["annotations"]["description"], n.text());
+    }
 }

@@ -1,14 +1,16 @@
 //! The JSON view of breakers served by the health and admin routes.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use humantime_serde::re::humantime;
 use serde::Serialize;
 
-use crate::breaker::{CallTotals, Snapshot};
+use crate::breaker::Snapshot;
 use crate::config::{Config, WindowKind};
 use crate::event::Transition;
-use crate::state::{Reason, State};
+use crate::state::State;
+use crate::time::{ceil_secs, rfc3339, unix_ms};
+use crate::view::{TotalsView, TransitionView, WindowNumbers, WindowView};
 
 /// `GET .../health`: every breaker, and whether any is open.
 #[derive(Debug, Serialize)]
@@ -48,7 +50,7 @@ pub(crate) struct BreakerView {
     since: String,
     since_unix_ms: u64,
     retry_after_secs: Option<u64>,
-    last_transition: Option<TransitionView>,
+    last_transition: Option<LastTransition>,
     window: WindowView,
     consecutive_failures: u32,
     half_open_in_flight: u32,
@@ -101,14 +103,8 @@ impl BreakerView {
             since: rfc3339(s.since),
             since_unix_ms: unix_ms(s.since),
             retry_after_secs: s.retry_after.map(ceil_secs),
-            last_transition: s.last_transition.as_deref().map(TransitionView::new),
-            window: WindowView {
-                calls: s.window.calls,
-                failures: s.window.failures,
-                slow_calls: s.window.slow_calls,
-                failure_rate: s.failure_rate,
-                slow_call_rate: s.slow_call_rate,
-            },
+            last_transition: s.last_transition.as_deref().map(LastTransition::new),
+            window: WindowView::new(s.window, s.failure_rate, s.slow_call_rate),
             consecutive_failures: s.consecutive_failures,
             half_open_in_flight: s.half_open_in_flight,
             half_open_successes: s.half_open_successes,
@@ -119,84 +115,114 @@ impl BreakerView {
     }
 }
 
+/// The last transition: the answer to "why is it open?". The transition's fields and the
+/// window's numbers at that moment, side by side in one object.
 #[derive(Debug, Serialize)]
-struct WindowView {
-    calls: u64,
-    failures: u64,
-    slow_calls: u64,
-    failure_rate: Option<f64>,
-    slow_call_rate: Option<f64>,
+struct LastTransition {
+    #[serde(flatten)]
+    transition: TransitionView,
+    #[serde(flatten)]
+    window: WindowNumbers,
 }
 
-#[derive(Debug, Serialize)]
-struct TotalsView {
-    successes: u64,
-    failures: u64,
-    ignored: u64,
-    rejected: u64,
-    slow: u64,
-}
-
-impl From<CallTotals> for TotalsView {
-    fn from(t: CallTotals) -> Self {
-        TotalsView {
-            successes: t.successes,
-            failures: t.failures,
-            ignored: t.ignored,
-            rejected: t.rejected,
-            slow: t.slow,
+impl LastTransition {
+    fn new(t: &Transition) -> LastTransition {
+        LastTransition {
+            transition: TransitionView::from(t),
+            window: WindowNumbers::from(t),
         }
     }
 }
 
-/// The last transition: the answer to "why is it open?".
-#[derive(Debug, Serialize)]
-struct TransitionView {
-    from: State,
-    to: State,
-    reason: Reason,
-    at: String,
-    calls: u64,
-    failures: u64,
-    slow_calls: u64,
-    failure_rate: Option<f64>,
-    slow_call_rate: Option<f64>,
-    consecutive_failures: u32,
-    threshold: Option<f64>,
-    open_for_secs: Option<f64>,
-}
+#[cfg(all(test, feature = "notify-webhook"))]
+mod tests {
+    use std::time::Duration;
 
-impl TransitionView {
-    fn new(t: &Transition) -> TransitionView {
-        TransitionView {
-            from: t.from,
-            to: t.to,
-            reason: t.reason,
-            at: rfc3339(t.at),
-            calls: t.counts.calls,
-            failures: t.counts.failures,
-            slow_calls: t.counts.slow_calls,
-            failure_rate: t.failure_rate,
-            slow_call_rate: t.slow_call_rate,
-            consecutive_failures: t.consecutive_failures,
-            threshold: t.threshold,
-            open_for_secs: t.open_for.map(|d| d.as_secs_f64()),
+    use serde_json::Value;
+
+    use super::BreakerView;
+    use crate::notify::{AlertmanagerNotifier, Kind, Notification, WebhookNotifier};
+    use crate::view::{TransitionView, WindowNumbers};
+    use crate::{CircuitBreaker, Config, ManualClock, State};
+
+    /// A breaker opened by one failure, with a 30 s reset timeout and 25% jitter (an
+    /// `open_for` with sub-second digits).
+    fn opened() -> CircuitBreaker {
+        let cfg = Config::builder()
+            .failure_threshold(1)
+            .reset_timeout(Duration::from_secs(30))
+            .reset_jitter(0.25)
+            .build()
+            .unwrap();
+        let clock = ManualClock::new();
+        clock.advance(Duration::from_millis(1_234_567));
+        let b = CircuitBreaker::builder("postgres")
+            .config(cfg)
+            .clock(clock)
+            .build()
+            .unwrap();
+        let _ = b.call_sync(|| Err::<(), _>("connection refused"));
+        assert_eq!(b.state(), State::Open);
+        b
+    }
+
+    fn fields(v: &impl serde::Serialize) -> serde_json::Map<String, Value> {
+        match serde_json::to_value(v).unwrap() {
+            Value::Object(m) => m,
+            other => panic!("not an object: {other}"),
         }
     }
-}
 
-/// RFC 3339 can carry the Unix epoch to the end of year 9999; a time outside (a clock
-/// set far off) is clamped instead of failing the formatter (which would panic).
-fn rfc3339(t: SystemTime) -> String {
-    let last = UNIX_EPOCH + Duration::from_secs(253_402_300_799);
-    humantime::format_rfc3339_millis(t.clamp(UNIX_EPOCH, last)).to_string()
-}
+    #[test]
+    fn health_webhook_and_alertmanager_write_a_transition_identically() {
+        let b = opened();
+        let snapshot = b.snapshot();
+        let t = snapshot.last_transition.clone().unwrap();
+        let n = Notification::new(Kind::Opened, (*t).clone());
 
-fn unix_ms(t: SystemTime) -> u64 {
-    let ms = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
-    u64::try_from(ms).unwrap_or(u64::MAX)
-}
+        // The one source of truth.
+        let view = fields(&TransitionView::from(&*t));
+        let numbers = fields(&WindowNumbers::from(&*t));
+        assert_eq!(
+            view.keys().collect::<Vec<_>>(),
+            ["at", "at_unix_ms", "from", "open_for_ms", "reason", "to"]
+        );
+        assert!(
+            view["open_for_ms"].is_u64(),
+            "an opened breaker says how long"
+        );
 
-fn ceil_secs(d: Duration) -> u64 {
-    d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0))
+        let health = serde_json::to_value(BreakerView::new(&snapshot)).unwrap();
+        let last = &health["last_transition"];
+        let webhook: Value = serde_json::from_slice(
+            &WebhookNotifier::builder("http://127.0.0.1:1/")
+                .build()
+                .unwrap()
+                .body(&n),
+        )
+        .unwrap();
+        let alerts = AlertmanagerNotifier::builder("http://127.0.0.1:1")
+            .build()
+            .unwrap()
+            .alerts(&n, t.at);
+        let annotations = &alerts[0]["annotations"];
+
+        for (key, value) in &view {
+            assert_eq!(&last[key], value, "health last_transition.{key}");
+            assert_eq!(&webhook[key], value, "webhook {key}");
+            let text = value
+                .as_str()
+                .map_or_else(|| value.to_string(), str::to_owned);
+            assert_eq!(annotations[key], text, "alertmanager annotation {key}");
+        }
+        for (key, value) in &numbers {
+            assert_eq!(&last[key], value, "health last_transition.{key}");
+            assert_eq!(&webhook["window"][key], value, "webhook window.{key}");
+        }
+        // The time formatter is shared too: the incident start and the alert's start.
+        assert_eq!(webhook["since"], view["at"]);
+        assert_eq!(alerts[0]["startsAt"], view["at"]);
+        assert_eq!(health["since"], view["at"]);
+        assert_eq!(health["since_unix_ms"], view["at_unix_ms"]);
+    }
 }

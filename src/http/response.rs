@@ -1,19 +1,19 @@
 //! The rejection as an HTTP response: 503, `Retry-After` and an RFC 9457
 //! `application/problem+json` body; and the response body type of the layer.
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
-use std::time::Duration;
-
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use http::{Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
+use serde::Serialize;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use crate::error::BreakerOpen;
 use crate::limited::{LimitReason, Limited};
 use crate::state::State;
+use crate::time::ceil_secs;
 
 /// The problem type of a rejection, in the `type` member of the body.
 pub const PROBLEM_TYPE: &str = "CircuitBreakerOpen";
@@ -43,10 +43,6 @@ pub fn retry_after_secs(open: &BreakerOpen) -> Option<u64> {
         (None, State::ForcedOpen) => None,
         (None, _) => Some(1),
     }
-}
-
-fn ceil_secs(d: Duration) -> u64 {
-    d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0))
 }
 
 /// The rejection response: `503 Service Unavailable`, a `Retry-After` header (see
@@ -81,41 +77,23 @@ pub fn anonymous_rejection_response(open: &BreakerOpen) -> Response<Bytes> {
 
 fn rejection(open: &BreakerOpen, anonymous: bool) -> Response<Bytes> {
     let retry = retry_after_secs(open);
-    let body = if anonymous {
-        anonymous_body(retry)
+    let retry_detail = retry.map_or_else(String::new, |s| format!("; retry after {s}s"));
+    let state = open.state().as_str();
+    let detail = if anonymous {
+        format!("service temporarily unavailable{retry_detail}")
     } else {
-        problem_body(open, retry)
+        format!("circuit breaker `{}` is {state}{retry_detail}", open.name())
     };
-    let mut res = Response::new(Bytes::from(body));
-    *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-    let headers = res.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Some(secs) = retry {
-        headers.insert(RETRY_AFTER, HeaderValue::from(secs));
+    let status = StatusCode::SERVICE_UNAVAILABLE;
+    let mut problem = Problem::new(PROBLEM_TYPE, "Circuit breaker open", status, &detail);
+    if !anonymous {
+        problem = problem.breaker(open.name()).state(state);
     }
+    let mut res = problem.retry_after(retry).response();
+    res.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res.extensions_mut().insert(open.clone());
     res
-}
-
-fn problem_body(open: &BreakerOpen, retry: Option<u64>) -> String {
-    let name = json_string(open.name());
-    let state = open.state().as_str();
-    let (detail_retry, retry_json) = match retry {
-        Some(s) => (format!("; retry after {s}s"), s.to_string()),
-        None => (String::new(), "null".to_owned()),
-    };
-    let detail = json_string(&format!(
-        "circuit breaker `{}` is {state}{detail_retry}",
-        open.name()
-    ));
-    format!(
-        concat!(
-            r#"{{"type":"{}","title":"Circuit breaker open","status":503,"detail":{},"#,
-            r#""breaker":{},"state":"{}","retry_after":{}}}"#
-        ),
-        PROBLEM_TYPE, detail, name, state, retry_json
-    )
 }
 
 /// The response to a call refused by a bulkhead or a rate limit: `503 Service
@@ -136,56 +114,92 @@ pub fn limited_response(limited: &Limited) -> Response<Bytes> {
         ),
     };
     let retry = limited.retry_after().map(|d| ceil_secs(d).max(1));
-    let body = format!(
-        r#"{{"type":"{kind}","title":"{title}","status":{},"detail":{},"breaker":{},"retry_after":{}}}"#,
-        status.as_u16(),
-        json_string(&limited.to_string()),
-        json_string(limited.name()),
-        retry.map_or("null".to_owned(), |s| s.to_string()),
-    );
-    let mut res = Response::new(Bytes::from(body));
-    *res.status_mut() = status;
-    let headers = res.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Some(secs) = retry {
-        headers.insert(RETRY_AFTER, HeaderValue::from(secs));
-    }
+    let detail = limited.to_string();
+    let mut res = Problem::new(kind, title, status, &detail)
+        .breaker(limited.name())
+        .retry_after(retry)
+        .response();
+    res.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res.extensions_mut().insert(limited.clone());
     res
 }
 
-fn anonymous_body(retry: Option<u64>) -> String {
-    let (detail_retry, retry_json) = match retry {
-        Some(s) => (format!("; retry after {s}s"), s.to_string()),
-        None => (String::new(), "null".to_owned()),
-    };
-    format!(
-        concat!(
-            r#"{{"type":"{}","title":"Circuit breaker open","status":503,"#,
-            r#""detail":"service temporarily unavailable{}","retry_after":{}}}"#
-        ),
-        PROBLEM_TYPE, detail_retry, retry_json
-    )
+/// An RFC 9457 `application/problem+json` document: the one builder of every problem body
+/// breakerbox answers (rejections, refusals by a limit, call timeouts, admin errors).
+/// Serialized with serde, so any breaker name, quotes and control characters included,
+/// is escaped correctly. Members are written in the order declared; the optional ones
+/// only when set.
+#[derive(Debug, Serialize)]
+pub(crate) struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    breaker: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state: Option<&'a str>,
+    /// Whole seconds; `Some(None)` is written as `null`: nobody knows when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after: Option<Option<u64>>,
+    #[serde(skip)]
+    code: StatusCode,
 }
 
-/// `s` as a JSON string literal, quotes included.
-pub(crate) fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
+impl<'a> Problem<'a> {
+    /// A problem of type `kind` with its `title`, HTTP status and `detail`.
+    pub(crate) fn new(kind: &'a str, title: &'a str, status: StatusCode, detail: &'a str) -> Self {
+        Problem {
+            kind,
+            title,
+            status: status.as_u16(),
+            detail,
+            breaker: None,
+            state: None,
+            retry_after: None,
+            code: status,
         }
     }
-    out.push('"');
-    out
+
+    /// Adds the `breaker` member: the breaker's (or limit's) name.
+    pub(crate) fn breaker(mut self, name: &'a str) -> Self {
+        self.breaker = Some(name);
+        self
+    }
+
+    /// Adds the `state` member.
+    pub(crate) fn state(mut self, state: &'a str) -> Self {
+        self.state = Some(state);
+        self
+    }
+
+    /// Adds the `retry_after` member (whole seconds) and, when known, the `Retry-After`
+    /// header of the [`response`](Problem::response).
+    pub(crate) fn retry_after(mut self, secs: Option<u64>) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
+    /// The JSON body.
+    pub(crate) fn body(&self) -> Bytes {
+        // Serializing strings and numbers cannot fail.
+        Bytes::from(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    /// The response: the status, `content-type: application/problem+json`, `Retry-After`
+    /// if set, and the body.
+    pub(crate) fn response(&self) -> Response<Bytes> {
+        let mut res = Response::new(self.body());
+        *res.status_mut() = self.code;
+        let headers = res.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(Some(secs)) = self.retry_after {
+            headers.insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        res
+    }
 }
 
 pin_project! {
@@ -293,20 +307,13 @@ mod axum_impls {
     /// `CallTimeout`.
     impl IntoResponse for CallTimeout {
         fn into_response(self) -> axum::response::Response {
-            let body = format!(
-                concat!(
-                    r#"{{"type":"CallTimeout","title":"Dependency call timed out","status":504,"#,
-                    r#""detail":{},"breaker":{}}}"#
-                ),
-                super::json_string(&self.to_string()),
-                super::json_string(self.name()),
-            );
-            let mut res = (
-                http::StatusCode::GATEWAY_TIMEOUT,
-                [(http::header::CONTENT_TYPE, super::PROBLEM_JSON)],
-                body,
-            )
-                .into_response();
+            let detail = self.to_string();
+            let status = http::StatusCode::GATEWAY_TIMEOUT;
+            let title = "Dependency call timed out";
+            let mut res = super::Problem::new("CallTimeout", title, status, &detail)
+                .breaker(self.name())
+                .response()
+                .map(axum::body::Body::from);
             res.extensions_mut().insert(self);
             res
         }
@@ -331,8 +338,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ceil_secs_saturates_at_duration_max() {
-        assert_eq!(ceil_secs(Duration::MAX), u64::MAX);
-        assert_eq!(ceil_secs(Duration::from_millis(1500)), 2);
+    fn problem_members_keep_their_order_and_optional_ones_are_left_out() {
+        let p = Problem::new("T", "Title", StatusCode::NOT_FOUND, "d");
+        assert_eq!(
+            p.body(),
+            r#"{"type":"T","title":"Title","status":404,"detail":"d"}"#
+        );
+        let p = p.breaker("b").state("open").retry_after(None);
+        assert_eq!(
+            p.body(),
+            r#"{"type":"T","title":"Title","status":404,"detail":"d","breaker":"b","state":"open","retry_after":null}"#
+        );
+        let res = p.retry_after(Some(7)).response();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+        assert_eq!(res.headers()[CONTENT_TYPE], PROBLEM_JSON);
+        assert_eq!(res.headers()[RETRY_AFTER], "7");
     }
 }

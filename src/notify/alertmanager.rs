@@ -11,8 +11,9 @@ use reqwest::{Client, Url};
 use serde_json::{Value, json};
 
 use super::http::{client, header_map, parse_url, post_json};
-use super::message::timestamp;
 use super::{BoxFuture, DeliveryError, Notification, Notifier, NotifyError};
+use crate::time::rfc3339;
+use crate::view::TransitionView;
 
 /// The path alerts are posted to, below each Alertmanager base URL.
 const ALERTS_PATH: &str = "api/v2/alerts";
@@ -213,25 +214,42 @@ impl AlertmanagerNotifier {
         } else {
             t.at.max(n.since)
         };
+        let mut annotations = string_fields(&TransitionView::from(t));
+        for (k, v) in [
+            ("summary", n.summary()),
+            ("description", n.text()),
+            ("kind", n.kind.as_str().to_owned()),
+            ("host", n.host.to_string()),
+        ] {
+            annotations.insert(k.to_owned(), v);
+        }
         let mut alert = json!({
             "labels": labels,
-            "annotations": {
-                "summary": n.summary(),
-                "description": n.text(),
-                "kind": n.kind.as_str(),
-                "from": t.from.as_str(),
-                "to": t.to.as_str(),
-                "reason": t.reason.as_str(),
-                "host": &*n.host,
-            },
-            "startsAt": timestamp(n.since),
-            "endsAt": timestamp(ends_at),
+            "annotations": annotations,
+            "startsAt": rfc3339(n.since),
+            "endsAt": rfc3339(ends_at),
         });
         if let Some(g) = &self.generator_url {
             alert["generatorURL"] = Value::String(g.clone());
         }
         Value::Array(vec![alert])
     }
+}
+
+/// The fields of `view` as strings, as Alertmanager wants annotations: a string as it is,
+/// any other value as its JSON text; `null` fields are left out.
+fn string_fields(view: &impl serde::Serialize) -> BTreeMap<String, String> {
+    let Ok(Value::Object(fields)) = serde_json::to_value(view) else {
+        return BTreeMap::new();
+    };
+    fields
+        .into_iter()
+        .filter_map(|(k, v)| match v {
+            Value::Null => None,
+            Value::String(s) => Some((k, s)),
+            other => Some((k, other.to_string())),
+        })
+        .collect()
 }
 
 impl Notifier for AlertmanagerNotifier {
@@ -299,21 +317,18 @@ mod tests {
         let firing = am.alerts(&Notification::new(Kind::Opened, open.clone()), now);
         assert_eq!(firing[0]["labels"]["breaker"], "postgres");
         assert_eq!(firing[0]["labels"]["service"], "checkout");
-        assert_eq!(firing[0]["startsAt"], timestamp(now));
-        assert_eq!(
-            firing[0]["endsAt"],
-            timestamp(now + Duration::from_secs(240))
-        );
+        assert_eq!(firing[0]["startsAt"], rfc3339(now));
+        assert_eq!(firing[0]["endsAt"], rfc3339(now + Duration::from_secs(240)));
         let mut closed = open;
         closed.to = State::Closed;
         closed.at = now + Duration::from_secs(90);
         let mut n = Notification::new(Kind::Recovered, closed);
         n.since = now;
         let resolved = am.alerts(&n, now + Duration::from_secs(91));
-        assert_eq!(resolved[0]["startsAt"], timestamp(now));
+        assert_eq!(resolved[0]["startsAt"], rfc3339(now));
         assert_eq!(
             resolved[0]["endsAt"],
-            timestamp(now + Duration::from_secs(90))
+            rfc3339(now + Duration::from_secs(90))
         );
     }
 

@@ -3,9 +3,11 @@
 //! A duration from a builder (`Duration::MAX` included) added to an instant overflows and
 //! panics; these helpers cap the result far in the future instead.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
+
+use crate::time::{clamp_wall, last_wall};
 
 /// About 30 years: the stand-in for "never" where a deadline would overflow (Tokio uses the
 /// same horizon for its far-future sleeps).
@@ -18,28 +20,16 @@ pub(crate) fn after(now: Instant, d: Duration) -> Instant {
         .unwrap_or(now)
 }
 
-/// The last second RFC 3339 can write (9999-12-31T23:59:59Z).
-const LAST_RFC3339_SECOND: u64 = 253_402_300_799;
-
 /// `now + d`, capped at the end of year 9999 (the last time an RFC 3339 timestamp can
 /// carry).
 pub(crate) fn wall_after(now: SystemTime, d: Duration) -> SystemTime {
     clamp_wall(now.checked_add(d).unwrap_or_else(last_wall))
 }
 
-/// `t` within the range an RFC 3339 timestamp can carry: the Unix epoch to the end of
-/// year 9999.
-pub(crate) fn clamp_wall(t: SystemTime) -> SystemTime {
-    t.clamp(UNIX_EPOCH, last_wall())
-}
-
-fn last_wall() -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(LAST_RFC3339_SECOND)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn a_huge_duration_saturates_instead_of_panicking() {

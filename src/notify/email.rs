@@ -258,14 +258,7 @@ fn smtp_error(e: SmtpError) -> DeliveryError {
     if e.is_permanent() {
         DeliveryError::Rejected(e.to_string())
     } else {
-        let mut msg = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            msg.push_str(": ");
-            msg.push_str(&s.to_string());
-            source = s.source();
-        }
-        DeliveryError::Transport(msg)
+        DeliveryError::Transport(crate::error_chain::Chain(&e).to_string())
     }
 }
 

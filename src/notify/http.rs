@@ -142,14 +142,7 @@ fn delivery_error(e: reqwest::Error) -> DeliveryError {
 
 /// An error and its sources, joined by `: `.
 fn chain(e: &dyn StdError) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
+    crate::error_chain::Chain(e).to_string()
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::event::Transition;
 use crate::state::{Reason, State};
+use crate::time::rfc3339;
 
 /// What a notification announces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,9 +185,9 @@ impl Notification {
         if let Some(d) = t.open_for {
             line("Open for:", &readable(d));
         }
-        line("At:", &timestamp(t.at));
+        line("At:", &rfc3339(t.at));
         if self.since != t.at {
-            line("Incident since:", &timestamp(self.since));
+            line("Incident since:", &rfc3339(self.since));
         }
         if self.suppressed > 0 {
             line(
@@ -211,14 +212,9 @@ pub(crate) fn readable(d: Duration) -> String {
     let d = if d >= Duration::from_secs(1) {
         Duration::from_secs(d.as_secs())
     } else {
-        Duration::from_millis(d.as_millis() as u64)
+        Duration::from_millis(crate::time::millis(d))
     };
     humantime::format_duration(d).to_string()
-}
-
-/// RFC 3339 in UTC with milliseconds, e.g. `2025-03-01T12:00:00.000Z`.
-pub(crate) fn timestamp(at: SystemTime) -> String {
-    humantime::format_rfc3339_millis(super::deadline::clamp_wall(at)).to_string()
 }
 
 /// This machine's host name: `$HOSTNAME`, else the kernel's, else `unknown`.

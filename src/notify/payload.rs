@@ -3,8 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::message::{Kind, Notification, timestamp};
-use crate::state::{Reason, State};
+use super::message::{Kind, Notification};
+use crate::time::{millis, rfc3339};
+pub use crate::view::{TransitionView, WindowNumbers};
 
 /// The JSON body the webhook channel (`WebhookNotifier`, feature `notify-webhook`) posts
 /// in JSON mode.
@@ -42,53 +43,25 @@ pub struct WebhookPayload {
     pub kind: String,
     /// The breaker's name.
     pub breaker: String,
-    /// The state left.
-    pub from: State,
-    /// The state entered.
-    pub to: State,
-    /// Why, e.g. `failure_rate`.
-    pub reason: Reason,
+    /// The transition: `from`, `to`, `reason`, `at`, `at_unix_ms` and `open_for_ms`,
+    /// written at the top level of the document.
+    #[serde(flatten)]
+    pub transition: TransitionView,
     /// One line for humans.
     pub summary: String,
     /// Whether the notice reports a live problem (see
     /// [`Notification::is_firing`](super::Notification::is_firing)).
     pub firing: bool,
-    /// Time of the transition, RFC 3339 UTC.
-    pub at: String,
-    /// Time of the transition, Unix milliseconds.
-    pub at_unix_ms: u64,
-    /// When the incident began, RFC 3339 UTC.
+    /// When the incident began, RFC 3339 UTC with milliseconds.
     pub since: String,
     /// The sending host.
     pub host: String,
     /// The window's numbers at the transition.
     pub window: WindowNumbers,
-    /// How long the breaker stays open before probing, in milliseconds, if it is open.
-    pub open_for_ms: Option<u64>,
     /// Transitions held back since the previous notice.
     pub suppressed: u64,
     /// Set on a `flapping` notice.
     pub flapping: Option<FlapDetails>,
-}
-
-/// The window's numbers in a [`WebhookPayload`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct WindowNumbers {
-    /// Calls in the window.
-    pub calls: u64,
-    /// Failed calls in the window.
-    pub failures: u64,
-    /// Slow calls in the window.
-    pub slow_calls: u64,
-    /// Failure rate (0 to 1), `null` below `min_calls`.
-    pub failure_rate: Option<f64>,
-    /// Slow-call rate (0 to 1), `null` below `min_calls`.
-    pub slow_call_rate: Option<f64>,
-    /// Consecutive failures.
-    pub consecutive_failures: u32,
-    /// The threshold of the trigger that fired, if any.
-    pub threshold: Option<f64>,
 }
 
 /// The flapping details in a [`WebhookPayload`].
@@ -101,10 +74,6 @@ pub struct FlapDetails {
     pub window_ms: u64,
 }
 
-fn millis(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
 impl From<&Notification> for WebhookPayload {
     fn from(n: &Notification) -> WebhookPayload {
         let t = &n.transition;
@@ -112,25 +81,12 @@ impl From<&Notification> for WebhookPayload {
             version: 1,
             kind: n.kind.as_str().to_owned(),
             breaker: t.breaker.to_string(),
-            from: t.from,
-            to: t.to,
-            reason: t.reason,
+            transition: TransitionView::from(t),
             summary: n.summary(),
             firing: n.is_firing(),
-            at: timestamp(t.at),
-            at_unix_ms: t.at.duration_since(std::time::UNIX_EPOCH).map_or(0, millis),
-            since: timestamp(n.since),
+            since: rfc3339(n.since),
             host: n.host.to_string(),
-            window: WindowNumbers {
-                calls: t.counts.calls,
-                failures: t.counts.failures,
-                slow_calls: t.counts.slow_calls,
-                failure_rate: t.failure_rate,
-                slow_call_rate: t.slow_call_rate,
-                consecutive_failures: t.consecutive_failures,
-                threshold: t.threshold,
-            },
-            open_for_ms: t.open_for.map(millis),
+            window: WindowNumbers::from(t),
             suppressed: n.suppressed,
             flapping: match n.kind {
                 Kind::Flapping {
@@ -150,6 +106,7 @@ impl From<&Notification> for WebhookPayload {
 mod tests {
     use super::*;
     use crate::notify::message::tests::transition;
+    use crate::state::{Reason, State};
 
     #[test]
     fn payload_round_trips_with_documented_names() {

@@ -1,13 +1,12 @@
 //! The dispatcher's policies: which transitions notify ([`Filter`]), how deliveries are
 //! retried ([`RetryPolicy`]) and when a breaker counts as flapping ([`FlapPolicy`]).
 
-use std::collections::hash_map::RandomState;
 use std::fmt;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::NotifyError;
+use crate::backoff::{Backoff, Random, jitter};
 use crate::event::Transition;
 use crate::state::State;
 
@@ -162,22 +161,17 @@ impl RetryPolicy {
         Ok(())
     }
 
-    /// The wait after failed attempt `attempt` (1-based).
+    /// The wait after failed attempt `attempt` (1-based), at most [`MAX_WAIT`].
     pub(crate) fn backoff_after(&self, attempt: u32) -> Duration {
-        let doubling = 2f64.powi(attempt.saturating_sub(1).min(62) as i32);
-        let base =
-            (self.initial_backoff.as_secs_f64() * doubling).min(self.max_backoff.as_secs_f64());
-        let spread = self.jitter * (2.0 * random_unit() - 1.0);
-        Duration::from_secs_f64((base * (1.0 + spread)).clamp(0.0, 1e9))
+        // Doubling stops at 2^62: far beyond any cap that matters, and below overflow.
+        let base = Backoff::new(self.initial_backoff, 2.0, self.max_backoff).delay(attempt.min(63));
+        jitter(base, self.jitter, Random::shared()).min(MAX_WAIT)
     }
 }
 
-/// A uniform random number in `[0, 1)`, from the standard library's randomly keyed hasher.
-fn random_unit() -> f64 {
-    let mut h = RandomState::new().build_hasher();
-    h.write_u64(0x9E37_79B9_7F4A_7C15);
-    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
-}
+/// The longest wait between two attempts, whatever the policy: 10^9 seconds (about 31
+/// years), the stand-in for "never".
+const MAX_WAIT: Duration = Duration::from_secs(1_000_000_000);
 
 /// When a breaker counts as flapping: `threshold` notices within `window`. Its notices are
 /// then replaced by one "flapping" notice, and held back until no transition has happened

@@ -403,10 +403,7 @@ impl Metrics {
 fn open_until(t: &Transition) -> f64 {
     match (t.to, t.open_for) {
         (State::Open | State::ForcedOpen, Some(d)) => {
-            let at =
-                t.at.duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0.0, |d| d.as_secs_f64());
-            at + d.as_secs_f64()
+            crate::time::unix_seconds(t.at) + d.as_secs_f64()
         }
         (State::ForcedOpen, None) => f64::INFINITY,
         _ => f64::NAN,

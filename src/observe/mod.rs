@@ -168,7 +168,10 @@ impl Observer {
                 ..
             } => self.metrics.call(outcome, duration, slow),
             Event::Rejected { .. } => self.metrics.rejected(),
-            Event::Transition(t) => self.metrics.transition(t, epoch, unix_seconds(t.at)),
+            Event::Transition(t) => {
+                self.metrics
+                    .transition(t, epoch, crate::time::unix_seconds(t.at))
+            }
             Event::WouldOpen(t) => self.metrics.would_open(t),
         }
     }
@@ -230,13 +233,6 @@ impl Observer {
             self.metrics.rates(counts, min_calls);
         }
     }
-}
-
-/// Seconds since the Unix epoch (0 before it).
-#[cfg(feature = "metrics")]
-pub(crate) fn unix_seconds(t: std::time::SystemTime) -> f64 {
-    t.duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Registers `breakerbox_notifications_total` of `breaker` on `channel` at 0 for every

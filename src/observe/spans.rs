@@ -256,11 +256,7 @@ fn late_span(late: Late<'_>, outcome: Outcome) -> Span {
 
 #[cold]
 fn late_attributes(late: Late<'_>, span: &Span, done: Completion) {
-    let unix = late
-        .clock
-        .system_time(late.start)
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+    let unix = crate::time::unix_nanos_i64(late.clock.system_time(late.start));
     span.record(ATTR_START_UNIX_NANOS, unix);
     span.record(ATTR_SLOW, done.slow);
     span.record(ATTR_DURATION_MS, done.duration.as_nanos() as f64 / 1e6);

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::event::Transition;
 use crate::state::State;
+use crate::time::{millis, unix_ms};
 
 /// What survives a restart of one breaker. Only Open, ForcedOpen, Disabled and
 /// MetricsOnly have records; a Closed or HalfOpen breaker has none and starts Closed.
@@ -102,15 +103,6 @@ impl Record {
             State::Open => Some((State::Open, Some(self.remaining_at(now)?))),
         }
     }
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Milliseconds since the Unix epoch; 0 for a time before it.
-fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, millis)
 }
 
 #[cfg(test)]

@@ -88,7 +88,7 @@ impl Window {
     pub(crate) fn new(kind: WindowKind, buckets: u32) -> Window {
         let n = u64::from(buckets.max(1));
         let width = match kind {
-            WindowKind::Time(d) => (u64::try_from(d.as_nanos()).unwrap_or(u64::MAX) / n).max(1),
+            WindowKind::Time(d) => (crate::time::nanos(d) / n).max(1),
             WindowKind::Count(size) => u64::from(size).div_ceil(n).max(1),
         };
         Window {

@@ -134,24 +134,7 @@ impl Inner {
     /// The open timeout after `trips` consecutive trips: grown by the backoff, capped,
     /// jittered. Saturates at `Duration::MAX`; never panics.
     fn open_timeout(&self, trips: u32, cfg: &Config) -> Duration {
-        let base = cfg.reset_timeout_for(trips);
-        let jitter = cfg.reset_jitter();
-        if jitter == 0.0 {
-            return base;
-        }
-        let unit = self.next_random() * 2.0 - 1.0; // [-1, 1)
-        let secs = base.as_secs_f64() * (1.0 + jitter * unit);
-        Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
-    }
-
-    /// xorshift64*: a uniform number in [0, 1) for the jitter (not for cryptography).
-    fn next_random(&self) -> f64 {
-        let mut x = self.rng.load(Ordering::Relaxed);
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.rng.store(x, Ordering::Relaxed);
-        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+        crate::backoff::jitter(cfg.reset_timeout_for(trips), cfg.reset_jitter(), &self.rng)
     }
 
     /// Forces a state from any state (operator actions). Always a transition into a new
