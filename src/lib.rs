@@ -156,6 +156,7 @@ pub mod http;
 #[cfg(feature = "limit")]
 pub mod limit;
 mod limited;
+mod name;
 #[cfg(feature = "notify")]
 pub mod notify;
 pub mod observe;
@@ -167,15 +168,18 @@ mod sync;
 mod timer;
 mod window;
 
-pub use breaker::{Builder, CallTotals, CircuitBreaker, OwnedPermit, Permit, Snapshot};
+pub use breaker::{
+    CallTotals, CircuitBreaker, CircuitBreakerBuilder, OwnedPermit, Permit, Snapshot,
+};
 #[cfg(any(test, feature = "test-util"))]
 pub use clock::ManualClock;
 pub use clock::{Clock, MonotonicClock, UpkeepHandle};
 pub use config::{Config, ConfigBuilder, MAX_HALF_OPEN_COUNT, MAX_WINDOW_BUCKETS, WindowKind};
-pub use error::{BreakerOpen, CallError, CallTimeout, ConfigError, INLINE_NAME, RegistryError};
+pub use error::{BreakerOpen, BuildError, CallError, CallTimeout, ConfigError, RegistryError};
 pub use event::{Event, Listener, ListenerId, Outcome, Transition};
 pub use fallback::{Fallback, FallbackReason};
 pub use limited::{LimitReason, Limited};
+pub use name::{MAX_NAME_LEN, NameError};
 pub use observe::{DurationHistogram, SpanPolicy, Successes};
 pub use registry::{Registry, RegistryBuilder};
 pub use state::{Reason, State};

@@ -73,7 +73,7 @@ impl Limits {
     ///
     /// # Errors
     /// Never with these constants; the limits' own validation otherwise.
-    pub fn new() -> Result<Self, breakerbox::ConfigError> {
+    pub fn new() -> Result<Self, breakerbox::BuildError> {
         Ok(Limits {
             rpc_slots: Bulkhead::new("solana-rpc", RPC_SLOTS)?,
             pricing_quota: RateLimit::per_second(

@@ -16,8 +16,9 @@ use std::time::Duration;
 
 use crate::clock::{Clock, default_clock};
 use crate::config::Config;
-use crate::error::{BreakerOpen, CallError, ConfigError};
+use crate::error::{BreakerOpen, BuildError, CallError, ConfigError};
 use crate::event::{Listener, ListenerId, Listeners, Outcome};
+use crate::name::NameError;
 use crate::observe::{DurationHistogram, SpanPolicy, spans};
 use crate::state::{Reason, State};
 
@@ -47,7 +48,7 @@ pub use timeout::CallTimeout;
 /// let open = r.unwrap_err();
 /// assert!(open.is_rejected());
 /// assert_eq!(open.rejection().unwrap().name(), "inventory");
-/// # Ok::<(), breakerbox::ConfigError>(())
+/// # Ok::<(), breakerbox::BuildError>(())
 /// # }).unwrap();
 /// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
 /// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
@@ -68,8 +69,8 @@ impl CircuitBreaker {
     /// A breaker with the default config and clock.
     ///
     /// # Panics
-    /// Panics if `name` is empty or longer than 128 bytes; use
-    /// [`builder`](CircuitBreaker::builder) to get an error instead.
+    /// Panics if `name` is empty or longer than [`MAX_NAME_LEN`](crate::MAX_NAME_LEN)
+    /// bytes; use [`builder`](CircuitBreaker::builder) to get an error instead.
     pub fn new(name: impl Into<Arc<str>>) -> CircuitBreaker {
         match CircuitBreaker::builder(name).build() {
             Ok(b) => b,
@@ -78,8 +79,8 @@ impl CircuitBreaker {
     }
 
     /// A builder for a breaker named `name`.
-    pub fn builder(name: impl Into<Arc<str>>) -> Builder {
-        Builder {
+    pub fn builder(name: impl Into<Arc<str>>) -> CircuitBreakerBuilder {
+        CircuitBreakerBuilder {
             name: name.into(),
             config: Config::default(),
             clock: None,
@@ -346,7 +347,7 @@ impl CircuitBreaker {
 }
 
 /// Builds a [`CircuitBreaker`].
-pub struct Builder {
+pub struct CircuitBreakerBuilder {
     name: Arc<str>,
     config: Config,
     clock: Option<Arc<dyn Clock>>,
@@ -357,9 +358,9 @@ pub struct Builder {
     histogram: DurationHistogram,
 }
 
-impl fmt::Debug for Builder {
+impl fmt::Debug for CircuitBreakerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Builder")
+        f.debug_struct("CircuitBreakerBuilder")
             .field("name", &self.name)
             .field("config", &self.config)
             .field("initial", &self.initial)
@@ -369,7 +370,7 @@ impl fmt::Debug for Builder {
     }
 }
 
-impl Builder {
+impl CircuitBreakerBuilder {
     /// The config (default: [`Config::default`]).
     #[must_use]
     pub fn config(mut self, config: Config) -> Self {
@@ -377,17 +378,18 @@ impl Builder {
         self
     }
 
-    /// The clock (default: the fast monotonic clock). Tests pass a
-    /// `ManualClock` (feature `test-util`).
+    /// The clock (default: the fast [`MonotonicClock`](crate::MonotonicClock)). Tests pass
+    /// a `ManualClock` (feature `test-util`) and keep a clone to advance it. This is the one
+    /// way to give a breaker its clock; a registry's breakers get the registry's clock
+    /// ([`RegistryBuilder::clock`](crate::RegistryBuilder::clock)).
     #[must_use]
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Some(Arc::new(clock));
         self
     }
 
-    /// The clock, already shared.
-    #[must_use]
-    pub fn shared_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+    /// The clock, already shared (a registry's clock).
+    pub(crate) fn shared_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
         self
     }
@@ -431,19 +433,17 @@ impl Builder {
     /// Builds the breaker.
     ///
     /// # Errors
-    /// [`ConfigError::InvalidName`] for an empty name or one over 128 bytes.
-    pub fn build(self) -> Result<CircuitBreaker, ConfigError> {
-        if self.name.is_empty() || self.name.len() > 128 {
-            return Err(ConfigError::InvalidName {
-                name: self.name.to_string(),
-            });
-        }
+    /// [`BuildError::Name`] for an empty name or one over
+    /// [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes; [`BuildError::Config`] for an
+    /// [`initial_state`](CircuitBreakerBuilder::initial_state) of `Open` or `HalfOpen`.
+    pub fn build(self) -> Result<CircuitBreaker, BuildError> {
+        NameError::check(&self.name)?;
         if matches!(self.initial, State::Open | State::HalfOpen) {
-            return Err(ConfigError::Conflict {
+            return Err(BuildError::Config(ConfigError::Conflict {
                 field: "initial_state",
                 other: "state",
                 reason: "a breaker can start closed, disabled, metrics-only or forced open",
-            });
+            }));
         }
         let listeners = self.listeners.unwrap_or_default();
         for l in self.own_listeners {

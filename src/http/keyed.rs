@@ -9,11 +9,9 @@ use http::Request;
 
 use crate::breaker::{CircuitBreaker, OwnedPermit};
 use crate::config::Config;
-use crate::error::{BreakerOpen, ConfigError, RegistryError};
+use crate::error::{BreakerOpen, RegistryError};
+use crate::name::{MAX_NAME_LEN, NameError};
 use crate::registry::Registry;
-
-/// The longest breaker name (see [`CircuitBreaker::builder`]).
-const MAX_NAME: usize = 128;
 
 /// How a [`CircuitBreakerLayer`](super::CircuitBreakerLayer) picks the breaker that guards
 /// a request.
@@ -84,8 +82,8 @@ impl<B> RequestKey<B> for MatchedPathKey {
 /// One breaker per key (e.g. per route), registered in a [`Registry`] as `prefix + key`,
 /// all with the same config. At most `max_keys` keys get their own breaker; later keys
 /// share one overflow breaker (`prefix + overflow_key`), so memory and metric series stay
-/// bounded whatever the clients send. A key that would make a name longer than 128 bytes
-/// also goes to the overflow breaker.
+/// bounded whatever the clients send. A key that would make a name longer than
+/// [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes also goes to the overflow breaker.
 ///
 /// A cheap `Clone`: clones share the breakers.
 ///
@@ -106,7 +104,7 @@ impl<B> RequestKey<B> for MatchedPathKey {
 /// let c = keyed.breaker_for("c").unwrap(); // past the cap
 /// assert_eq!(c.name(), "tenant:~overflow");
 /// assert_eq!(registry.names(), ["tenant:a", "tenant:b", "tenant:~overflow"]);
-/// # Ok::<(), breakerbox::ConfigError>(())
+/// # Ok::<(), breakerbox::NameError>(())
 /// ```
 pub struct KeyedBreakers<K> {
     inner: Arc<KeyedInner<K>>,
@@ -176,15 +174,10 @@ impl KeyedBuilder {
     /// Builds the family, keying requests with `key`.
     ///
     /// # Errors
-    /// [`ConfigError::InvalidName`] if the overflow breaker's name (`prefix + overflow_key`)
-    /// is empty or longer than 128 bytes.
-    pub fn build<K>(self, key: K) -> Result<KeyedBreakers<K>, ConfigError> {
-        let overflow_name = format!("{}{}", self.prefix, self.overflow_key);
-        if overflow_name.is_empty() || overflow_name.len() > MAX_NAME {
-            return Err(ConfigError::InvalidName {
-                name: overflow_name,
-            });
-        }
+    /// [`NameError`] if the overflow breaker's name (`prefix + overflow_key`) is empty or
+    /// longer than [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes.
+    pub fn build<K>(self, key: K) -> Result<KeyedBreakers<K>, NameError> {
+        NameError::check(&format!("{}{}", self.prefix, self.overflow_key))?;
         Ok(self.build_unchecked(key))
     }
 
@@ -239,7 +232,7 @@ impl<K> KeyedBreakers<K> {
     ///     .build(|req: &http::Request<()>| Some(req.uri().path().to_owned()))?;
     /// routes.preregister(["/trade", "/quotes/{symbol}"]);
     /// assert_eq!(registry.names(), ["http:/quotes/{symbol}", "http:/trade"]);
-    /// # Ok::<(), breakerbox::ConfigError>(())
+    /// # Ok::<(), breakerbox::NameError>(())
     /// ```
     pub fn preregister<I>(&self, keys: I) -> &Self
     where
@@ -279,7 +272,7 @@ impl<K> KeyedBreakers<K> {
         }
         let inner = &*self.inner;
         let name_len = inner.prefix.len() + key.len();
-        if name_len == 0 || name_len > MAX_NAME {
+        if name_len == 0 || name_len > MAX_NAME_LEN {
             return self.overflow_breaker();
         }
         let mut map = inner.map.write().unwrap_or_else(|e| e.into_inner());
