@@ -19,14 +19,35 @@ use crate::registry::Registry;
 /// Implemented by [`CircuitBreaker`] (one breaker guards every request) and by
 /// [`KeyedBreakers`] (one breaker per key, e.g. per route).
 pub trait PickBreaker<B> {
-    /// Asks the chosen breaker for a permit: `None` lets the request through unguarded
-    /// (e.g. a request that matched no route), `Some(Err(_))` rejects it.
-    fn acquire(&self, req: &Request<B>) -> Option<Result<OwnedPermit, BreakerOpen>>;
+    /// Picks the breaker for `req` and asks it for a permit.
+    fn acquire(&self, req: &Request<B>) -> Picked;
+}
+
+/// What [`PickBreaker::acquire`] decided for a request.
+#[derive(Debug)]
+#[must_use = "an admitted request's permit records its outcome"]
+pub enum Picked {
+    /// No breaker guards this request (e.g. it matched no route): it goes through as if
+    /// the layer were not there.
+    Unguarded,
+    /// The breaker admitted the request; the permit records its outcome.
+    Admitted(OwnedPermit),
+    /// The breaker refused the request: it gets a 503 without reaching the service.
+    Rejected(BreakerOpen),
+}
+
+impl From<Result<OwnedPermit, BreakerOpen>> for Picked {
+    fn from(r: Result<OwnedPermit, BreakerOpen>) -> Self {
+        match r {
+            Ok(permit) => Picked::Admitted(permit),
+            Err(open) => Picked::Rejected(open),
+        }
+    }
 }
 
 impl<B> PickBreaker<B> for CircuitBreaker {
-    fn acquire(&self, _req: &Request<B>) -> Option<Result<OwnedPermit, BreakerOpen>> {
-        Some(self.try_acquire_owned())
+    fn acquire(&self, _req: &Request<B>) -> Picked {
+        self.try_acquire_owned().into()
     }
 }
 
@@ -309,8 +330,37 @@ impl<K> KeyedBreakers<K> {
 }
 
 impl<B, K: RequestKey<B>> PickBreaker<B> for KeyedBreakers<K> {
-    fn acquire(&self, req: &Request<B>) -> Option<Result<OwnedPermit, BreakerOpen>> {
-        let breaker = self.inner.key.with_key(req, |key| self.breaker(key?))?;
-        Some(breaker.try_acquire_owned())
+    fn acquire(&self, req: &Request<B>) -> Picked {
+        match self.inner.key.with_key(req, |key| self.breaker(key?)) {
+            Some(breaker) => breaker.try_acquire_owned().into(),
+            None => Picked::Unguarded,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acquire_tells_unguarded_admitted_and_rejected_apart() {
+        let registry = Registry::new();
+        let by_path = |req: &Request<()>| match req.uri().path() {
+            "/" => None,
+            path => Some(path.to_owned()),
+        };
+        let keyed = KeyedBreakers::builder(&registry, Config::default())
+            .build(by_path)
+            .unwrap();
+        let req = |path: &str| Request::get(path).body(()).unwrap();
+        assert!(matches!(keyed.acquire(&req("/")), Picked::Unguarded));
+        assert!(matches!(keyed.acquire(&req("/a")), Picked::Admitted(_)));
+        keyed.breaker_for("/a").unwrap().force_open();
+        let Picked::Rejected(open) = keyed.acquire(&req("/a")) else {
+            panic!("a forced-open breaker must reject");
+        };
+        assert_eq!(open.name(), "http:/a");
+        let single = registry.breaker("one", Config::default()).unwrap();
+        assert!(matches!(single.acquire(&req("/")), Picked::Admitted(_)));
     }
 }

@@ -61,7 +61,7 @@ pub use classify::{ClassifyResponse, StatusClassifier};
 pub use future::ResponseFuture;
 #[cfg(feature = "axum")]
 pub use keyed::MatchedPathKey;
-pub use keyed::{KeyedBreakers, KeyedBuilder, PickBreaker, RequestKey};
+pub use keyed::{KeyedBreakers, KeyedBuilder, PickBreaker, Picked, RequestKey};
 pub use layer::CircuitBreakerLayer;
 #[cfg(all(feature = "axum", feature = "prometheus"))]
 pub use metrics_route::metrics_router;

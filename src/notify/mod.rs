@@ -117,8 +117,9 @@ pub trait Notifier: Send + Sync + fmt::Debug + 'static {
 
 /// Registers `breakerbox_notifications_total` of `breaker` on `channel` at 0 for every
 /// result, so that the first failure is an increase Prometheus can see.
-#[allow(unused_variables)]
 pub(crate) fn preregister(breaker: &str, channel: &str) {
+    #[cfg(not(feature = "metrics"))]
+    let _ = (breaker, channel);
     #[cfg(feature = "metrics")]
     {
         use crate::observe::names::{
@@ -137,8 +138,9 @@ pub(crate) fn preregister(breaker: &str, channel: &str) {
 }
 
 /// Counts one delivery result in `breakerbox_notifications_total`.
-#[allow(unused_variables)]
 pub(crate) fn record(breaker: &str, channel: &str, result: &'static str) {
+    #[cfg(not(feature = "metrics"))]
+    let _ = (breaker, channel, result);
     #[cfg(feature = "metrics")]
     {
         use crate::observe::names::{
