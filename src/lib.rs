@@ -67,15 +67,18 @@
 //! | failure_rate_threshold | 0.5 | 0.7 | 0.5 | 0.5 | 0.4 | 0.9 |
 //! | slow_call_duration | 5 s | 10 s | 2 s | 5 s | 5 s | 1 h |
 //! | slow_call_rate_threshold | 0.5 | 0.5 | 0.5 | 0.5 | 0.5 | 1.0 |
-//! | backoff_factor | 1.0 | 1.0 | 1.0 | 1.0 | 1.0 | 1.0 |
-//! | max_reset_timeout | 10 × reset_timeout | same | same | same | same | same |
-//! | reset_jitter | 0 | 0 | 0 | 0 | 0 | 0 |
+//! | backoff_factor | 1.0 | 1.0 | 1.0 | 2.0 | 1.0 | 1.0 |
+//! | max_reset_timeout | 10 × reset_timeout | same | same | same (5 min) | same | same |
+//! | reset_jitter | 0 | 0 | 0 | 0.2 | 0 | 0 |
 //! | half_open_timeout | 60 s | 60 s | 60 s | 60 s | 60 s | 60 s |
 //! | call_timeout | none | 15 s | 1 s | 10 s | 10 s | none |
 //!
 //! The default has no call timeout, so code written before `call_timeout` existed behaves
 //! as it did; each dependency preset has one (above its slow-call duration for the
 //! database, RPC and HTTP presets; below it for the cache, which is no cache at a second).
+//! The RPC preset backs off: its open time doubles on each trip without recovery, up to
+//! 5 minutes, with ±20% jitter, so a fleet of replicas does not keep an overloaded node
+//! down by probing it in lockstep.
 //! The edge preset is for per-route breakers of your own HTTP service: it never trips on
 //! slow calls, so the dependency's breaker trips and is named, not the route's.
 //!
