@@ -169,6 +169,7 @@ fn since(t: quanta::Instant, origin: quanta::Instant) -> u64 {
 /// assert_eq!(clock.elapsed(), Duration::from_secs(30));
 /// ```
 #[cfg(any(test, feature = "test-util"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 #[derive(Clone, Debug)]
 pub struct ManualClock {
     nanos: Arc<std::sync::atomic::AtomicU64>,

@@ -144,6 +144,8 @@
 //! persistence across restarts (`PERSISTENCE.md`), the engine's design (`ARCHITECTURE.md`)
 //! and the benchmarks (`BENCHMARKS.md`).
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod breaker;
 mod clock;
 mod config;
@@ -151,16 +153,20 @@ mod error;
 mod event;
 mod fallback;
 #[cfg(feature = "fleet-redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fleet-redis")))]
 pub mod fleet;
 #[cfg(doctest)]
 mod guides;
 #[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod http;
 #[cfg(feature = "limit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "limit")))]
 pub mod limit;
 mod limited;
 mod name;
 #[cfg(feature = "notify")]
+#[cfg_attr(docsrs, doc(cfg(feature = "notify")))]
 pub mod notify;
 pub mod observe;
 mod registry;
@@ -175,6 +181,7 @@ pub use breaker::{
     CallTotals, CircuitBreaker, CircuitBreakerBuilder, OwnedPermit, Permit, Snapshot,
 };
 #[cfg(any(test, feature = "test-util"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub use clock::ManualClock;
 pub use clock::{Clock, MonotonicClock, UpkeepHandle};
 pub use config::{Config, ConfigBuilder, MAX_HALF_OPEN_COUNT, MAX_WINDOW_BUCKETS, WindowKind};
@@ -187,5 +194,6 @@ pub use observe::{DurationHistogram, SpanPolicy, Successes};
 pub use registry::{Registry, RegistryBuilder};
 pub use state::{Reason, State};
 #[cfg(feature = "rt-tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rt-tokio")))]
 pub use timer::{MIN_TIMER_PERIOD, TimerHandle};
 pub use window::WindowCounts;

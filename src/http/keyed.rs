@@ -82,24 +82,6 @@ where
     }
 }
 
-/// Keys a request by the route template axum matched (`/users/{id}`, not `/users/7`), so
-/// the number of keys is bounded by the number of routes. Requests that matched no route
-/// are not guarded.
-///
-/// axum inserts the matched path before a layer added with `Router::layer` or
-/// `Router::route_layer` runs.
-#[cfg(feature = "axum")]
-#[derive(Debug, Clone, Copy, Default)]
-pub struct MatchedPathKey;
-
-#[cfg(feature = "axum")]
-impl<B> RequestKey<B> for MatchedPathKey {
-    fn with_key<R>(&self, req: &Request<B>, f: impl FnOnce(Option<&str>) -> R) -> R {
-        let path = req.extensions().get::<axum::extract::MatchedPath>();
-        f(path.map(axum::extract::MatchedPath::as_str))
-    }
-}
-
 /// One breaker per key (e.g. per route), registered in a [`Registry`] as `prefix + key`,
 /// all with the same config. At most `max_keys` keys get their own breaker; later keys
 /// share one overflow breaker (`prefix + overflow_key`), so memory and metric series stay

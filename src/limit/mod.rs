@@ -38,5 +38,6 @@ mod rate;
 
 pub use bulkhead::{Bulkhead, BulkheadPermit};
 #[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub use layer::{LimitFuture, LimitLayer, LimitService};
 pub use rate::{RateLimit, RateLimitBuilder};
