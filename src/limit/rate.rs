@@ -237,3 +237,45 @@ impl RateLimitBuilder {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ManualClock;
+    use std::time::Duration;
+
+    fn on(clock: &ManualClock, b: RateLimitBuilder) -> RateLimit {
+        b.clock(clock.clone()).build().unwrap()
+    }
+
+    #[test]
+    fn the_burst_defaults_to_the_rate_and_refills_on_the_given_clock() {
+        let clock = ManualClock::new();
+        let limit = on(&clock, RateLimit::builder("api").per_second(4));
+        for _ in 0..4 {
+            assert!(limit.check().is_ok());
+        }
+        let refused = limit.check().unwrap_err();
+        assert_eq!(refused.retry_after(), Some(Duration::from_millis(250)));
+        clock.advance(Duration::from_millis(250));
+        assert!(limit.check().is_ok());
+        assert!(limit.check().is_err());
+    }
+
+    #[test]
+    fn per_minute_spaces_calls_a_minute_over_the_rate() {
+        let clock = ManualClock::new();
+        let limit = on(&clock, RateLimit::builder("api").per_minute(2).burst(1));
+        assert!(limit.check().is_ok());
+        let refused = limit.check().unwrap_err();
+        assert_eq!(refused.retry_after(), Some(Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn a_missing_or_zero_rate_or_burst_is_a_config_error() {
+        let e = RateLimit::builder("api").build().unwrap_err();
+        assert_eq!(e, BuildError::Config(ConfigError::Zero { field: "rate" }));
+        let e = RateLimit::builder("api").per_second(1).burst(0).build();
+        assert_eq!(e.unwrap_err().field(), "burst");
+    }
+}
