@@ -32,6 +32,10 @@ fn public_types_are_send_sync_debug() {
     assert_send_sync_debug::<FallbackReason>();
     #[cfg(feature = "axum")]
     assert_send_sync_debug::<breakerbox::http::Readiness>();
+    #[cfg(feature = "tower")]
+    assert_send_sync_debug::<breakerbox::http::Picked>();
+    #[cfg(feature = "limit")]
+    assert_send_sync_debug::<breakerbox::limit::RateLimitBuilder>();
     assert_send_sync_debug::<RegistryBuilder>();
     assert_send_sync_debug::<store::Record>();
     assert_send_sync_debug::<store::StoreError>();
