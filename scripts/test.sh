@@ -63,6 +63,12 @@ step "clippy (all targets, default features: plain \`cargo test\` builds)"
 cargo clippy --all-targets -- -D warnings
 step "clippy (no default features)"
 cargo clippy --lib --no-default-features -- -D warnings
+step "each feature on its own (cargo hack, without dev-dependencies)"
+# A feature that compiles only thanks to another feature, or leaves code unused without
+# it, fails here. Default, no-default, all-features (and full) are the clippy steps above.
+command -v cargo-hack >/dev/null 2>&1 || cargo install --locked cargo-hack
+cargo hack clippy --lib --each-feature --no-dev-deps --exclude-no-default-features \
+  --exclude-all-features --exclude-features default,full -- -D warnings
 step "docs (default and all features)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features

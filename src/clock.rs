@@ -1,5 +1,10 @@
 //! Time, injected: the [`Clock`] trait, the real [`MonotonicClock`] and, under the
 //! `test-util` feature, the `ManualClock` that tests advance by hand.
+//!
+//! A clock is passed one way: by value, to the `.clock(..)` setter of the builder
+//! ([`CircuitBreakerBuilder::clock`](crate::CircuitBreakerBuilder::clock),
+//! [`RegistryBuilder::clock`](crate::RegistryBuilder::clock), and `RateLimitBuilder::clock`
+//! with the feature `limit`). Keep a clone of a `ManualClock` to advance it.
 
 use std::fmt;
 use std::sync::Arc;
@@ -160,15 +165,17 @@ fn since(t: quanta::Instant, origin: quanta::Instant) -> u64 {
 /// clone and advance the breaker's clock from outside.
 ///
 /// ```
-/// use breakerbox::ManualClock;
+/// use breakerbox::{CircuitBreaker, ManualClock};
 /// use std::time::Duration;
 ///
 /// let clock = ManualClock::new();
-/// let shared = clock.clone();
-/// shared.advance(Duration::from_secs(30));
+/// let breaker = CircuitBreaker::builder("db").clock(clock.clone()).build().unwrap();
+/// clock.advance(Duration::from_secs(30));
 /// assert_eq!(clock.elapsed(), Duration::from_secs(30));
+/// # let _ = breaker;
 /// ```
 #[cfg(any(test, feature = "test-util"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 #[derive(Clone, Debug)]
 pub struct ManualClock {
     nanos: Arc<std::sync::atomic::AtomicU64>,

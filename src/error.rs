@@ -2,11 +2,12 @@
 
 use std::error::Error as StdError;
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::breaker::CallTimeout;
 use crate::limited::Limited;
+pub(crate) use crate::name::Name;
+use crate::name::NameError;
 use crate::state::State;
 
 /// An invalid configuration. Each variant names the offending field; nothing in breakerbox
@@ -58,11 +59,6 @@ pub enum ConfigError {
         /// Why, in a few words.
         reason: &'static str,
     },
-    /// A breaker name that is empty or longer than 128 bytes.
-    InvalidName {
-        /// The name given.
-        name: String,
-    },
 }
 
 impl ConfigError {
@@ -75,7 +71,6 @@ impl ConfigError {
             | ConfigError::TooLarge { field, .. }
             | ConfigError::OutOfRange { field, .. }
             | ConfigError::Conflict { field, .. } => field,
-            ConfigError::InvalidName { .. } => "name",
         }
     }
 }
@@ -101,11 +96,6 @@ impl fmt::Display for ConfigError {
                 other,
                 reason,
             } => write!(f, "`{field}` contradicts `{other}`: {reason}"),
-            ConfigError::InvalidName { name } => write!(
-                f,
-                "breaker name must be 1 to 128 bytes, got {} bytes",
-                name.len()
-            ),
         }
     }
 }
@@ -115,67 +105,14 @@ impl StdError for ConfigError {}
 /// A call refused because the breaker does not admit calls right now.
 ///
 /// Carries the breaker's name, the state that refused the call and how long until the
-/// breaker will admit a probe. Building one allocates nothing and, for names of up to
-/// [`INLINE_NAME`] bytes, touches no shared reference count.
+/// breaker will admit a probe. Building one allocates nothing and, for short names (up to
+/// 46 bytes), touches no shared reference count.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BreakerOpen {
     pub(crate) name: Name,
     pub(crate) state: State,
     pub(crate) retry_after: Option<Duration>,
 }
-
-/// Breaker names up to this many bytes are copied into a [`BreakerOpen`] instead of being
-/// shared through a reference count, so that a rejection on a hot path costs no atomic
-/// read-modify-write (two of them, with the drop, on a line every rejecting thread shares).
-pub const INLINE_NAME: usize = 46;
-
-/// A breaker name held by a rejection: inline when short, shared otherwise.
-#[derive(Clone)]
-pub(crate) enum Name {
-    Inline { len: u8, bytes: [u8; INLINE_NAME] },
-    Shared(Arc<str>),
-}
-
-impl Name {
-    #[inline]
-    pub(crate) fn new(name: &Arc<str>) -> Name {
-        let src = name.as_bytes();
-        if src.len() <= INLINE_NAME {
-            let mut bytes = [0; INLINE_NAME];
-            bytes[..src.len()].copy_from_slice(src);
-            Name::Inline {
-                len: src.len() as u8,
-                bytes,
-            }
-        } else {
-            Name::Shared(name.clone())
-        }
-    }
-
-    pub(crate) fn as_str(&self) -> &str {
-        match self {
-            // Copied whole from a `str`, so always valid UTF-8.
-            Name::Inline { len, bytes } => {
-                std::str::from_utf8(&bytes[..*len as usize]).unwrap_or("")
-            }
-            Name::Shared(s) => s,
-        }
-    }
-}
-
-impl fmt::Debug for Name {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.as_str(), f)
-    }
-}
-
-impl PartialEq for Name {
-    fn eq(&self, other: &Name) -> bool {
-        self.as_str() == other.as_str()
-    }
-}
-
-impl Eq for Name {}
 
 impl BreakerOpen {
     /// The name of the breaker that refused the call.
@@ -387,8 +324,10 @@ pub enum RegistryError {
         /// The breaker's name.
         name: String,
     },
-    /// The config or name was invalid.
+    /// The config was invalid.
     Config(ConfigError),
+    /// The name was empty or longer than [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes.
+    Name(NameError),
 }
 
 impl fmt::Display for RegistryError {
@@ -398,6 +337,7 @@ impl fmt::Display for RegistryError {
                 write!(f, "breaker `{name}` already exists with a different config")
             }
             RegistryError::Config(e) => write!(f, "invalid breaker config: {e}"),
+            RegistryError::Name(e) => write!(f, "invalid breaker name: {e}"),
         }
     }
 }
@@ -406,7 +346,8 @@ impl StdError for RegistryError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
             RegistryError::Config(e) => Some(e),
-            _ => None,
+            RegistryError::Name(e) => Some(e),
+            RegistryError::ConfigMismatch { .. } => None,
         }
     }
 }
@@ -414,5 +355,85 @@ impl StdError for RegistryError {
 impl From<ConfigError> for RegistryError {
     fn from(e: ConfigError) -> Self {
         RegistryError::Config(e)
+    }
+}
+
+impl From<NameError> for RegistryError {
+    fn from(e: NameError) -> Self {
+        RegistryError::Name(e)
+    }
+}
+
+impl From<BuildError> for RegistryError {
+    fn from(e: BuildError) -> Self {
+        match e {
+            BuildError::Name(e) => RegistryError::Name(e),
+            BuildError::Config(e) => RegistryError::Config(e),
+        }
+    }
+}
+
+/// An error from building a breaker ([`CircuitBreakerBuilder::build`](crate::CircuitBreakerBuilder::build))
+/// or a limit (`limit::Bulkhead::new`, `limit::RateLimit::per_second`): an invalid name or
+/// an invalid setting.
+///
+/// `?` converts a [`ConfigError`] or a [`NameError`] into it, so one function can build a
+/// config and a breaker:
+///
+/// ```
+/// use breakerbox::{BuildError, CircuitBreaker, Config};
+///
+/// fn ledger() -> Result<CircuitBreaker, BuildError> {
+///     let config = Config::builder().failure_threshold(3).build()?;
+///     CircuitBreaker::builder("ledger").config(config).build()
+/// }
+/// assert_eq!(ledger().unwrap().name(), "ledger");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The name was empty or longer than [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes.
+    Name(NameError),
+    /// A setting was invalid; the error names the field.
+    Config(ConfigError),
+}
+
+impl BuildError {
+    /// The field this error is about: `"name"` for an invalid name, else the config
+    /// field ([`ConfigError::field`]).
+    pub fn field(&self) -> &'static str {
+        match self {
+            BuildError::Name(_) => "name",
+            BuildError::Config(e) => e.field(),
+        }
+    }
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::Name(e) => e.fmt(f),
+            BuildError::Config(e) => e.fmt(f),
+        }
+    }
+}
+
+impl StdError for BuildError {
+    /// `Display` already shows the variant's error, so it is not the source (reporters
+    /// would print it twice); neither variant has a source of its own.
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        None
+    }
+}
+
+impl From<NameError> for BuildError {
+    fn from(e: NameError) -> Self {
+        BuildError::Name(e)
+    }
+}
+
+impl From<ConfigError> for BuildError {
+    fn from(e: ConfigError) -> Self {
+        BuildError::Config(e)
     }
 }

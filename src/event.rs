@@ -93,6 +93,7 @@ pub struct Transition {
 }
 
 #[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 impl Transition {
     /// A transition built by hand, for tests of your own listeners, notifiers, alert
     /// routing or dashboards (feature `test-util`): empty window, no rates, no threshold,

@@ -67,15 +67,18 @@
 //! | failure_rate_threshold | 0.5 | 0.7 | 0.5 | 0.5 | 0.4 | 0.9 |
 //! | slow_call_duration | 5 s | 10 s | 2 s | 5 s | 5 s | 1 h |
 //! | slow_call_rate_threshold | 0.5 | 0.5 | 0.5 | 0.5 | 0.5 | 1.0 |
-//! | backoff_factor | 1.0 | 1.0 | 1.0 | 1.0 | 1.0 | 1.0 |
-//! | max_reset_timeout | 10 × reset_timeout | same | same | same | same | same |
-//! | reset_jitter | 0 | 0 | 0 | 0 | 0 | 0 |
+//! | backoff_factor | 1.0 | 1.0 | 1.0 | 2.0 | 1.0 | 1.0 |
+//! | max_reset_timeout | 10 × reset_timeout | same | same | same (5 min) | same | same |
+//! | reset_jitter | 0 | 0 | 0 | 0.2 | 0 | 0 |
 //! | half_open_timeout | 60 s | 60 s | 60 s | 60 s | 60 s | 60 s |
 //! | call_timeout | none | 15 s | 1 s | 10 s | 10 s | none |
 //!
 //! The default has no call timeout, so code written before `call_timeout` existed behaves
 //! as it did; each dependency preset has one (above its slow-call duration for the
 //! database, RPC and HTTP presets; below it for the cache, which is no cache at a second).
+//! The RPC preset backs off: its open time doubles on each trip without recovery, up to
+//! 5 minutes, with ±20% jitter, so a fleet of replicas does not keep an overloaded node
+//! down by probing it in lockstep.
 //! The edge preset is for per-route breakers of your own HTTP service: it never trips on
 //! slow calls, so the dependency's breaker trips and is named, not the route's.
 //!
@@ -141,6 +144,8 @@
 //! persistence across restarts (`PERSISTENCE.md`), the engine's design (`ARCHITECTURE.md`)
 //! and the benchmarks (`BENCHMARKS.md`).
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod backoff;
 mod breaker;
 mod clock;
@@ -151,15 +156,20 @@ mod error_chain;
 mod event;
 mod fallback;
 #[cfg(feature = "fleet-redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fleet-redis")))]
 pub mod fleet;
 #[cfg(doctest)]
 mod guides;
 #[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod http;
 #[cfg(feature = "limit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "limit")))]
 pub mod limit;
 mod limited;
+mod name;
 #[cfg(feature = "notify")]
+#[cfg_attr(docsrs, doc(cfg(feature = "notify")))]
 pub mod notify;
 pub mod observe;
 mod registry;
@@ -173,18 +183,23 @@ mod timer;
 mod view;
 mod window;
 
-pub use breaker::{Builder, CallTotals, CircuitBreaker, OwnedPermit, Permit, Snapshot};
+pub use breaker::{
+    CallTotals, CircuitBreaker, CircuitBreakerBuilder, OwnedPermit, Permit, Snapshot,
+};
 #[cfg(any(test, feature = "test-util"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub use clock::ManualClock;
 pub use clock::{Clock, MonotonicClock, UpkeepHandle};
 pub use config::{Config, ConfigBuilder, MAX_HALF_OPEN_COUNT, MAX_WINDOW_BUCKETS, WindowKind};
-pub use error::{BreakerOpen, CallError, CallTimeout, ConfigError, INLINE_NAME, RegistryError};
+pub use error::{BreakerOpen, BuildError, CallError, CallTimeout, ConfigError, RegistryError};
 pub use event::{Event, Listener, ListenerId, Outcome, Transition};
 pub use fallback::{Fallback, FallbackReason};
 pub use limited::{LimitReason, Limited};
+pub use name::{MAX_NAME_LEN, NameError};
 pub use observe::{DurationHistogram, SpanPolicy, Successes};
 pub use registry::{Registry, RegistryBuilder};
 pub use state::{Reason, State};
 #[cfg(feature = "rt-tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rt-tokio")))]
 pub use timer::{MIN_TIMER_PERIOD, TimerHandle};
 pub use window::WindowCounts;

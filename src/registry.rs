@@ -70,16 +70,11 @@ impl Default for Registry {
 impl Registry {
     /// An empty registry with the default clock.
     pub fn new() -> Registry {
-        Registry::with_clock(default_clock())
+        Registry::from_parts(default_clock(), None)
     }
 
-    /// An empty registry whose breakers use `clock` (e.g. a shared
-    /// `ManualClock` (feature `test-util`) in tests).
-    pub fn with_clock(clock: Arc<dyn Clock>) -> Registry {
-        Registry::from_parts(clock, None)
-    }
-
-    /// A builder: the clock and a [`StateStore`] for state that survives a restart.
+    /// A builder: the clock ([`RegistryBuilder::clock`], e.g. a `ManualClock` in tests)
+    /// and a [`StateStore`] for state that survives a restart.
     pub fn builder() -> RegistryBuilder {
         RegistryBuilder::default()
     }
@@ -104,7 +99,8 @@ impl Registry {
     ///
     /// # Errors
     /// [`RegistryError::ConfigMismatch`] if it exists with a different config;
-    /// [`RegistryError::Config`] for an invalid name.
+    /// [`RegistryError::Name`] for an empty name or one over
+    /// [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes.
     pub fn breaker(&self, name: &str, config: Config) -> Result<CircuitBreaker, RegistryError> {
         if let Some(b) = self.get(name) {
             return check_same(b, &config, name);

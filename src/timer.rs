@@ -13,10 +13,12 @@ use tokio::time::{MissedTickBehavior, interval};
 use crate::{CircuitBreaker, Registry};
 
 /// The shortest period a timer accepts; shorter ones (including zero) are raised to it.
+#[cfg_attr(docsrs, doc(cfg(feature = "rt-tokio")))]
 pub const MIN_TIMER_PERIOD: Duration = Duration::from_millis(1);
 
 /// A running eager timer. **Dropping the handle stops the timer**; call
 /// [`detach`](TimerHandle::detach) to let it run for the life of the runtime.
+#[cfg_attr(docsrs, doc(cfg(feature = "rt-tokio")))]
 #[must_use = "the timer stops when its handle is dropped"]
 pub struct TimerHandle {
     task: Option<JoinHandle<()>>,
@@ -101,6 +103,7 @@ impl Registry {
     ///
     /// # Panics
     /// When called outside a Tokio runtime (like `tokio::spawn`).
+    #[cfg_attr(docsrs, doc(cfg(feature = "rt-tokio")))]
     pub fn spawn_timer(&self, period: Duration) -> TimerHandle {
         let registry = self.clone();
         TimerHandle::spawn(period, move || {
@@ -119,6 +122,7 @@ impl CircuitBreaker {
     ///
     /// # Panics
     /// When called outside a Tokio runtime (like `tokio::spawn`).
+    #[cfg_attr(docsrs, doc(cfg(feature = "rt-tokio")))]
     pub fn spawn_timer(&self, period: Duration) -> TimerHandle {
         let breaker = self.clone();
         TimerHandle::spawn(period, move || {

@@ -33,7 +33,7 @@ fn cfg() -> Config {
 /// original service had it.
 fn rig(api: impl FnOnce(BreakerApi) -> BreakerApi) -> Rig {
     let clock = ManualClock::new();
-    let registry = Registry::with_clock(Arc::new(clock.clone()));
+    let registry = Registry::builder().clock(clock.clone()).build();
     let pg = registry.breaker("postgres", cfg()).unwrap();
     registry.breaker("redis", Config::cache()).unwrap();
     let _ = pg.call_sync(|| Err::<(), _>("connection refused"));

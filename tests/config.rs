@@ -230,7 +230,7 @@ fn errors_display_lowercase_without_trailing_period() {
 fn invalid_breaker_names_are_errors() {
     assert!(matches!(
         breakerbox::CircuitBreaker::builder("").build().unwrap_err(),
-        ConfigError::InvalidName { .. }
+        breakerbox::BuildError::Name(_)
     ));
     let long = "x".repeat(129);
     assert!(breakerbox::CircuitBreaker::builder(long).build().is_err());

@@ -3,7 +3,6 @@
 #![cfg(all(feature = "axum", feature = "test-util"))]
 
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -296,7 +295,7 @@ fn routes() -> Router {
 }
 
 fn registry(clock: &ManualClock) -> Registry {
-    Registry::with_clock(Arc::new(clock.clone()))
+    Registry::builder().clock(clock.clone()).build()
 }
 
 #[tokio::test]

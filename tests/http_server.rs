@@ -63,7 +63,7 @@ fn quick_config() -> Config {
 #[tokio::test]
 async fn open_route_answers_503_problem_json_over_http_while_others_serve() {
     let clock = ManualClock::new();
-    let registry = Registry::with_clock(Arc::new(clock.clone()));
+    let registry = Registry::builder().clock(clock.clone()).build();
     let healthy = Arc::new(AtomicBool::new(false));
     let flag = healthy.clone();
     let app = Router::new()
@@ -130,7 +130,7 @@ async fn balance(AxState(db): AxState<CircuitBreaker>) -> Result<String, CallErr
 #[tokio::test]
 async fn handlers_answer_503_with_question_mark_on_a_refused_call() {
     let clock = ManualClock::new();
-    let registry = Registry::with_clock(Arc::new(clock.clone()));
+    let registry = Registry::builder().clock(clock.clone()).build();
     let db = registry.breaker("postgres", quick_config()).unwrap();
     let app = Router::new()
         .route("/balance", get(balance))

@@ -464,7 +464,7 @@ fn a_breaker_can_keep_fewer_duration_histograms_and_still_counts_every_call() {
     use breakerbox::{DurationHistogram, Registry};
     let rec = DebuggingRecorder::new();
     let clock = ManualClock::new();
-    let registry = Registry::with_clock(std::sync::Arc::new(clock.clone()));
+    let registry = Registry::builder().clock(clock.clone()).build();
     assert_eq!(registry.duration_histogram(), DurationHistogram::ByOutcome);
     let build = |name: &str, h: DurationHistogram| {
         registry.set_duration_histogram(h);

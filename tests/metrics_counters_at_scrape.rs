@@ -64,7 +64,7 @@ fn rendered_counters_are_exact_after_threads_x_calls_racing_renders() {
     const CALLS: u64 = 20_000;
     let (rec, handle) = recorder();
     let clock = ManualClock::new();
-    let registry = Registry::with_clock(Arc::new(clock.clone()));
+    let registry = Registry::builder().clock(clock.clone()).build();
     let b = metrics::with_local_recorder(&rec, || {
         registry.breaker("scraped", stress_config()).unwrap()
     });
@@ -198,7 +198,7 @@ fn a_breaker_built_again_continues_the_counters_of_the_removed_one() {
 async fn the_timer_tick_publishes_the_counters_for_other_exporters() {
     let (rec, handle) = recorder();
     let clock = ManualClock::new();
-    let registry = Registry::with_clock(Arc::new(clock.clone()));
+    let registry = Registry::builder().clock(clock.clone()).build();
     let b: CircuitBreaker =
         metrics::with_local_recorder(&rec, || registry.breaker("ticked", config()).unwrap());
     let timer = registry.spawn_timer(secs(1));

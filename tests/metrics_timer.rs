@@ -5,8 +5,6 @@
 
 mod metrics_support;
 
-use std::sync::Arc;
-
 use breakerbox::observe::names;
 use breakerbox::{CircuitBreaker, Config, ManualClock, Registry, State};
 use metrics_support::*;
@@ -28,7 +26,7 @@ fn one_cfg() -> Config {
 async fn an_idle_open_breaker_moves_to_half_open_and_the_gauge_follows() {
     let (rec, handle) = recorder();
     let clock = ManualClock::new();
-    let registry = Registry::with_clock(Arc::new(clock.clone()));
+    let registry = Registry::builder().clock(clock.clone()).build();
     let db = metrics::with_local_recorder(&rec, || registry.breaker("db", one_cfg()).unwrap());
     let timer = registry.spawn_timer(secs(1));
     assert_eq!(timer.period(), secs(1));

@@ -57,7 +57,7 @@ fn promtool_accepts_the_exporter_output_for_every_state() {
     let (rec, handle) = recorder();
     let clock = ManualClock::new();
     let registry = metrics::with_local_recorder(&rec, || {
-        let registry = Registry::with_clock(std::sync::Arc::new(clock.clone()));
+        let registry = Registry::builder().clock(clock.clone()).build();
         // One breaker driven through every state and reason, plus one resting in each
         // state, so every label value appears in one output.
         let driven = registry.breaker("driven", config()).unwrap();

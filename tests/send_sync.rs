@@ -14,11 +14,13 @@ fn public_types_are_send_sync_debug() {
     assert_send_sync_debug::<BreakerOpen>();
     assert_send_sync_debug::<CallError<std::io::Error>>();
     assert_send_sync_debug::<RegistryError>();
+    assert_send_sync_debug::<BuildError>();
+    assert_send_sync_debug::<NameError>();
     assert_send_sync_debug::<Snapshot>();
     assert_send_sync_debug::<Transition>();
     assert_send_sync_debug::<OwnedPermit>();
     assert_send_sync_debug::<Permit<'static>>();
-    assert_send_sync_debug::<Builder>();
+    assert_send_sync_debug::<CircuitBreakerBuilder>();
     assert_send_sync_debug::<MonotonicClock>();
     assert_send_sync_debug::<UpkeepHandle>();
     assert_send_sync_debug::<State>();
@@ -30,6 +32,10 @@ fn public_types_are_send_sync_debug() {
     assert_send_sync_debug::<FallbackReason>();
     #[cfg(feature = "axum")]
     assert_send_sync_debug::<breakerbox::http::Readiness>();
+    #[cfg(feature = "tower")]
+    assert_send_sync_debug::<breakerbox::http::Picked>();
+    #[cfg(feature = "limit")]
+    assert_send_sync_debug::<breakerbox::limit::RateLimitBuilder>();
     assert_send_sync_debug::<RegistryBuilder>();
     assert_send_sync_debug::<store::Record>();
     assert_send_sync_debug::<store::StoreError>();
@@ -52,6 +58,8 @@ fn errors_are_std_errors() {
     is_error::<BreakerOpen>();
     is_error::<CallTimeout>();
     is_error::<RegistryError>();
+    is_error::<BuildError>();
+    is_error::<NameError>();
     is_error::<CallError<std::io::Error>>();
     is_error::<store::StoreError>();
     #[cfg(feature = "fleet-redis")]

@@ -307,7 +307,7 @@ fn follow_parent_traces_a_call_only_inside_a_sampled_span() {
 
 #[test]
 fn a_registry_gives_its_policy_to_the_breakers_it_creates() {
-    let registry = Registry::with_clock(Arc::new(ManualClock::new()));
+    let registry = Registry::builder().clock(ManualClock::new()).build();
     let before = registry.breaker("before", Config::default()).unwrap();
     let every_7 = SpanPolicy::sample_every(NonZeroU32::new(7).unwrap());
     registry.set_span_policy(every_7);

@@ -73,7 +73,7 @@ impl Limits {
     ///
     /// # Errors
     /// Never with these constants; the limits' own validation otherwise.
-    pub fn new() -> Result<Self, breakerbox::ConfigError> {
+    pub fn new() -> Result<Self, breakerbox::BuildError> {
         Ok(Limits {
             rpc_slots: Bulkhead::new("solana-rpc", RPC_SLOTS)?,
             pricing_quota: RateLimit::per_second(
@@ -101,14 +101,8 @@ pub fn breakers() -> Vec<(&'static str, Config)> {
     vec![
         ("postgres", demo_config(Config::database())),
         ("redis", demo_config(Config::cache())),
-        (
-            "solana-rpc",
-            demo_config(Config::rpc())
-                .into_builder()
-                .backoff_factor(2.0)
-                .build()
-                .unwrap(),
-        ),
+        // Backs off (x2 per trip) with jitter, as the preset does.
+        ("solana-rpc", demo_config(Config::rpc())),
         ("pricing-api", demo_config(Config::external_api())),
         ("recommendations", demo_config(Config::external_api())),
         ("search", demo_config(Config::default())),

@@ -7,13 +7,14 @@ use std::sync::Arc;
 use super::{CircuitBreaker, Inner};
 use crate::clock::{Clock, default_clock};
 use crate::config::Config;
-use crate::error::ConfigError;
+use crate::error::{BuildError, ConfigError};
 use crate::event::{Listener, Listeners};
+use crate::name::NameError;
 use crate::observe::{DurationHistogram, SpanPolicy};
 use crate::state::State;
 
 /// Builds a [`CircuitBreaker`].
-pub struct Builder {
+pub struct CircuitBreakerBuilder {
     name: Arc<str>,
     config: Config,
     clock: Option<Arc<dyn Clock>>,
@@ -24,9 +25,9 @@ pub struct Builder {
     histogram: DurationHistogram,
 }
 
-impl fmt::Debug for Builder {
+impl fmt::Debug for CircuitBreakerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Builder")
+        f.debug_struct("CircuitBreakerBuilder")
             .field("name", &self.name)
             .field("config", &self.config)
             .field("initial", &self.initial)
@@ -36,10 +37,10 @@ impl fmt::Debug for Builder {
     }
 }
 
-impl Builder {
+impl CircuitBreakerBuilder {
     /// A builder for a breaker named `name`, with the defaults.
-    pub(super) fn new(name: Arc<str>) -> Builder {
-        Builder {
+    pub(super) fn new(name: Arc<str>) -> CircuitBreakerBuilder {
+        CircuitBreakerBuilder {
             name,
             config: Config::default(),
             clock: None,
@@ -112,19 +113,17 @@ impl Builder {
     /// Builds the breaker.
     ///
     /// # Errors
-    /// [`ConfigError::InvalidName`] for an empty name or one over 128 bytes.
-    pub fn build(self) -> Result<CircuitBreaker, ConfigError> {
-        if self.name.is_empty() || self.name.len() > 128 {
-            return Err(ConfigError::InvalidName {
-                name: self.name.to_string(),
-            });
-        }
+    /// [`BuildError::Name`] for an empty name or one over
+    /// [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes; [`BuildError::Config`] for an
+    /// [`initial_state`](CircuitBreakerBuilder::initial_state) of `Open` or `HalfOpen`.
+    pub fn build(self) -> Result<CircuitBreaker, BuildError> {
+        NameError::check(&self.name)?;
         if matches!(self.initial, State::Open | State::HalfOpen) {
-            return Err(ConfigError::Conflict {
+            return Err(BuildError::Config(ConfigError::Conflict {
                 field: "initial_state",
                 other: "state",
                 reason: "a breaker can start closed, disabled, metrics-only or forced open",
-            });
+            }));
         }
         let listeners = self.listeners.unwrap_or_default();
         let clock = self.clock.unwrap_or_else(default_clock);

@@ -23,7 +23,7 @@ use crate::event::{Listener, ListenerId, Outcome, OutcomeTotals};
 use crate::observe::{Observer, SpanPolicy};
 use crate::state::{Reason, State};
 
-pub use builder::Builder;
+pub use builder::CircuitBreakerBuilder;
 pub(crate) use engine::Inner;
 pub use permit::{OwnedPermit, Permit};
 pub use snapshot::{CallTotals, Snapshot};
@@ -49,7 +49,7 @@ pub use timeout::CallTimeout;
 /// let open = r.unwrap_err();
 /// assert!(open.is_rejected());
 /// assert_eq!(open.rejection().unwrap().name(), "inventory");
-/// # Ok::<(), breakerbox::ConfigError>(())
+/// # Ok::<(), breakerbox::BuildError>(())
 /// # }).unwrap();
 /// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
 /// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
@@ -70,8 +70,8 @@ impl CircuitBreaker {
     /// A breaker with the default config and clock.
     ///
     /// # Panics
-    /// Panics if `name` is empty or longer than 128 bytes; use
-    /// [`builder`](CircuitBreaker::builder) to get an error instead.
+    /// Panics if `name` is empty or longer than [`MAX_NAME_LEN`](crate::MAX_NAME_LEN)
+    /// bytes; use [`builder`](CircuitBreaker::builder) to get an error instead.
     pub fn new(name: impl Into<Arc<str>>) -> CircuitBreaker {
         match CircuitBreaker::builder(name).build() {
             Ok(b) => b,
@@ -80,8 +80,8 @@ impl CircuitBreaker {
     }
 
     /// A builder for a breaker named `name`.
-    pub fn builder(name: impl Into<Arc<str>>) -> Builder {
-        Builder::new(name.into())
+    pub fn builder(name: impl Into<Arc<str>>) -> CircuitBreakerBuilder {
+        CircuitBreakerBuilder::new(name.into())
     }
 
     /// The breaker's name.

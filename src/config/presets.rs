@@ -37,14 +37,35 @@ impl Config {
         )
     }
 
-    /// For an RPC node (e.g. a Solana RPC endpoint): 30 s reset timeout, calls slower than
-    /// 5 s are slow, calls longer than 10 s time out. Every other field has its default
-    /// value (every value: the [crate docs](crate#presets)).
+    /// For an RPC node (e.g. a Solana RPC endpoint): 30 s reset timeout that doubles on
+    /// each trip without recovery up to 5 minutes, each spread by ±20% jitter; calls
+    /// slower than 5 s are slow, calls longer than 10 s time out. Every other field has
+    /// its default value (every value: the [crate docs](crate#presets)).
+    ///
+    /// An RPC node that fails is usually overloaded, rate-limiting or behind the chain, and
+    /// every replica of a service talks to the same few nodes: probing it at a fixed pace,
+    /// all replicas at once, keeps it down. So the open time grows (as Resilience4j's
+    /// exponential `waitIntervalFunctionInOpenState` and Polly's `BreakDurationGenerator`
+    /// do) and is jittered, so a fleet does not probe in lockstep; a client with a second
+    /// node fails over meanwhile.
+    ///
+    /// ```
+    /// use breakerbox::Config;
+    /// use std::time::Duration;
+    ///
+    /// let rpc = Config::rpc();
+    /// let open_times: Vec<u64> = (1..=5).map(|trip| rpc.reset_timeout_for(trip).as_secs()).collect();
+    /// assert_eq!(open_times, [30, 60, 120, 240, 300]); // before jitter
+    /// assert_eq!(rpc.reset_jitter(), 0.2);
+    /// assert_eq!(rpc.call_timeout(), Some(Duration::from_secs(10)));
+    /// ```
     #[doc(alias = "solana")]
     pub fn rpc() -> Self {
         preset(
             Config::builder()
                 .reset_timeout(Duration::from_secs(30))
+                .backoff_factor(2.0)
+                .reset_jitter(0.2)
                 .slow_call_duration(Duration::from_secs(5))
                 .call_timeout(Duration::from_secs(10)),
         )
@@ -98,7 +119,8 @@ impl Config {
 mod tests {
     use super::*;
 
-    /// The rows of the crate docs' table that differ between presets.
+    /// The rows of the crate docs' table that differ between presets; no preset is the
+    /// default under another name.
     #[test]
     fn every_preset_is_valid_and_matches_the_table() {
         type Row = (u32, u64, u32, u32, f64, u64, f64, Option<u64>);
@@ -130,6 +152,13 @@ mod tests {
                 (50, 15, 10, 50, 0.9, 3600, 1.0, None),
             ),
         ];
+        for (name, cfg, _) in &presets[1..] {
+            assert_ne!(
+                cfg,
+                &Config::default(),
+                "{name} must differ from the default"
+            );
+        }
         for (name, cfg, row) in presets {
             let rebuilt = cfg.clone().into_builder().build();
             assert_eq!(rebuilt.as_ref(), Ok(&cfg), "{name}");
@@ -145,6 +174,17 @@ mod tests {
             );
             assert_eq!(actual, row, "{name}");
             assert_eq!(cfg.success_threshold(), 3, "{name}");
+            let (backoff, jitter) = if name == "rpc" {
+                (2.0, 0.2)
+            } else {
+                (1.0, 0.0)
+            };
+            assert_eq!(
+                (cfg.backoff_factor(), cfg.reset_jitter()),
+                (backoff, jitter),
+                "{name}"
+            );
+            assert_eq!(cfg.max_reset_timeout(), cfg.reset_timeout() * 10, "{name}");
             assert_eq!(
                 cfg.window(),
                 crate::WindowKind::Time(Duration::from_secs(60))

@@ -9,11 +9,9 @@ use http::Request;
 
 use crate::breaker::{CircuitBreaker, OwnedPermit};
 use crate::config::Config;
-use crate::error::{BreakerOpen, ConfigError, RegistryError};
+use crate::error::{BreakerOpen, RegistryError};
+use crate::name::{MAX_NAME_LEN, NameError};
 use crate::registry::Registry;
-
-/// The longest breaker name (see [`CircuitBreaker::builder`]).
-const MAX_NAME: usize = 128;
 
 /// How a [`CircuitBreakerLayer`](super::CircuitBreakerLayer) picks the breaker that guards
 /// a request.
@@ -21,14 +19,35 @@ const MAX_NAME: usize = 128;
 /// Implemented by [`CircuitBreaker`] (one breaker guards every request) and by
 /// [`KeyedBreakers`] (one breaker per key, e.g. per route).
 pub trait PickBreaker<B> {
-    /// Asks the chosen breaker for a permit: `None` lets the request through unguarded
-    /// (e.g. a request that matched no route), `Some(Err(_))` rejects it.
-    fn acquire(&self, req: &Request<B>) -> Option<Result<OwnedPermit, BreakerOpen>>;
+    /// Picks the breaker for `req` and asks it for a permit.
+    fn acquire(&self, req: &Request<B>) -> Picked;
+}
+
+/// What [`PickBreaker::acquire`] decided for a request.
+#[derive(Debug)]
+#[must_use = "an admitted request's permit records its outcome"]
+pub enum Picked {
+    /// No breaker guards this request (e.g. it matched no route): it goes through as if
+    /// the layer were not there.
+    Unguarded,
+    /// The breaker admitted the request; the permit records its outcome.
+    Admitted(OwnedPermit),
+    /// The breaker refused the request: it gets a 503 without reaching the service.
+    Rejected(BreakerOpen),
+}
+
+impl From<Result<OwnedPermit, BreakerOpen>> for Picked {
+    fn from(r: Result<OwnedPermit, BreakerOpen>) -> Self {
+        match r {
+            Ok(permit) => Picked::Admitted(permit),
+            Err(open) => Picked::Rejected(open),
+        }
+    }
 }
 
 impl<B> PickBreaker<B> for CircuitBreaker {
-    fn acquire(&self, _req: &Request<B>) -> Option<Result<OwnedPermit, BreakerOpen>> {
-        Some(self.try_acquire_owned())
+    fn acquire(&self, _req: &Request<B>) -> Picked {
+        self.try_acquire_owned().into()
     }
 }
 
@@ -63,29 +82,11 @@ where
     }
 }
 
-/// Keys a request by the route template axum matched (`/users/{id}`, not `/users/7`), so
-/// the number of keys is bounded by the number of routes. Requests that matched no route
-/// are not guarded.
-///
-/// axum inserts the matched path before a layer added with `Router::layer` or
-/// `Router::route_layer` runs.
-#[cfg(feature = "axum")]
-#[derive(Debug, Clone, Copy, Default)]
-pub struct MatchedPathKey;
-
-#[cfg(feature = "axum")]
-impl<B> RequestKey<B> for MatchedPathKey {
-    fn with_key<R>(&self, req: &Request<B>, f: impl FnOnce(Option<&str>) -> R) -> R {
-        let path = req.extensions().get::<axum::extract::MatchedPath>();
-        f(path.map(axum::extract::MatchedPath::as_str))
-    }
-}
-
 /// One breaker per key (e.g. per route), registered in a [`Registry`] as `prefix + key`,
 /// all with the same config. At most `max_keys` keys get their own breaker; later keys
 /// share one overflow breaker (`prefix + overflow_key`), so memory and metric series stay
-/// bounded whatever the clients send. A key that would make a name longer than 128 bytes
-/// also goes to the overflow breaker.
+/// bounded whatever the clients send. A key that would make a name longer than
+/// [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes also goes to the overflow breaker.
 ///
 /// A cheap `Clone`: clones share the breakers.
 ///
@@ -106,7 +107,7 @@ impl<B> RequestKey<B> for MatchedPathKey {
 /// let c = keyed.breaker_for("c").unwrap(); // past the cap
 /// assert_eq!(c.name(), "tenant:~overflow");
 /// assert_eq!(registry.names(), ["tenant:a", "tenant:b", "tenant:~overflow"]);
-/// # Ok::<(), breakerbox::ConfigError>(())
+/// # Ok::<(), breakerbox::NameError>(())
 /// ```
 pub struct KeyedBreakers<K> {
     inner: Arc<KeyedInner<K>>,
@@ -176,15 +177,10 @@ impl KeyedBuilder {
     /// Builds the family, keying requests with `key`.
     ///
     /// # Errors
-    /// [`ConfigError::InvalidName`] if the overflow breaker's name (`prefix + overflow_key`)
-    /// is empty or longer than 128 bytes.
-    pub fn build<K>(self, key: K) -> Result<KeyedBreakers<K>, ConfigError> {
-        let overflow_name = format!("{}{}", self.prefix, self.overflow_key);
-        if overflow_name.is_empty() || overflow_name.len() > MAX_NAME {
-            return Err(ConfigError::InvalidName {
-                name: overflow_name,
-            });
-        }
+    /// [`NameError`] if the overflow breaker's name (`prefix + overflow_key`) is empty or
+    /// longer than [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes.
+    pub fn build<K>(self, key: K) -> Result<KeyedBreakers<K>, NameError> {
+        NameError::check(&format!("{}{}", self.prefix, self.overflow_key))?;
         Ok(self.build_unchecked(key))
     }
 
@@ -239,7 +235,7 @@ impl<K> KeyedBreakers<K> {
     ///     .build(|req: &http::Request<()>| Some(req.uri().path().to_owned()))?;
     /// routes.preregister(["/trade", "/quotes/{symbol}"]);
     /// assert_eq!(registry.names(), ["http:/quotes/{symbol}", "http:/trade"]);
-    /// # Ok::<(), breakerbox::ConfigError>(())
+    /// # Ok::<(), breakerbox::NameError>(())
     /// ```
     pub fn preregister<I>(&self, keys: I) -> &Self
     where
@@ -279,7 +275,7 @@ impl<K> KeyedBreakers<K> {
         }
         let inner = &*self.inner;
         let name_len = inner.prefix.len() + key.len();
-        if name_len == 0 || name_len > MAX_NAME {
+        if name_len == 0 || name_len > MAX_NAME_LEN {
             return self.overflow_breaker();
         }
         let mut map = inner.map.write().unwrap_or_else(|e| e.into_inner());
@@ -316,8 +312,37 @@ impl<K> KeyedBreakers<K> {
 }
 
 impl<B, K: RequestKey<B>> PickBreaker<B> for KeyedBreakers<K> {
-    fn acquire(&self, req: &Request<B>) -> Option<Result<OwnedPermit, BreakerOpen>> {
-        let breaker = self.inner.key.with_key(req, |key| self.breaker(key?))?;
-        Some(breaker.try_acquire_owned())
+    fn acquire(&self, req: &Request<B>) -> Picked {
+        match self.inner.key.with_key(req, |key| self.breaker(key?)) {
+            Some(breaker) => breaker.try_acquire_owned().into(),
+            None => Picked::Unguarded,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acquire_tells_unguarded_admitted_and_rejected_apart() {
+        let registry = Registry::new();
+        let by_path = |req: &Request<()>| match req.uri().path() {
+            "/" => None,
+            path => Some(path.to_owned()),
+        };
+        let keyed = KeyedBreakers::builder(&registry, Config::default())
+            .build(by_path)
+            .unwrap();
+        let req = |path: &str| Request::get(path).body(()).unwrap();
+        assert!(matches!(keyed.acquire(&req("/")), Picked::Unguarded));
+        assert!(matches!(keyed.acquire(&req("/a")), Picked::Admitted(_)));
+        keyed.breaker_for("/a").unwrap().force_open();
+        let Picked::Rejected(open) = keyed.acquire(&req("/a")) else {
+            panic!("a forced-open breaker must reject");
+        };
+        assert_eq!(open.name(), "http:/a");
+        let single = registry.breaker("one", Config::default()).unwrap();
+        assert!(matches!(single.acquire(&req("/")), Picked::Admitted(_)));
     }
 }

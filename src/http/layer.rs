@@ -6,11 +6,6 @@ use super::classify::StatusClassifier;
 use super::keyed::KeyedBreakers;
 use super::service::CircuitBreakerService;
 use crate::breaker::CircuitBreaker;
-#[cfg(feature = "axum")]
-use {
-    super::keyed::MatchedPathKey,
-    crate::{config::Config, registry::Registry},
-};
 
 /// Guards a service with a circuit breaker: one for every request
 /// ([`new`](CircuitBreakerLayer::new)) or one per route or key
@@ -80,19 +75,6 @@ impl<K, C> CircuitBreakerLayer<KeyedBreakers<K>, C> {
     {
         self.picker.preregister(keys);
         self
-    }
-}
-
-#[cfg(feature = "axum")]
-impl CircuitBreakerLayer<KeyedBreakers<MatchedPathKey>> {
-    /// One breaker per axum route template (from `MatchedPath`), named `http:` + the
-    /// template and registered in `registry`, with at most 64 routes (more share the
-    /// `http:~overflow` breaker). Requests that match no route are not guarded. Use
-    /// [`KeyedBreakers::builder`] and [`keyed`](CircuitBreakerLayer::keyed) to change the
-    /// prefix or the cap.
-    pub fn per_route(registry: &Registry, config: Config) -> Self {
-        let builder = KeyedBreakers::builder(registry, config);
-        Self::keyed(builder.build_unchecked(MatchedPathKey))
     }
 }
 

@@ -39,34 +39,20 @@
 //! See `docs/HTTP.md` for a guide.
 
 #[cfg(feature = "axum")]
-mod admin;
-#[cfg(feature = "axum")]
-mod auth;
+mod axum_support;
 mod classify;
 mod future;
-#[cfg(feature = "axum")]
-mod health;
 mod keyed;
 mod layer;
-#[cfg(all(feature = "axum", feature = "prometheus"))]
-mod metrics_route;
-#[cfg(feature = "axum")]
-mod readiness;
 mod response;
 pub(crate) mod service;
 
 #[cfg(feature = "axum")]
-pub use admin::BreakerApi;
+pub use axum_support::*;
 pub use classify::{ClassifyResponse, StatusClassifier};
 pub use future::ResponseFuture;
-#[cfg(feature = "axum")]
-pub use keyed::MatchedPathKey;
-pub use keyed::{KeyedBreakers, KeyedBuilder, PickBreaker, RequestKey};
+pub use keyed::{KeyedBreakers, KeyedBuilder, PickBreaker, Picked, RequestKey};
 pub use layer::CircuitBreakerLayer;
-#[cfg(all(feature = "axum", feature = "prometheus"))]
-pub use metrics_route::metrics_router;
-#[cfg(feature = "axum")]
-pub use readiness::Readiness;
 pub use response::{
     PROBLEM_JSON, PROBLEM_TYPE, ResponseBody, anonymous_rejection_response, limited_response,
     rejection_response, retry_after_secs,

@@ -7,7 +7,7 @@ use tower::Service;
 
 use super::classify::ClassifyResponse;
 use super::future::{Reject, ResponseFuture};
-use super::keyed::PickBreaker;
+use super::keyed::{PickBreaker, Picked};
 use super::response::ResponseBody;
 
 /// Whether `req` announces a body (a `content-length` above 0, or any
@@ -92,12 +92,12 @@ where
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
         match self.picker.acquire(&req) {
-            None => ResponseFuture::called(self.inner.call(req), None),
-            Some(Ok(permit)) => {
+            Picked::Unguarded => ResponseFuture::called(self.inner.call(req), None),
+            Picked::Admitted(permit) => {
                 let guard = Some((permit, self.classifier.clone()));
                 ResponseFuture::called(self.inner.call(req), guard)
             }
-            Some(Err(open)) => {
+            Picked::Rejected(open) => {
                 let how = Reject {
                     close: may_have_body(&req),
                     hide_names: self.hide_names,

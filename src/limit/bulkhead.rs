@@ -7,8 +7,9 @@ use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 use super::observe::LimitObserver;
-use crate::error::{CallError, ConfigError, Name};
+use crate::error::{BuildError, CallError, ConfigError, Name};
 use crate::limited::{LimitReason, Limited};
+use crate::name::NameError;
 
 /// A concurrency limit: at most `max_concurrent` calls run at once; the next is refused at
 /// once with [`LimitReason::BulkheadFull`] (no queue: a caller that waits for a slow
@@ -39,23 +40,24 @@ impl Bulkhead {
     /// `max_concurrent` calls at once. Its metrics are registered now.
     ///
     /// # Errors
-    /// [`ConfigError::Zero`] for 0, [`ConfigError::TooLarge`] above the largest semaphore,
-    /// [`ConfigError::InvalidName`] for an empty name or one over 128 bytes.
-    pub fn new(name: impl Into<Arc<str>>, max_concurrent: u32) -> Result<Bulkhead, ConfigError> {
+    /// [`BuildError::Config`] with [`ConfigError::Zero`] for 0 or [`ConfigError::TooLarge`]
+    /// above the largest semaphore; [`BuildError::Name`] for an empty name or one over
+    /// [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes.
+    pub fn new(name: impl Into<Arc<str>>, max_concurrent: u32) -> Result<Bulkhead, BuildError> {
         let name = name.into();
-        super::rate::check_name(&name)?;
+        NameError::check(&name)?;
         if max_concurrent == 0 {
-            return Err(ConfigError::Zero {
+            return Err(BuildError::Config(ConfigError::Zero {
                 field: "max_concurrent",
-            });
+            }));
         }
         let max_permits = u64::try_from(Semaphore::MAX_PERMITS).unwrap_or(u64::MAX);
         if u64::from(max_concurrent) > max_permits {
-            return Err(ConfigError::TooLarge {
+            return Err(BuildError::Config(ConfigError::TooLarge {
                 field: "max_concurrent",
                 value: max_concurrent.into(),
                 max: max_permits,
-            });
+            }));
         }
         Ok(Bulkhead {
             inner: Arc::new(Inner {

@@ -28,7 +28,7 @@ use crate::limited::Limited;
 ///     .route("/trade", post(|| async { "ok" }))
 ///     .layer(LimitLayer::bulkhead(Bulkhead::new("trade", 64)?))
 ///     .layer(LimitLayer::rate(RateLimit::per_second("trade", 100, 200)?));
-/// # Ok::<(), breakerbox::ConfigError>(())
+/// # Ok::<(), breakerbox::BuildError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct LimitLayer {

@@ -18,7 +18,7 @@
 //! assert_eq!(sig, Ok("5xq..."));
 //! let price: Result<u64, CallError<String>> = api.call(async { Ok(142) }).await;
 //! assert_eq!(price, Ok(142));
-//! # Ok::<(), breakerbox::ConfigError>(())
+//! # Ok::<(), breakerbox::BuildError>(())
 //! # }).unwrap();
 //! ```
 //!
@@ -37,8 +37,7 @@ mod observe;
 mod rate;
 
 pub use bulkhead::{Bulkhead, BulkheadPermit};
-#[cfg(feature = "test-util")]
-pub use governor::clock::FakeRelativeClock;
 #[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub use layer::{LimitFuture, LimitLayer, LimitService};
-pub use rate::RateLimit;
+pub use rate::{RateLimit, RateLimitBuilder};

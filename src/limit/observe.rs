@@ -82,8 +82,9 @@ impl LimitObserver {
     }
 
     /// The bulkhead now has `n` calls in flight.
-    #[allow(unused_variables)]
     pub(super) fn in_use(&self, n: u32) {
+        #[cfg(not(feature = "metrics"))]
+        let _ = n;
         #[cfg(feature = "metrics")]
         self.in_use.set(f64::from(n));
     }

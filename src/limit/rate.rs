@@ -4,41 +4,47 @@ use std::fmt;
 use std::future::Future;
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::middleware::NoOpMiddleware;
+use governor::nanos::Nanos;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
 
 use super::observe::LimitObserver;
-use crate::error::{CallError, ConfigError, Name};
+use crate::clock::{Clock, default_clock};
+use crate::error::{BuildError, CallError, ConfigError, Name};
 use crate::limited::{LimitReason, Limited};
+use crate::name::NameError;
 
 /// A rate limit: on average `rate` calls per period, in bursts of up to `burst`; a call
 /// over it is refused at once with [`LimitReason::RateLimited`] and the time until the
 /// next one is admitted. For a third-party API's quota: being refused by us is cheaper
 /// than being throttled (or banned) by them. A cheap `Clone`: clones share the state.
+///
+/// Time comes from a [`Clock`], as for breakers: [`RateLimit::builder`] takes one (a
+/// `ManualClock` in tests, feature `test-util`).
 #[derive(Clone)]
 pub struct RateLimit {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    limiter: Limiter,
+    limiter: RateLimiter<NotKeyed, InMemoryState, GovernorClock, NoOpMiddleware<Nanos>>,
+    clock: GovernorClock,
     observer: LimitObserver,
 }
 
-enum Limiter {
-    Real(DefaultDirectRateLimiter, DefaultClock),
-    #[cfg(feature = "test-util")]
-    Fake(
-        RateLimiter<
-            governor::state::NotKeyed,
-            governor::state::InMemoryState,
-            governor::clock::FakeRelativeClock,
-            governor::middleware::NoOpMiddleware<governor::nanos::Nanos>,
-        >,
-        governor::clock::FakeRelativeClock,
-    ),
+/// A breakerbox [`Clock`] as governor's clock: monotonic nanoseconds, so the GCRA state
+/// and the breakers read the same time.
+#[derive(Clone)]
+struct GovernorClock(Arc<dyn Clock>);
+
+impl governor::clock::Clock for GovernorClock {
+    type Instant = Nanos;
+
+    fn now(&self) -> Nanos {
+        Nanos::from(self.0.now())
+    }
 }
 
 impl fmt::Debug for RateLimit {
@@ -49,40 +55,22 @@ impl fmt::Debug for RateLimit {
     }
 }
 
-/// An empty name or one over 128 bytes is refused, as for breakers.
-pub(super) fn check_name(name: &Arc<str>) -> Result<(), ConfigError> {
-    if name.is_empty() || name.len() > 128 {
-        return Err(ConfigError::InvalidName {
-            name: name.to_string(),
-        });
-    }
-    Ok(())
-}
-
-fn quota(rate: u32, burst: u32, per: Duration) -> Result<Quota, ConfigError> {
-    let rate = NonZeroU32::new(rate).ok_or(ConfigError::Zero { field: "rate" })?;
-    let burst = NonZeroU32::new(burst).ok_or(ConfigError::Zero { field: "burst" })?;
-    let quota = if per == Duration::from_secs(1) {
-        Quota::per_second(rate)
-    } else {
-        Quota::per_minute(rate)
-    };
-    Ok(quota.allow_burst(burst))
-}
-
 impl RateLimit {
     /// `rate` calls per second on average, in bursts of up to `burst`.
     ///
     /// # Errors
-    /// [`ConfigError::Zero`] for a zero rate or burst, [`ConfigError::InvalidName`] for an
-    /// empty name or one over 128 bytes.
+    /// [`BuildError::Config`] with [`ConfigError::Zero`] for a zero rate or burst,
+    /// [`BuildError::Name`] for an empty name or one over
+    /// [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes.
     pub fn per_second(
         name: impl Into<Arc<str>>,
         rate: u32,
         burst: u32,
-    ) -> Result<RateLimit, ConfigError> {
-        let q = quota(rate, burst, Duration::from_secs(1))?;
-        Self::build(name.into(), f64::from(rate), Limiter::real(q))
+    ) -> Result<RateLimit, BuildError> {
+        RateLimit::builder(name)
+            .per_second(rate)
+            .burst(burst)
+            .build()
     }
 
     /// `rate` calls per minute on average, in bursts of up to `burst`.
@@ -93,40 +81,43 @@ impl RateLimit {
         name: impl Into<Arc<str>>,
         rate: u32,
         burst: u32,
-    ) -> Result<RateLimit, ConfigError> {
-        let q = quota(rate, burst, Duration::from_secs(60))?;
-        Self::build(name.into(), f64::from(rate) / 60.0, Limiter::real(q))
+    ) -> Result<RateLimit, BuildError> {
+        RateLimit::builder(name)
+            .per_minute(rate)
+            .burst(burst)
+            .build()
     }
 
-    /// [`per_second`](RateLimit::per_second) on a fake clock that tests advance by hand
-    /// (feature `test-util`; clones of the clock share one time).
+    /// A builder for a rate limit named `name`: its rate, its burst and its clock.
     ///
-    /// # Errors
-    /// As [`per_second`](RateLimit::per_second).
-    #[cfg(feature = "test-util")]
-    pub fn per_second_with_clock(
-        name: impl Into<Arc<str>>,
-        rate: u32,
-        burst: u32,
-        clock: &governor::clock::FakeRelativeClock,
-    ) -> Result<RateLimit, ConfigError> {
-        let q = quota(rate, burst, Duration::from_secs(1))?;
-        let limiter = RateLimiter::direct_with_clock(q, clock.clone());
-        Self::build(
-            name.into(),
-            f64::from(rate),
-            Limiter::Fake(limiter, clock.clone()),
-        )
-    }
-
-    fn build(name: Arc<str>, per_second: f64, limiter: Limiter) -> Result<RateLimit, ConfigError> {
-        check_name(&name)?;
-        Ok(RateLimit {
-            inner: Arc::new(Inner {
-                limiter,
-                observer: LimitObserver::new(&name, None, Some(per_second)),
-            }),
-        })
+    /// ```
+    /// # #[cfg(feature = "test-util")] {
+    /// use breakerbox::ManualClock;
+    /// use breakerbox::limit::RateLimit;
+    /// use std::time::Duration;
+    ///
+    /// let clock = ManualClock::new();
+    /// let quota = RateLimit::builder("price-api")
+    ///     .per_second(2)
+    ///     .burst(1)
+    ///     .clock(clock.clone())
+    ///     .build()?;
+    /// assert!(quota.check().is_ok());
+    /// let refused = quota.check().unwrap_err();
+    /// assert_eq!(refused.retry_after(), Some(Duration::from_millis(500)));
+    /// clock.advance(Duration::from_millis(500));
+    /// assert!(quota.check().is_ok());
+    /// # }
+    /// # Ok::<(), breakerbox::BuildError>(())
+    /// ```
+    pub fn builder(name: impl Into<Arc<str>>) -> RateLimitBuilder {
+        RateLimitBuilder {
+            name: name.into(),
+            rate: 0,
+            per_minute: false,
+            burst: None,
+            clock: None,
+        }
     }
 
     /// The limit's name.
@@ -139,14 +130,11 @@ impl RateLimit {
     /// # Errors
     /// [`Limited`] with [`LimitReason::RateLimited`] and the wait until a call is admitted.
     pub fn check(&self) -> Result<(), Limited> {
-        let wait = match &self.inner.limiter {
-            Limiter::Real(l, clock) => l.check().err().map(|n| n.wait_time_from(clock.now())),
-            #[cfg(feature = "test-util")]
-            Limiter::Fake(l, clock) => l.check().err().map(|n| n.wait_time_from(clock.now())),
-        };
-        match wait {
-            None => Ok(()),
-            Some(wait) => {
+        let inner = &*self.inner;
+        match inner.limiter.check() {
+            Ok(()) => Ok(()),
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(governor::clock::Clock::now(&inner.clock));
                 self.inner.observer.rejected(LimitReason::RateLimited);
                 Err(Limited {
                     name: Name::new(self.inner.observer.name()),
@@ -171,8 +159,123 @@ impl RateLimit {
     }
 }
 
-impl Limiter {
-    fn real(q: Quota) -> Limiter {
-        Limiter::Real(RateLimiter::direct(q), DefaultClock::default())
+/// Builds a [`RateLimit`], from [`RateLimit::builder`].
+#[must_use]
+pub struct RateLimitBuilder {
+    name: Arc<str>,
+    rate: u32,
+    per_minute: bool,
+    burst: Option<u32>,
+    clock: Option<Arc<dyn Clock>>,
+}
+
+impl fmt::Debug for RateLimitBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimitBuilder")
+            .field("name", &self.name)
+            .field("rate", &self.rate)
+            .field("per_minute", &self.per_minute)
+            .field("burst", &self.burst)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RateLimitBuilder {
+    /// `rate` calls per second on average (required: this or
+    /// [`per_minute`](RateLimitBuilder::per_minute)).
+    pub fn per_second(mut self, rate: u32) -> Self {
+        self.rate = rate;
+        self.per_minute = false;
+        self
+    }
+
+    /// `rate` calls per minute on average.
+    pub fn per_minute(mut self, rate: u32) -> Self {
+        self.rate = rate;
+        self.per_minute = true;
+        self
+    }
+
+    /// The most calls admitted at once after a quiet period (default: the rate).
+    pub fn burst(mut self, burst: u32) -> Self {
+        self.burst = Some(burst);
+        self
+    }
+
+    /// The clock (default: the fast [`MonotonicClock`](crate::MonotonicClock)); tests pass
+    /// a `ManualClock` (feature `test-util`) and keep a clone to advance it.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Builds the rate limit and registers its metrics.
+    ///
+    /// # Errors
+    /// [`BuildError::Config`] with [`ConfigError::Zero`] for a zero (or unset) rate or a
+    /// zero burst; [`BuildError::Name`] for an empty name or one over
+    /// [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes.
+    pub fn build(self) -> Result<RateLimit, BuildError> {
+        NameError::check(&self.name)?;
+        let rate = NonZeroU32::new(self.rate).ok_or(ConfigError::Zero { field: "rate" })?;
+        let burst = match self.burst {
+            None => rate,
+            Some(b) => NonZeroU32::new(b).ok_or(ConfigError::Zero { field: "burst" })?,
+        };
+        let (quota, per_second) = if self.per_minute {
+            (Quota::per_minute(rate), f64::from(rate.get()) / 60.0)
+        } else {
+            (Quota::per_second(rate), f64::from(rate.get()))
+        };
+        let clock = GovernorClock(self.clock.unwrap_or_else(default_clock));
+        Ok(RateLimit {
+            inner: Arc::new(Inner {
+                limiter: RateLimiter::direct_with_clock(quota.allow_burst(burst), clock.clone()),
+                clock,
+                observer: LimitObserver::new(&self.name, None, Some(per_second)),
+            }),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ManualClock;
+    use std::time::Duration;
+
+    fn on(clock: &ManualClock, b: RateLimitBuilder) -> RateLimit {
+        b.clock(clock.clone()).build().unwrap()
+    }
+
+    #[test]
+    fn the_burst_defaults_to_the_rate_and_refills_on_the_given_clock() {
+        let clock = ManualClock::new();
+        let limit = on(&clock, RateLimit::builder("api").per_second(4));
+        for _ in 0..4 {
+            assert!(limit.check().is_ok());
+        }
+        let refused = limit.check().unwrap_err();
+        assert_eq!(refused.retry_after(), Some(Duration::from_millis(250)));
+        clock.advance(Duration::from_millis(250));
+        assert!(limit.check().is_ok());
+        assert!(limit.check().is_err());
+    }
+
+    #[test]
+    fn per_minute_spaces_calls_a_minute_over_the_rate() {
+        let clock = ManualClock::new();
+        let limit = on(&clock, RateLimit::builder("api").per_minute(2).burst(1));
+        assert!(limit.check().is_ok());
+        let refused = limit.check().unwrap_err();
+        assert_eq!(refused.retry_after(), Some(Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn a_missing_or_zero_rate_or_burst_is_a_config_error() {
+        let e = RateLimit::builder("api").build().unwrap_err();
+        assert_eq!(e, BuildError::Config(ConfigError::Zero { field: "rate" }));
+        let e = RateLimit::builder("api").per_second(1).burst(0).build();
+        assert_eq!(e.unwrap_err().field(), "burst");
     }
 }

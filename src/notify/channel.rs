@@ -14,9 +14,9 @@ use super::message::Notification;
 use super::policy::RetryPolicy;
 use super::{DeliveryError, Notifier, record};
 
-/// Results of one channel, counted exactly.
+/// One channel's delivery results, counted exactly.
 #[derive(Debug, Default)]
-pub(crate) struct Counters {
+pub(crate) struct DeliveryCounters {
     pub(crate) queued: AtomicU64,
     pub(crate) sent: AtomicU64,
     pub(crate) failed: AtomicU64,
@@ -24,7 +24,8 @@ pub(crate) struct Counters {
     pub(crate) refreshes: AtomicU64,
 }
 
-/// The worker's handle on a channel task: dropping it lets the task finish its queue.
+/// The dispatcher's handle on a channel's [`DeliveryTask`]: dropping it lets the task
+/// finish its queue.
 #[derive(Debug)]
 pub(crate) struct Channel {
     tally: Tally,
@@ -35,7 +36,7 @@ pub(crate) struct Channel {
 #[derive(Debug, Clone)]
 pub(crate) struct Tally {
     pub(crate) name: Arc<str>,
-    pub(crate) counters: Arc<Counters>,
+    pub(crate) counters: Arc<DeliveryCounters>,
 }
 
 impl Tally {
@@ -64,16 +65,16 @@ impl Channel {
         let (tx, rx) = mpsc::channel(capacity);
         let tally = Tally {
             name: notifier.channel().into(),
-            counters: Arc::new(Counters::default()),
+            counters: Arc::new(DeliveryCounters::default()),
         };
-        let worker = Worker {
+        let task = DeliveryTask {
             refresh: notifier.refresh_interval().filter(|d| !d.is_zero()),
             notifier,
             tally: tally.clone(),
             retry,
             firing: HashMap::new(),
         };
-        let task = tokio::spawn(worker.run(rx, cancel));
+        let task = tokio::spawn(task.run(rx, cancel));
         (Channel { tally, tx }, task)
     }
 
@@ -106,7 +107,9 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-struct Worker {
+/// The task of one channel: takes its notices in order and delivers each with a timeout
+/// and retries, repeating firing notices for receivers that expire them.
+struct DeliveryTask {
     notifier: Arc<dyn Notifier>,
     tally: Tally,
     retry: RetryPolicy,
@@ -115,7 +118,7 @@ struct Worker {
     firing: HashMap<Arc<str>, (Arc<Notification>, Instant)>,
 }
 
-impl Worker {
+impl DeliveryTask {
     async fn run(
         mut self,
         mut rx: mpsc::Receiver<Arc<Notification>>,
@@ -225,8 +228,9 @@ impl Worker {
         }
     }
 
-    #[allow(unused_variables)]
     fn log_failure(&self, n: &Notification, attempts: u32, e: &DeliveryError) {
+        #[cfg(not(feature = "tracing"))]
+        let _ = (n, attempts, e);
         #[cfg(feature = "tracing")]
         tracing::warn!(
             target: "breakerbox",

@@ -22,6 +22,7 @@ pub(crate) fn after(now: Instant, d: Duration) -> Instant {
 
 /// `now + d`, capped at the end of year 9999 (the last time an RFC 3339 timestamp can
 /// carry).
+#[cfg(any(test, feature = "notify-webhook"))]
 pub(crate) fn wall_after(now: SystemTime, d: Duration) -> SystemTime {
     clamp_wall(now.checked_add(d).unwrap_or_else(last_wall))
 }

@@ -102,10 +102,10 @@ impl DispatcherBuilder {
             filter: self.filter,
             tx,
             tallies: channels.iter().map(|c| c.tally().clone()).collect(),
-            counters: Counters::default(),
+            counters: DispatchCounters::default(),
             seen: Mutex::default(),
         });
-        let worker = Worker {
+        let worker = FanOutTask {
             suppressor: Suppressor::new(self.flap, self.host),
             channels,
             shared: shared.clone(),
@@ -265,8 +265,10 @@ impl Listener for DispatchListener {
     }
 }
 
+/// The dispatcher's own counts (the [`Stats`] before the per-channel part): transitions
+/// offered, queued, dropped and suppressed; notifications and flap summaries sent on.
 #[derive(Debug, Default)]
-struct Counters {
+struct DispatchCounters {
     offered: AtomicU64,
     queued: AtomicU64,
     dropped: AtomicU64,
@@ -279,7 +281,7 @@ struct Shared {
     filter: Filter,
     tx: mpsc::Sender<Transition>,
     tallies: Vec<Tally>,
-    counters: Counters,
+    counters: DispatchCounters,
     /// Breakers whose notification series are registered.
     seen: Mutex<HashSet<Arc<str>>>,
 }
@@ -355,13 +357,15 @@ impl Shared {
     }
 }
 
-struct Worker {
+/// The dispatcher's task: turns queued transitions into notifications (suppressing
+/// flapping breakers into summaries) and fans each out to every channel's queue.
+struct FanOutTask {
     suppressor: Suppressor,
     channels: Vec<Channel>,
     shared: Arc<Shared>,
 }
 
-impl Worker {
+impl FanOutTask {
     async fn run(mut self, mut rx: mpsc::Receiver<Transition>, mut stop: oneshot::Receiver<()>) {
         loop {
             let settle_at = self.suppressor.next_deadline();

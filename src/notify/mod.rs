@@ -55,9 +55,11 @@ use std::pin::Pin;
 use std::time::Duration;
 
 #[cfg(feature = "notify-webhook")]
+#[cfg_attr(docsrs, doc(cfg(feature = "notify-webhook")))]
 pub use alertmanager::{AlertmanagerBuilder, AlertmanagerNotifier};
 pub use dispatcher::{DispatchListener, Dispatcher, DispatcherBuilder};
 #[cfg(feature = "notify-email")]
+#[cfg_attr(docsrs, doc(cfg(feature = "notify-email")))]
 pub use email::{EmailBuilder, EmailNotifier, SmtpSecurity};
 pub use error::{DeliveryError, NotifyError};
 pub use message::{Kind, Notification};
@@ -65,6 +67,7 @@ pub use payload::{FlapDetails, TransitionView, WebhookPayload, WindowNumbers};
 pub use policy::{Filter, FlapPolicy, RetryPolicy};
 pub use stats::{ChannelStats, Stats};
 #[cfg(feature = "notify-webhook")]
+#[cfg_attr(docsrs, doc(cfg(feature = "notify-webhook")))]
 pub use webhook::{SIGNATURE_HEADER, WebhookBuilder, WebhookFormat, WebhookNotifier};
 
 /// A boxed, `Send` future: what [`Notifier::send`] returns.

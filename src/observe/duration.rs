@@ -20,7 +20,7 @@ use crate::event::Outcome;
 ///     .duration_histogram(DurationHistogram::Off)
 ///     .build()?;
 /// # let _ = breaker;
-/// # Ok::<(), breakerbox::ConfigError>(())
+/// # Ok::<(), breakerbox::BuildError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]

@@ -30,8 +30,10 @@ mod metrics;
 mod mode;
 pub mod names;
 #[cfg(feature = "otel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
 pub mod otel;
 #[cfg(feature = "prometheus")]
+#[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
 pub mod prometheus;
 #[cfg(feature = "metrics")]
 mod scrape;
@@ -43,6 +45,7 @@ mod transitions;
 
 pub use self::duration::DurationHistogram;
 #[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub use self::metrics::describe_metrics;
 pub use self::span_policy::{DEFAULT_SAMPLE_EVERY, SpanPolicy, Successes};
 

@@ -28,7 +28,7 @@ fn service() -> (
     ManualClock,
 ) {
     let clock = ManualClock::new();
-    let registry = Registry::with_clock(Arc::new(clock.clone()));
+    let registry = Registry::builder().clock(clock.clone()).build();
     (registry, builder().build_recorder(), clock)
 }
 

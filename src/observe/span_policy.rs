@@ -30,7 +30,7 @@ pub enum Successes {
 }
 
 /// The span policy of a breaker: which ordinary calls are traced. Set it with
-/// [`Builder::span_policy`](crate::Builder::span_policy) or for all the breakers of a
+/// [`CircuitBreakerBuilder::span_policy`](crate::CircuitBreakerBuilder::span_policy) or for all the breakers of a
 /// registry with [`Registry::set_span_policy`](crate::Registry::set_span_policy).
 ///
 /// The default traces one ordinary call in 100 and every call that matters.
@@ -45,7 +45,7 @@ pub enum Successes {
 ///     .span_policy(SpanPolicy::follow_parent())
 ///     .build()?;
 /// assert_eq!(breaker.span_policy(), SpanPolicy::follow_parent());
-/// # Ok::<(), breakerbox::ConfigError>(())
+/// # Ok::<(), breakerbox::BuildError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

@@ -36,15 +36,28 @@ impl fmt::Debug for RegistryBuilder {
 }
 
 impl RegistryBuilder {
-    /// The clock of every breaker (default: the fast monotonic clock); tests pass a
-    /// `ManualClock` (feature `test-util`).
-    pub fn clock(self, clock: impl Clock) -> Self {
-        self.shared_clock(Arc::new(clock))
-    }
-
-    /// The clock, already shared.
-    pub fn shared_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = Some(clock);
+    /// The clock of every breaker the registry builds (default: the fast
+    /// [`MonotonicClock`](crate::MonotonicClock)); tests pass a `ManualClock` (feature
+    /// `test-util`) and keep a clone to advance it.
+    ///
+    /// ```
+    /// # #[cfg(feature = "test-util")] {
+    /// use breakerbox::{Config, ManualClock, Registry, State};
+    /// use std::time::Duration;
+    ///
+    /// let clock = ManualClock::new();
+    /// let registry = Registry::builder().clock(clock.clone()).build();
+    /// let one_strike = Config::builder().failure_threshold(1).build().unwrap();
+    /// let db = registry.breaker("postgres", one_strike).unwrap();
+    /// let _ = db.call_sync(|| Err::<(), _>("down"));
+    /// assert_eq!(db.state(), State::Open);
+    /// clock.advance(Duration::from_secs(30)); // the default reset timeout
+    /// db.poll_timeouts();
+    /// assert_eq!(db.state(), State::HalfOpen);
+    /// # }
+    /// ```
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Arc::new(clock));
         self
     }
 

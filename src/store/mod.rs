@@ -42,11 +42,13 @@ use std::fmt;
 use std::path::PathBuf;
 
 #[cfg(feature = "persist")]
+#[cfg_attr(docsrs, doc(cfg(feature = "persist")))]
 pub use file::FileStore;
 pub(crate) use persister::Persister;
 pub use persister::StoreStats;
 pub use record::Record;
 #[cfg(feature = "fleet-redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fleet-redis")))]
 pub use redis::RedisStore;
 
 /// Persisted records by breaker name.

@@ -228,8 +228,9 @@ impl Shared {
     }
 }
 
-#[allow(unused_variables)]
 fn warn(what: &str, error: &dyn std::fmt::Display) {
+    #[cfg(not(feature = "tracing"))]
+    let _ = (what, error);
     #[cfg(feature = "tracing")]
     tracing::warn!(target: "breakerbox::store", error = %error, "{what}");
 }

@@ -6,15 +6,21 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use breakerbox::limit::{Bulkhead, FakeRelativeClock, LimitLayer, RateLimit};
+use breakerbox::ManualClock;
+use breakerbox::limit::{Bulkhead, LimitLayer, RateLimit};
 use tokio::sync::Notify;
 
 use crate::{Served, client};
 
 #[tokio::test]
 async fn a_rate_limited_route_answers_429_with_retry_after() {
-    let clock = FakeRelativeClock::default();
-    let limit = RateLimit::per_second_with_clock("quotes", 1, 1, &clock).unwrap();
+    let clock = ManualClock::new();
+    let limit = RateLimit::builder("quotes")
+        .per_second(1)
+        .burst(1)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
     let app = Router::new()
         .route("/quote", get(|| async { "42" }))
         .layer(LimitLayer::rate(limit));

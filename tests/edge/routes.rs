@@ -1,7 +1,6 @@
 //! The edge preset leaves slowness to the dependency's breaker, and route breakers are
 //! registered before the first request.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -34,7 +33,7 @@ async fn quote(AxState(app): AxState<App>) -> Result<String, CallError<String>> 
 #[tokio::test]
 async fn a_slow_dependency_trips_its_own_breaker_not_the_edge_route() {
     let clock = ManualClock::new();
-    let registry = Registry::with_clock(Arc::new(clock.clone()));
+    let registry = Registry::builder().clock(clock.clone()).build();
     let prices = registry.breaker("prices", Config::external_api()).unwrap();
     let app = Router::new()
         .route("/quote", get(quote))

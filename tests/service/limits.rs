@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use breakerbox::limit::{Bulkhead, FakeRelativeClock, RateLimit};
+use breakerbox::limit::{Bulkhead, RateLimit};
 use breakerbox::observe::names::{
     BULKHEAD_IN_USE, BULKHEAD_MAX_CONCURRENT, CALLS_TOTAL, LIMIT_REJECTIONS_TOTAL,
     RATE_LIMIT_PER_SECOND,
 };
-use breakerbox::{CallError, CircuitBreaker, LimitReason};
+use breakerbox::{CallError, CircuitBreaker, LimitReason, ManualClock};
 use metrics_util::debugging::DebuggingRecorder;
 use tokio::sync::oneshot;
 
@@ -74,11 +74,16 @@ async fn a_full_bulkhead_refuses_at_once_without_touching_the_breaker() {
 #[tokio::test]
 async fn a_rate_limit_refuses_over_its_rate_and_says_when_to_retry() {
     let rec = DebuggingRecorder::new();
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let (api, limit) = metrics::with_local_recorder(&rec, || {
         (
             CircuitBreaker::new("price-api"),
-            RateLimit::per_second_with_clock("price-api", 1, 2, &clock).unwrap(),
+            RateLimit::builder("price-api")
+                .per_second(1)
+                .burst(2)
+                .clock(clock.clone())
+                .build()
+                .unwrap(),
         )
     });
     for _ in 0..2 {
@@ -165,8 +170,13 @@ fn invalid_limits_are_config_errors() {
 #[test]
 fn a_rate_limit_answers_429_with_retry_after_and_a_full_bulkhead_503() {
     use axum::response::IntoResponse;
-    let clock = FakeRelativeClock::default();
-    let limit = RateLimit::per_second_with_clock("price-api", 2, 1, &clock).unwrap();
+    let clock = ManualClock::new();
+    let limit = RateLimit::builder("price-api")
+        .per_second(2)
+        .burst(1)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
     limit.check().unwrap();
     let res = limit.check().unwrap_err().into_response();
     assert_eq!(res.status(), 429);

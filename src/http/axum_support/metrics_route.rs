@@ -29,6 +29,7 @@ const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// let registry = Registry::new();
 /// let app: axum::Router = axum::Router::new().merge(metrics_router(handle, &registry));
 /// ```
+#[cfg_attr(docsrs, doc(cfg(all(feature = "axum", feature = "prometheus"))))]
 pub fn metrics_router<S>(handle: PrometheusHandle, registry: &Registry) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,

@@ -15,8 +15,8 @@ use serde::Serialize;
 
 use super::auth::Admin;
 use super::health::{BreakerView, Health};
-use super::response::Problem;
 use crate::breaker::CircuitBreaker;
+use crate::http::response::Problem;
 use crate::registry::Registry;
 
 /// The health and admin HTTP API of a [`Registry`], as an axum router to mount anywhere.
@@ -57,9 +57,10 @@ use crate::registry::Registry;
 /// let app: Router = Router::new().nest("/api/circuit-breakers", api.router());
 /// ```
 ///
-/// Mount the API *after* applying a [`CircuitBreakerLayer`](super::CircuitBreakerLayer) to
+/// Mount the API *after* applying a [`CircuitBreakerLayer`](crate::http::CircuitBreakerLayer) to
 /// the rest of the app (axum layers wrap only the routes added before them), so that an
 /// open breaker never locks operators out of the reset route.
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 #[derive(Clone)]
 pub struct BreakerApi {
     registry: Registry,

@@ -37,6 +37,7 @@ use crate::registry::Registry;
 ///     .merge(Readiness::new(&registry).optional("redis").router());
 /// # Ok::<(), breakerbox::RegistryError>(())
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 #[derive(Debug, Clone)]
 pub struct Readiness {
     registry: Registry,

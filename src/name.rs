@@ -1,0 +1,186 @@
+//! Names of breakers and limits: the length rule, its error, and the compact copy a
+//! rejection carries.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+
+/// The longest name of a breaker, a bulkhead or a rate limit, in bytes. A name is also the
+/// `breaker` label of every metric series, so it is bounded.
+pub const MAX_NAME_LEN: usize = 128;
+
+/// A name that is empty or longer than [`MAX_NAME_LEN`] bytes.
+///
+/// A name is not configuration: a breaker, a keyed breaker family, a bulkhead and a rate
+/// limit all refuse such a name with this error, converted into the error of the builder
+/// ([`BuildError::Name`](crate::BuildError::Name),
+/// [`RegistryError::Name`](crate::RegistryError::Name)).
+///
+/// ```
+/// use breakerbox::{BuildError, CircuitBreaker, MAX_NAME_LEN};
+///
+/// let long = "x".repeat(MAX_NAME_LEN + 1);
+/// let Err(BuildError::Name(e)) = CircuitBreaker::builder(long).build() else { panic!() };
+/// assert_eq!(e.len(), MAX_NAME_LEN + 1);
+/// assert_eq!(e.to_string(), "name must be 1 to 128 bytes, got 129 bytes");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameError {
+    name: String,
+}
+
+impl NameError {
+    /// Checks the length rule: `Ok` for 1 to [`MAX_NAME_LEN`] bytes.
+    pub(crate) fn check(name: &str) -> Result<(), NameError> {
+        if name.is_empty() || name.len() > MAX_NAME_LEN {
+            return Err(NameError {
+                name: name.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The name that was refused.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its length in bytes: 0, or more than [`MAX_NAME_LEN`].
+    pub fn len(&self) -> usize {
+        self.name.len()
+    }
+
+    /// Whether the refused name was empty.
+    pub fn is_empty(&self) -> bool {
+        self.name.is_empty()
+    }
+}
+
+impl fmt::Display for NameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "name must be 1 to {MAX_NAME_LEN} bytes, got {} bytes",
+            self.name.len()
+        )
+    }
+}
+
+impl StdError for NameError {}
+
+/// Names up to this many bytes are copied into a rejection instead of being shared through
+/// a reference count, so that a rejection on a hot path costs no atomic read-modify-write
+/// (two of them, with the drop, on a line every rejecting thread shares).
+pub(crate) const INLINE_NAME: usize = 46;
+
+/// A breaker name held by a rejection: inline when short, shared otherwise.
+#[derive(Clone)]
+pub(crate) enum Name {
+    Inline { len: u8, bytes: [u8; INLINE_NAME] },
+    Shared(Arc<str>),
+}
+
+impl Name {
+    #[inline]
+    pub(crate) fn new(name: &Arc<str>) -> Name {
+        let src = name.as_bytes();
+        if src.len() <= INLINE_NAME {
+            let mut bytes = [0; INLINE_NAME];
+            bytes[..src.len()].copy_from_slice(src);
+            Name::Inline {
+                len: src.len() as u8,
+                bytes,
+            }
+        } else {
+            Name::Shared(name.clone())
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            // Copied whole from a `str`, so always valid UTF-8.
+            Name::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..*len as usize]).unwrap_or("")
+            }
+            Name::Shared(s) => s,
+        }
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Name) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Name {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_of_1_to_max_bytes_are_accepted_and_others_refused() {
+        assert!(NameError::check("a").is_ok());
+        assert!(NameError::check(&"x".repeat(MAX_NAME_LEN)).is_ok());
+        let long = NameError::check(&"x".repeat(MAX_NAME_LEN + 1)).unwrap_err();
+        assert_eq!(long.len(), MAX_NAME_LEN + 1);
+        assert!(!long.is_empty());
+        let empty = NameError::check("").unwrap_err();
+        assert!(empty.is_empty());
+        assert_eq!(empty.name(), "");
+    }
+
+    #[test]
+    fn every_builder_refuses_a_bad_name_with_a_name_error() {
+        use crate::{BuildError, CircuitBreaker, Config, Registry, RegistryError};
+        let long = "x".repeat(MAX_NAME_LEN + 1);
+        assert!(
+            CircuitBreaker::builder("x".repeat(MAX_NAME_LEN))
+                .build()
+                .is_ok()
+        );
+        let Err(BuildError::Name(e)) = CircuitBreaker::builder(long.clone()).build() else {
+            panic!("a 129-byte name must be a name error");
+        };
+        assert_eq!(e.name(), long);
+        let registry = Registry::new();
+        let Err(RegistryError::Name(e)) = registry.breaker("", Config::default()) else {
+            panic!("an empty name must be a name error");
+        };
+        assert!(e.is_empty());
+        #[cfg(feature = "limit")]
+        {
+            use crate::limit::{Bulkhead, RateLimit};
+            let e = Bulkhead::new(long.as_str(), 1).unwrap_err();
+            assert!(matches!(e, BuildError::Name(_)), "{e:?}");
+            assert_eq!(e.field(), "name");
+            let e = RateLimit::per_second("", 1, 1).unwrap_err();
+            assert!(matches!(e, BuildError::Name(_)), "{e:?}");
+        }
+        #[cfg(feature = "tower")]
+        {
+            let keyed = crate::http::KeyedBreakers::builder(&registry, Config::default())
+                .prefix(long)
+                .build(|_: &http::Request<()>| None::<&str>);
+            assert_eq!(
+                keyed.unwrap_err().len(),
+                MAX_NAME_LEN + 1 + "~overflow".len()
+            );
+        }
+    }
+
+    #[test]
+    fn inline_and_shared_names_read_back_the_same() {
+        for len in [0, 1, INLINE_NAME, INLINE_NAME + 1, MAX_NAME_LEN] {
+            let name: Arc<str> = "é".repeat(len / 2).into();
+            assert_eq!(Name::new(&name).as_str(), &*name);
+        }
+    }
+}
