@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::demo::demo_binary;
-use crate::servers::{Server, eventually, free_port};
+use crate::support::demo::demo_binary;
+use crate::support::eventually::eventually;
+use crate::support::http::client;
+use crate::support::process::{Server, free_port};
 
 const TOKEN: &str = "persist-admin-token";
 /// The force-open's TTL, in seconds.
@@ -47,11 +49,7 @@ fn saved(state: &Path, name: &str) -> Option<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forced_open_ttl_survives_a_real_restart_of_the_demo() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
+    let http = client();
     let bin = demo_binary();
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("breakers.json");

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use breakerbox::store::{Changes, FileStore, Record, Records, StateStore, StoreError};
 use breakerbox::{Config, ManualClock, Reason, Registry, State};
 
+use crate::support::logs::Logs;
+
 fn registry(clock: &ManualClock, path: &Path) -> Registry {
     Registry::builder()
         .clock(clock.clone())
@@ -356,39 +358,6 @@ fn dropping_the_registry_saves_what_is_pending() {
         }
         assert!(Instant::now() < deadline, "the last change was never saved");
         std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Log lines captured from a `tracing` subscriber.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Logs {
-    fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync + 'static {
-        tracing_subscriber::fmt()
-            .with_writer(self.clone())
-            .with_ansi(false)
-            .finish()
-    }
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
-    type Writer = Logs;
-    fn make_writer(&'a self) -> Logs {
-        self.clone()
     }
 }
 
