@@ -9,15 +9,7 @@ use std::time::Duration;
 
 use breakerbox::{CircuitBreaker, Config, Event, ManualClock, Outcome, State};
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+use crate::support::contention::{Rng, contention_config};
 
 #[derive(Default)]
 struct Tally {
@@ -33,17 +25,7 @@ fn every_call_is_counted_exactly_once_under_contention() {
     const CALLS: u64 = 1_000_000;
     let clock = ManualClock::new();
     let b = CircuitBreaker::builder("stress")
-        .config(
-            Config::builder()
-                .failure_threshold(4)
-                .min_calls(20)
-                .window_size(100)
-                .reset_timeout(Duration::from_millis(5))
-                .success_threshold(2)
-                .half_open_max_calls(2)
-                .build()
-                .unwrap(),
-        )
+        .config(contention_config())
         .clock(clock.clone())
         .build()
         .unwrap();
@@ -54,7 +36,7 @@ fn every_call_is_counted_exactly_once_under_contention() {
             let clock = clock.clone();
             let tally = tally.clone();
             thread::spawn(move || {
-                let mut rng = Rng(0x9E37_79B9 + t * 7919);
+                let mut rng = Rng::for_thread(t);
                 for _ in 0..CALLS {
                     let r = rng.next();
                     match b.try_acquire() {
@@ -134,7 +116,7 @@ fn half_open_never_admits_more_than_its_limit_across_10000_trips() {
             let (b, clock, trips) = (b.clone(), clock.clone(), trips.clone());
             let (active, worst) = (active.clone(), worst.clone());
             thread::spawn(move || {
-                let mut rng = Rng(0xDEAD_BEEF + t * 104_729);
+                let mut rng = Rng::new(0xDEAD_BEEF + t * 104_729);
                 while trips.load(Ordering::Relaxed) < 10_000 {
                     let Ok(p) = b.try_acquire() else {
                         clock.advance(Duration::from_millis(1));

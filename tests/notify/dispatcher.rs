@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use breakerbox::notify::{
-    BoxFuture, DeliveryError, Dispatcher, Filter, FlapPolicy, Kind, Notification, Notifier,
-    NotifyError, RetryPolicy, Stats,
+    BoxFuture, DeliveryError, Dispatcher, DispatcherBuilder, Filter, FlapPolicy, Kind,
+    Notification, Notifier, NotifyError, RetryPolicy, Stats,
 };
 use breakerbox::{CircuitBreaker, Config, ManualClock, State};
 use tokio::time::Instant;
@@ -126,6 +126,14 @@ fn assert_accounted(s: &Stats) {
     }
 }
 
+/// Builds the dispatcher and a breaker `postgres` that it listens to.
+fn subscribed(builder: DispatcherBuilder) -> (Dispatcher, CircuitBreaker) {
+    let d = builder.build().unwrap();
+    let b = CircuitBreaker::new("postgres");
+    b.subscribe(d.listener());
+    (d, b)
+}
+
 #[tokio::test(start_paused = true)]
 async fn one_notice_when_postgres_opens_and_one_when_it_recovers() {
     let fake = Fake::new("fake");
@@ -160,13 +168,11 @@ async fn one_notice_when_postgres_opens_and_one_when_it_recovers() {
 #[tokio::test(start_paused = true)]
 async fn a_flapping_breaker_sends_one_summary_instead_of_a_storm() {
     let fake = Fake::new("fake");
-    let d = Dispatcher::builder()
-        .channel(fake.clone())
-        .flapping(FlapPolicy::new(3, Duration::from_secs(60)))
-        .build()
-        .unwrap();
-    let b = CircuitBreaker::new("postgres");
-    b.subscribe(d.listener());
+    let (d, b) = subscribed(
+        Dispatcher::builder()
+            .channel(fake.clone())
+            .flapping(FlapPolicy::new(3, Duration::from_secs(60))),
+    );
     for _ in 0..50 {
         b.force_open();
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -206,13 +212,11 @@ async fn a_flapping_breaker_sends_one_summary_instead_of_a_storm() {
 #[tokio::test(start_paused = true)]
 async fn the_filter_decides_which_transitions_notify() {
     let fake = Fake::new("fake");
-    let d = Dispatcher::builder()
-        .channel(fake.clone())
-        .filter(Filter::entering([State::Disabled]))
-        .build()
-        .unwrap();
-    let b = CircuitBreaker::new("postgres");
-    b.subscribe(d.listener());
+    let (d, b) = subscribed(
+        Dispatcher::builder()
+            .channel(fake.clone())
+            .filter(Filter::entering([State::Disabled])),
+    );
     b.force_open();
     b.disable();
     b.reset();
@@ -229,13 +233,7 @@ async fn the_filter_decides_which_transitions_notify() {
 async fn retries_back_off_exponentially_then_count_one_failure() {
     let down = || Err(DeliveryError::Transport("connection refused".into()));
     let fake = Fake::new("fake").answering([down(), down(), down(), down()]);
-    let d = Dispatcher::builder()
-        .channel(fake.clone())
-        .retry(fast())
-        .build()
-        .unwrap();
-    let b = CircuitBreaker::new("postgres");
-    b.subscribe(d.listener());
+    let (d, b) = subscribed(Dispatcher::builder().channel(fake.clone()).retry(fast()));
     b.force_open();
     let stats = d.shutdown(Duration::from_secs(10)).await;
     let at = fake.attempts.lock().unwrap().clone();
@@ -254,13 +252,7 @@ async fn a_retry_that_succeeds_is_one_sent_delivery() {
         }),
         Ok(()),
     ]);
-    let d = Dispatcher::builder()
-        .channel(fake.clone())
-        .retry(fast())
-        .build()
-        .unwrap();
-    let b = CircuitBreaker::new("postgres");
-    b.subscribe(d.listener());
+    let (d, b) = subscribed(Dispatcher::builder().channel(fake.clone()).retry(fast()));
     b.force_open();
     let stats = d.shutdown(Duration::from_secs(10)).await;
     assert_eq!(fake.attempts.lock().unwrap().len(), 2);
@@ -273,13 +265,7 @@ async fn permanent_errors_are_not_retried() {
         status: 400,
         body: "bad payload".into(),
     })]);
-    let d = Dispatcher::builder()
-        .channel(fake.clone())
-        .retry(fast())
-        .build()
-        .unwrap();
-    let b = CircuitBreaker::new("postgres");
-    b.subscribe(d.listener());
+    let (d, b) = subscribed(Dispatcher::builder().channel(fake.clone()).retry(fast()));
     b.force_open();
     let stats = d.shutdown(Duration::from_secs(10)).await;
     assert_eq!(fake.attempts.lock().unwrap().len(), 1);
@@ -289,13 +275,11 @@ async fn permanent_errors_are_not_retried() {
 #[tokio::test(start_paused = true)]
 async fn a_hung_channel_times_out_each_attempt() {
     let fake = Fake::new("fake").slow(Duration::from_secs(3600));
-    let d = Dispatcher::builder()
-        .channel(fake.clone())
-        .retry(fast().attempts(2).timeout(Duration::from_millis(500)))
-        .build()
-        .unwrap();
-    let b = CircuitBreaker::new("postgres");
-    b.subscribe(d.listener());
+    let (d, b) = subscribed(
+        Dispatcher::builder()
+            .channel(fake.clone())
+            .retry(fast().attempts(2).timeout(Duration::from_millis(500))),
+    );
     let started = Instant::now();
     b.force_open();
     let stats = d.shutdown(Duration::from_secs(10)).await;
@@ -306,15 +290,13 @@ async fn a_hung_channel_times_out_each_attempt() {
 #[tokio::test(start_paused = true)]
 async fn a_full_queue_drops_and_counts_and_shutdown_drops_the_rest_at_its_deadline() {
     let fake = Fake::new("fake").slow(Duration::from_secs(3600));
-    let d = Dispatcher::builder()
-        .channel(fake.clone())
-        .queue_capacity(4)
-        .flapping(FlapPolicy::disabled())
-        .retry(fast().timeout(Duration::from_secs(7200)))
-        .build()
-        .unwrap();
-    let b = CircuitBreaker::new("postgres");
-    b.subscribe(d.listener());
+    let (d, b) = subscribed(
+        Dispatcher::builder()
+            .channel(fake.clone())
+            .queue_capacity(4)
+            .flapping(FlapPolicy::disabled())
+            .retry(fast().timeout(Duration::from_secs(7200))),
+    );
     for _ in 0..100 {
         b.force_open();
         b.reset();
@@ -332,13 +314,11 @@ async fn a_full_queue_drops_and_counts_and_shutdown_drops_the_rest_at_its_deadli
 #[tokio::test(start_paused = true)]
 async fn shutdown_flushes_what_is_queued() {
     let fake = Fake::new("fake").slow(Duration::from_millis(50));
-    let d = Dispatcher::builder()
-        .channel(fake.clone())
-        .flapping(FlapPolicy::disabled())
-        .build()
-        .unwrap();
-    let b = CircuitBreaker::new("postgres");
-    b.subscribe(d.listener());
+    let (d, b) = subscribed(
+        Dispatcher::builder()
+            .channel(fake.clone())
+            .flapping(FlapPolicy::disabled()),
+    );
     for _ in 0..10 {
         b.force_open();
         b.reset();
@@ -357,14 +337,12 @@ async fn shutdown_flushes_what_is_queued() {
 async fn a_slow_channel_does_not_delay_another() {
     let slow = Fake::new("slow").slow(Duration::from_secs(3600));
     let quick = Fake::new("quick");
-    let d = Dispatcher::builder()
-        .channel(slow.clone())
-        .channel(quick.clone())
-        .retry(fast().timeout(Duration::from_secs(7200)))
-        .build()
-        .unwrap();
-    let b = CircuitBreaker::new("postgres");
-    b.subscribe(d.listener());
+    let (d, b) = subscribed(
+        Dispatcher::builder()
+            .channel(slow.clone())
+            .channel(quick.clone())
+            .retry(fast().timeout(Duration::from_secs(7200))),
+    );
     b.force_open();
     tokio::time::sleep(Duration::from_millis(10)).await;
     assert_eq!(quick.kinds(), [Kind::Opened]);
@@ -377,13 +355,11 @@ async fn a_slow_channel_does_not_delay_another() {
 async fn a_panicking_notifier_fails_the_attempt_not_the_channel() {
     let fake = Fake::new("fake");
     fake.panics.store(1, Ordering::SeqCst);
-    let d = Dispatcher::builder()
-        .channel(fake.clone())
-        .retry(fast().attempts(1))
-        .build()
-        .unwrap();
-    let b = CircuitBreaker::new("postgres");
-    b.subscribe(d.listener());
+    let (d, b) = subscribed(
+        Dispatcher::builder()
+            .channel(fake.clone())
+            .retry(fast().attempts(1)),
+    );
     b.force_open();
     tokio::time::sleep(Duration::from_millis(10)).await;
     b.reset();
@@ -413,13 +389,11 @@ impl Notifier for Refreshing {
 #[tokio::test(start_paused = true)]
 async fn shutdown_with_duration_max_flushes_instead_of_panicking() {
     let fake = Fake::new("fake");
-    let d = Dispatcher::builder()
-        .channel(fake.clone())
-        .flapping(FlapPolicy::disabled())
-        .build()
-        .unwrap();
-    let b = CircuitBreaker::new("postgres");
-    b.subscribe(d.listener());
+    let (d, b) = subscribed(
+        Dispatcher::builder()
+            .channel(fake.clone())
+            .flapping(FlapPolicy::disabled()),
+    );
     b.force_open();
     let stats = d.shutdown(Duration::MAX).await;
     assert_eq!(stats.channels[0].sent, 1);
@@ -429,13 +403,11 @@ async fn shutdown_with_duration_max_flushes_instead_of_panicking() {
 #[tokio::test(start_paused = true)]
 async fn a_flap_window_of_duration_max_keeps_the_worker_alive() {
     let fake = Fake::new("fake");
-    let d = Dispatcher::builder()
-        .channel(fake.clone())
-        .flapping(FlapPolicy::new(2, Duration::MAX))
-        .build()
-        .unwrap();
-    let b = CircuitBreaker::new("postgres");
-    b.subscribe(d.listener());
+    let (d, b) = subscribed(
+        Dispatcher::builder()
+            .channel(fake.clone())
+            .flapping(FlapPolicy::new(2, Duration::MAX)),
+    );
     for _ in 0..3 {
         b.force_open();
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -462,13 +434,11 @@ async fn a_flap_window_of_duration_max_keeps_the_worker_alive() {
 #[tokio::test(start_paused = true)]
 async fn a_refresh_interval_of_duration_max_never_repeats_and_never_kills_the_channel() {
     let fake = Fake::new("fake");
-    let d = Dispatcher::builder()
-        .channel(Refreshing(fake.clone(), Duration::MAX))
-        .flapping(FlapPolicy::disabled())
-        .build()
-        .unwrap();
-    let b = CircuitBreaker::new("postgres");
-    b.subscribe(d.listener());
+    let (d, b) = subscribed(
+        Dispatcher::builder()
+            .channel(Refreshing(fake.clone(), Duration::MAX))
+            .flapping(FlapPolicy::disabled()),
+    );
     b.force_open();
     tokio::time::sleep(Duration::from_secs(3600)).await;
     b.reset();
@@ -516,6 +486,8 @@ fn bad_settings_are_errors_not_panics() {
 fn metrics_count_sent_failed_and_dropped_per_breaker_and_channel() {
     use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
+    use crate::support::recorded::series;
+
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -542,22 +514,12 @@ fn metrics_count_sent_failed_and_dropped_per_breaker_and_channel() {
         })
     });
     let mut counts = Vec::new();
-    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
-        let key = key.key();
-        if key.name() != "breakerbox_notifications_total" {
-            continue;
-        }
-        let label = |n: &str| {
-            key.labels()
-                .find(|l| l.key() == n)
-                .map(|l| l.value().to_owned())
-                .unwrap()
-        };
-        assert_eq!(label("breaker"), "postgres");
+    for (labels, value) in series(&snapshotter, "breakerbox_notifications_total") {
+        assert_eq!(labels["breaker"], "postgres");
         let DebugValue::Counter(v) = value else {
             panic!("not a counter")
         };
-        counts.push((label("channel"), label("result"), v));
+        counts.push((labels["channel"].clone(), labels["result"].clone(), v));
     }
     counts.sort();
     // Every channel x result is registered (at 0 until it happens).

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::support::process::dead_port;
+use crate::support::notify::email_to_dead_server;
 use crate::support::smtp::SmtpServer;
 use breakerbox::notify::{Dispatcher, EmailNotifier, FlapPolicy, RetryPolicy, SmtpSecurity};
 use breakerbox::{CircuitBreaker, Config};
@@ -141,13 +141,7 @@ async fn authenticated_delivery_works_and_a_wrong_password_is_a_counted_failure(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_smtp_server_is_retried_and_counted_without_blocking_calls() {
-    let email = EmailNotifier::builder("127.0.0.1")
-        .port(dead_port())
-        .security(SmtpSecurity::None)
-        .from("breakerbox@example.com")
-        .to("oncall@example.com")
-        .build()
-        .unwrap();
+    let email = email_to_dead_server();
     let dispatcher = Dispatcher::builder()
         .channel(email)
         .retry(fast_retry())

@@ -12,11 +12,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::support::notify::email_to_dead_server;
 use crate::support::process::dead_port;
 use crate::support::receiver::black_hole;
+use crate::support::recorded::series;
 use breakerbox::notify::{
-    AlertmanagerNotifier, Dispatcher, EmailNotifier, Filter, FlapPolicy, RetryPolicy, SmtpSecurity,
-    WebhookNotifier,
+    AlertmanagerNotifier, Dispatcher, Filter, FlapPolicy, RetryPolicy, WebhookNotifier,
 };
 use breakerbox::{CircuitBreaker, Config, Event};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
@@ -45,13 +46,7 @@ fn ten_thousand_transitions_with_every_channel_dead() {
         let webhook = WebhookNotifier::builder(format!("http://127.0.0.1:{}/", dead_port()))
             .build()
             .unwrap();
-        let email = EmailNotifier::builder("127.0.0.1")
-            .port(dead_port())
-            .security(SmtpSecurity::None)
-            .from("breakerbox@example.com")
-            .to("oncall@example.com")
-            .build()
-            .unwrap();
+        let email = email_to_dead_server();
         let hanging = AlertmanagerNotifier::builder(format!("http://127.0.0.1:{hole}"))
             .refresh_interval(Duration::from_secs(3600))
             .build()
@@ -174,17 +169,8 @@ fn notification_metrics(
     snapshotter: &metrics_util::debugging::Snapshotter,
 ) -> HashMap<(String, String), u64> {
     let mut out = HashMap::new();
-    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
-        let key = key.key();
-        if key.name() != "breakerbox_notifications_total" {
-            continue;
-        }
-        let label = |n: &str| {
-            key.labels()
-                .find(|l| l.key() == n)
-                .map(|l| l.value().to_owned())
-                .unwrap_or_default()
-        };
+    for (labels, value) in series(snapshotter, "breakerbox_notifications_total") {
+        let label = |n: &str| labels.get(n).cloned().unwrap_or_default();
         if label("breaker") != BREAKER {
             continue;
         }

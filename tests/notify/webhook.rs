@@ -40,6 +40,14 @@ fn trip(b: &CircuitBreaker) {
     assert_eq!(b.state(), State::Open);
 }
 
+/// A dispatcher with `hook` as its only channel, and a breaker it listens to.
+fn subscribed(hook: WebhookNotifier) -> (Dispatcher, CircuitBreaker) {
+    let d = dispatcher(hook);
+    let b = breaker();
+    b.subscribe(d.listener());
+    (d, b)
+}
+
 fn dispatcher(hook: WebhookNotifier) -> Dispatcher {
     Dispatcher::builder()
         .channel(hook)
@@ -58,9 +66,7 @@ async fn signed_json_reaches_the_receiver_and_verifies() {
         .header("X-Team", "payments")
         .build()
         .unwrap();
-    let d = dispatcher(hook);
-    let b = breaker();
-    b.subscribe(d.listener());
+    let (d, b) = subscribed(hook);
     trip(&b);
     let got = rx.wait_accepted(1, Duration::from_secs(5)).await;
     let req = &got[0];
@@ -173,9 +179,7 @@ async fn an_unreachable_server_is_a_retried_counted_failure() {
     let hook = WebhookNotifier::builder(format!("http://127.0.0.1:{}/", dead_port()))
         .build()
         .unwrap();
-    let d = dispatcher(hook);
-    let b = breaker();
-    b.subscribe(d.listener());
+    let (d, b) = subscribed(hook);
     trip(&b);
     b.reset();
     let stats = d.shutdown(Duration::from_secs(5)).await;
@@ -190,9 +194,7 @@ async fn slack_mode_posts_text() {
         .format(WebhookFormat::Slack)
         .build()
         .unwrap();
-    let d = dispatcher(hook);
-    let b = breaker();
-    b.subscribe(d.listener());
+    let (d, b) = subscribed(hook);
     trip(&b);
     let got = rx.wait_accepted(1, Duration::from_secs(5)).await;
     let json = got[0].json();

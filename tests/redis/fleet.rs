@@ -15,6 +15,7 @@ use std::time::Duration;
 use crate::support::eventually::eventually;
 use crate::support::logs::Logs;
 use crate::support::process::{Server, free_port};
+use crate::support::recorded::series;
 use breakerbox::fleet::{Fleet, FleetConfig};
 use breakerbox::{CircuitBreaker, Config, Reason, Registry, State};
 
@@ -61,6 +62,24 @@ fn fail(b: &CircuitBreaker, n: usize) {
     }
 }
 
+/// A redis-server and three replicas, every one connected to it.
+async fn connected_fleet() -> (Server, Vec<(Registry, CircuitBreaker, Fleet)>) {
+    let server = redis(free_port());
+    let fleet = replicas(server.port);
+    all_connected(&fleet).await;
+    (server, fleet)
+}
+
+async fn all_open(fleet: &[(Registry, CircuitBreaker, Fleet)]) {
+    eventually("all three open", WAIT, || async {
+        fleet
+            .iter()
+            .all(|(_, b, _)| b.state() == State::Open)
+            .then_some(())
+    })
+    .await;
+}
+
 async fn all_connected(fleet: &[(Registry, CircuitBreaker, Fleet)]) {
     eventually("every replica connected", WAIT, || async {
         fleet.iter().all(|(.., f)| f.connected()).then_some(())
@@ -70,20 +89,12 @@ async fn all_connected(fleet: &[(Registry, CircuitBreaker, Fleet)]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_on_two_replicas_open_the_breaker_on_all_three() {
-    let server = redis(free_port());
-    let fleet = replicas(server.port);
-    all_connected(&fleet).await;
+    let (_server, fleet) = connected_fleet().await;
     // 6 failing calls each: below min_calls locally, 12 of 12 failing across the fleet.
     fail(&fleet[0].1, 6);
     fail(&fleet[1].1, 6);
     assert!(fleet.iter().all(|(_, b, _)| b.state() == State::Closed));
-    eventually("all three open", WAIT, || async {
-        fleet
-            .iter()
-            .all(|(_, b, _)| b.state() == State::Open)
-            .then_some(())
-    })
-    .await;
+    all_open(&fleet).await;
     for (_, b, _) in &fleet {
         let t = b.snapshot().last_transition.expect("a transition");
         assert_eq!(
@@ -95,9 +106,7 @@ async fn failures_on_two_replicas_open_the_breaker_on_all_three() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_replica_below_quorum_opens_only_itself() {
-    let server = redis(free_port());
-    let fleet = replicas(server.port);
-    all_connected(&fleet).await;
+    let (server, fleet) = connected_fleet().await;
     // 9 failures and 3 successes on r0 alone: the fleet's window meets min_calls and the
     // rate, but one replica is below the quorum of 2.
     fail(&fleet[0].1, 9);
@@ -201,18 +210,10 @@ async fn counting_server() -> (u16, Arc<AtomicU32>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_open_admits_at_most_max_calls_trials_across_the_fleet() {
-    let server = redis(free_port());
-    let fleet = replicas(server.port);
-    all_connected(&fleet).await;
+    let (_server, fleet) = connected_fleet().await;
     fail(&fleet[0].1, 6);
     fail(&fleet[1].1, 6);
-    eventually("all three open", WAIT, || async {
-        fleet
-            .iter()
-            .all(|(_, b, _)| b.state() == State::Open)
-            .then_some(())
-    })
-    .await;
+    all_open(&fleet).await;
     // The dependency has recovered: every replica calls it as often as its breaker lets
     // it, until all three are closed. Each admitted call is a trial, counted by the server.
     let (port, trials) = counting_server().await;
@@ -240,20 +241,13 @@ async fn half_open_admits_at_most_max_calls_trials_across_the_fleet() {
 
 fn gauge(snapshotter: &metrics_util::debugging::Snapshotter, breaker: &str) -> Option<f64> {
     use metrics_util::debugging::DebugValue;
-    snapshotter
-        .snapshot()
-        .into_vec()
+    series(snapshotter, "breakerbox_fleet_connected")
         .into_iter()
-        .find_map(|(k, _, _, v)| {
-            let key = k.key();
-            let ours = key.name() == "breakerbox_fleet_connected"
-                && key
-                    .labels()
-                    .any(|l| l.key() == "breaker" && l.value() == breaker);
-            match v {
-                DebugValue::Gauge(g) if ours => Some(g.into_inner()),
-                _ => None,
+        .find_map(|(labels, v)| match v {
+            DebugValue::Gauge(g) if labels.get("breaker").map(String::as_str) == Some(breaker) => {
+                Some(g.into_inner())
             }
+            _ => None,
         })
 }
 
@@ -386,9 +380,7 @@ async fn redis_store_keeps_operator_states_across_restarts_field_by_field() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_actions_on_one_replica_apply_to_all_without_echo() {
-    let server = redis(free_port());
-    let fleet = replicas(server.port);
-    all_connected(&fleet).await;
+    let (server, fleet) = connected_fleet().await;
     let everywhere = |state: State| {
         let fleet = &fleet;
         move || async move {

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 /// How often a condition is polled.
 const POLL: Duration = Duration::from_millis(50);
+/// How often [`eventually_blocking`] polls: it waits on in-process threads, not servers.
+const BLOCKING_POLL: Duration = Duration::from_millis(10);
 
 /// Polls `check` until it returns `Some`, or panics after `timeout` with `what`.
 ///
@@ -25,6 +27,25 @@ where
             "timed out after {timeout:?} waiting for {what}"
         );
         tokio::time::sleep(POLL).await;
+    }
+}
+
+/// [`eventually`] for a test without a runtime: the thread sleeps between polls.
+pub fn eventually_blocking<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(BLOCKING_POLL);
     }
 }
 

@@ -1,6 +1,6 @@
 """SMTP server for the notifier tests (Debian's python3-aiosmtpd; run with /usr/bin/python3).
 
-Usage: notify_smtp.py HOST PORT OUT_DIR [USER:PASSWORD]
+Usage: smtp.py HOST PORT OUT_DIR [USER:PASSWORD]
 
 Writes one JSON file per message into OUT_DIR: the envelope, the headers and the decoded
 plain-text and HTML parts. With USER:PASSWORD, AUTH is required (over plain text, as a

@@ -110,13 +110,7 @@ fn a_call_is_one_span_with_name_state_outcome_and_slow() {
 fn a_call_past_its_timeout_is_a_slow_error_span_with_outcome_timeout() {
     let clock = ManualClock::new();
     let b = CircuitBreaker::builder("payments")
-        .config(
-            Config::builder()
-                .slow_call_duration(secs(10))
-                .call_timeout(secs(2))
-                .build()
-                .unwrap(),
-        )
+        .config(crate::slow_after_10s_timeout_after_2s())
         .clock(clock.clone())
         .build()
         .unwrap();

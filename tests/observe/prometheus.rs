@@ -7,14 +7,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
-use std::thread;
-use std::time::Duration;
 
 use crate::support::drive::*;
 use crate::support::metric_names::*;
 use crate::support::prom_text::*;
 use breakerbox::observe::names::{self, METRICS};
 use breakerbox::{CircuitBreaker, Config, Event, ManualClock, Reason, State};
+
+use crate::support::contention::{contention_config, random_calls};
 
 #[test]
 fn state_gauge_is_one_hot_at_every_transition_and_after_every_step() {
@@ -118,46 +118,12 @@ fn counts_are_exact_under_contention() {
     let clock = ManualClock::new();
     let b = metrics::with_local_recorder(&rec, || {
         CircuitBreaker::builder("stress")
-            .config(
-                Config::builder()
-                    .failure_threshold(4)
-                    .min_calls(20)
-                    .window_size(100)
-                    .reset_timeout(Duration::from_millis(5))
-                    .success_threshold(2)
-                    .half_open_max_calls(2)
-                    .build()
-                    .unwrap(),
-            )
+            .config(contention_config())
             .clock(clock.clone())
             .build()
             .unwrap()
     });
-    let threads: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let (b, clock) = (b.clone(), clock.clone());
-            thread::spawn(move || {
-                let mut x = 0x9E37_79B9_u64 + t * 7919;
-                for _ in 0..CALLS {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    match b.try_acquire() {
-                        Ok(p) => match x % 10 {
-                            0..=5 => p.success(),
-                            6..=7 => p.failure(),
-                            8 => p.ignore(),
-                            _ => drop(p),
-                        },
-                        Err(_) => clock.advance(Duration::from_millis(1)),
-                    }
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
+    random_calls(&b, &clock, THREADS, CALLS, false);
     let samples = parse(&handle.render());
     let calls = |o: &str| {
         value(

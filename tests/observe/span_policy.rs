@@ -334,13 +334,7 @@ fn a_registry_gives_its_policy_to_the_breakers_it_creates() {
 fn a_timeout_not_chosen_is_an_error_span_after_the_fact() {
     let clock = ManualClock::new();
     let b = CircuitBreaker::builder("payments")
-        .config(
-            Config::builder()
-                .slow_call_duration(secs(10))
-                .call_timeout(secs(2))
-                .build()
-                .unwrap(),
-        )
+        .config(crate::slow_after_10s_timeout_after_2s())
         .span_policy(SpanPolicy::only_what_matters())
         .clock(clock.clone())
         .build()

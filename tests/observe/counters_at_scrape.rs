@@ -16,6 +16,8 @@ use breakerbox::observe::names;
 use breakerbox::observe::prometheus::{self, PrometheusHandle};
 use breakerbox::{CallTotals, CircuitBreaker, Config, ManualClock, Registry};
 
+use crate::support::contention::{contention_config, random_calls};
+
 const RAN: [&str; 4] = ["success", "failure", "ignored", "timeout"];
 
 /// `breakerbox_calls_total` of `breaker` by outcome (rejected last), and
@@ -42,14 +44,9 @@ fn expected(t: &CallTotals) -> ([f64; 5], f64) {
 }
 
 fn stress_config() -> Config {
-    Config::builder()
-        .failure_threshold(4)
-        .min_calls(20)
-        .window_size(100)
-        .reset_timeout(Duration::from_millis(5))
+    contention_config()
+        .into_builder()
         .slow_call_duration(Duration::from_millis(2))
-        .success_threshold(2)
-        .half_open_max_calls(2)
         .build()
         .unwrap()
 }
@@ -88,35 +85,7 @@ fn rendered_counters_are_exact_after_threads_x_calls_racing_renders() {
             }
         })
     };
-    let callers: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let (b, clock) = (b.clone(), clock.clone());
-            thread::spawn(move || {
-                let mut x = 0x9E37_79B9_u64 + t * 7919;
-                for _ in 0..CALLS {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    match b.try_acquire() {
-                        Ok(p) => match x % 10 {
-                            0..=4 => p.success(),
-                            5 => {
-                                clock.advance(Duration::from_millis(3));
-                                p.success()
-                            }
-                            6..=7 => p.failure(),
-                            8 => p.ignore(),
-                            _ => drop(p),
-                        },
-                        Err(_) => clock.advance(Duration::from_millis(1)),
-                    }
-                }
-            })
-        })
-        .collect();
-    for t in callers {
-        t.join().unwrap();
-    }
+    random_calls(&b, &clock, THREADS, CALLS, true);
     done.store(true, Ordering::Relaxed);
     renderer.join().unwrap();
 
