@@ -376,7 +376,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(crate::proptest_config(512))]
     #[test]
     fn breaker_agrees_with_reference_model(ops in prop::collection::vec(op(), 1..120)) {
         run(ops)?;

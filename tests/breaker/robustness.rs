@@ -515,7 +515,7 @@ mod property {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+        #![proptest_config(crate::proptest_config(256))]
 
         /// No panic, exact totals, and an Open breaker always leaves Open after its deadline.
         #[test]
