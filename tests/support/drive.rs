@@ -7,6 +7,7 @@ use std::time::Duration;
 use breakerbox::observe::prometheus::{self, PrometheusHandle, PrometheusRecorder};
 use breakerbox::{CircuitBreaker, Config, ManualClock, Outcome, Reason, State};
 
+/// `s` seconds.
 pub fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
@@ -19,6 +20,9 @@ pub fn recorder() -> (PrometheusRecorder, PrometheusHandle) {
     (recorder, handle)
 }
 
+/// The config [`drive_through_every_state`] starts from: trips after 3 consecutive failures
+/// (or on the failure rate from 4 calls on), slow after 1 s, half-open after 10 s with 2
+/// trials and 60 s at most, closed again after 2 successes.
 pub fn config() -> Config {
     Config::builder()
         .failure_threshold(3)

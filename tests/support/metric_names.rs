@@ -36,6 +36,7 @@ pub fn metric_names(text: &str) -> BTreeSet<String> {
     out
 }
 
+/// The text of `docs/METRICS.md`, the metric reference.
 pub fn metrics_md() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/METRICS.md"))
         .expect("docs/METRICS.md")

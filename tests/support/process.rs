@@ -76,15 +76,18 @@ impl Server {
         })
     }
 
+    /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// What it wrote to stdout and stderr so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join(format!("{}.log", self.name)))
             .unwrap_or_default()
     }
 
+    /// Its process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -12,6 +12,7 @@ pub struct Sample {
     pub value: f64,
 }
 
+/// Every sample line of `text` (comments and blank lines skipped).
 pub fn parse(text: &str) -> Vec<Sample> {
     let mut out = Vec::new();
     for line in text.lines() {

@@ -35,6 +35,7 @@ pub struct Received {
 }
 
 impl Received {
+    /// The body as JSON.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).expect("body is not JSON")
     }
@@ -54,6 +55,7 @@ pub struct Receiver {
 }
 
 impl Receiver {
+    /// Serves on 127.0.0.1 and a port the system picks, answering as `answer` says.
     pub async fn start(answer: Answer) -> Receiver {
         let state = Arc::new(ReceiverState {
             answer,
@@ -69,6 +71,7 @@ impl Receiver {
         Receiver { addr, state, task }
     }
 
+    /// `http://ADDR` followed by `path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
