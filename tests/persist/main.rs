@@ -2,12 +2,8 @@
 //! time, and the demo service killed and started again as a real process.
 #![cfg(all(feature = "persist", feature = "test-util", feature = "tracing"))]
 
-#[cfg(feature = "full")]
-#[path = "../support/demo.rs"]
-mod demo;
-#[cfg(feature = "full")]
-#[path = "../support/servers.rs"]
-mod servers;
+#[path = "../support/mod.rs"]
+mod support;
 
 #[cfg(feature = "full")]
 mod restart;

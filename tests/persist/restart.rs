@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::demo::demo_binary;
-use crate::servers::{Server, eventually, free_port};
+use crate::support::demo::demo_binary;
+use crate::support::eventually::eventually;
+use crate::support::http::client;
+use crate::support::process::{Server, free_port};
 
 const TOKEN: &str = "persist-admin-token";
 /// The force-open's TTL, in seconds.
@@ -47,12 +49,12 @@ fn saved(state: &Path, name: &str) -> Option<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forced_open_ttl_survives_a_real_restart_of_the_demo() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
+    let http = client();
+    // Progress on stderr (shown when the test fails): where the time goes, never asserted.
+    let started = std::time::Instant::now();
+    let phase = |what: &str| eprintln!("[{:6.1} s] {what}", started.elapsed().as_secs_f64());
     let bin = demo_binary();
+    phase("demo built");
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("breakers.json");
 
@@ -61,6 +63,7 @@ async fn a_forced_open_ttl_survives_a_real_restart_of_the_demo() {
         breaker(&http, &first, "postgres")
     })
     .await;
+    phase("first run serving");
     let resp = http
         .post(format!(
             "{}/api/circuit-breakers/force-open/postgres?ttl={TTL}s",
@@ -87,6 +90,7 @@ async fn a_forced_open_ttl_survives_a_real_restart_of_the_demo() {
     )
     .await;
 
+    phase("force-open saved, 2 s of its TTL run");
     // A crash: SIGKILL leaves the process no chance to save anything more.
     let killed = Command::new("kill")
         .args(["-KILL", &first.pid().to_string()])
@@ -102,6 +106,7 @@ async fn a_forced_open_ttl_survives_a_real_restart_of_the_demo() {
         || breaker(&http, &second, "postgres"),
     )
     .await;
+    phase("second run serving");
     let log = second.log();
     assert_eq!(view["state"], "forced_open", "{view}\n{log}");
     let left = view["retry_after_secs"].as_u64().unwrap();
@@ -140,4 +145,5 @@ async fn a_forced_open_ttl_survives_a_real_restart_of_the_demo() {
         },
     )
     .await;
+    phase("restored breaker refusing calls");
 }

@@ -4,10 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use breakerbox::store::{Changes, FileStore, Record, Records, StateStore, StoreError};
 use breakerbox::{Config, ManualClock, Reason, Registry, State};
+
+use crate::support::eventually::eventually_blocking;
+use crate::support::logs::Logs;
 
 fn registry(clock: &ManualClock, path: &Path) -> Registry {
     Registry::builder()
@@ -32,6 +35,18 @@ fn state_file() -> (tempfile::TempDir, PathBuf) {
 
 fn saved(path: &Path) -> Records {
     FileStore::new(path).load().unwrap()
+}
+
+/// A first run of the process: `postgres` forced open for `ttl`, saved, and the process
+/// gone (its registry dropped).
+fn first_run_forced_open_for(clock: &ManualClock, path: &Path, ttl: Duration) {
+    let before = registry(clock, path);
+    before
+        .breaker("postgres", config())
+        .unwrap()
+        .force_open_for(ttl);
+    before.persist_now().unwrap();
+    drop(before);
 }
 
 #[test]
@@ -64,13 +79,7 @@ fn a_forced_open_ttl_survives_a_restart_with_the_remaining_time() {
 fn a_ttl_beyond_any_clock_saturates_across_a_restart() {
     let (_dir, path) = state_file();
     let clock = ManualClock::new();
-    let before = registry(&clock, &path);
-    before
-        .breaker("postgres", config())
-        .unwrap()
-        .force_open_for(Duration::MAX);
-    before.persist_now().unwrap();
-    drop(before);
+    first_run_forced_open_for(&clock, &path, Duration::MAX);
 
     clock.advance(Duration::from_secs(365 * 86_400));
     let after = registry(&clock, &path);
@@ -84,13 +93,7 @@ fn a_ttl_beyond_any_clock_saturates_across_a_restart() {
 fn a_ttl_that_expired_while_down_starts_half_open() {
     let (_dir, path) = state_file();
     let clock = ManualClock::new();
-    let before = registry(&clock, &path);
-    before
-        .breaker("postgres", config())
-        .unwrap()
-        .force_open_for(Duration::from_secs(60));
-    before.persist_now().unwrap();
-    drop(before);
+    first_run_forced_open_for(&clock, &path, Duration::from_secs(60));
 
     clock.advance(Duration::from_secs(3600));
     let after = registry(&clock, &path);
@@ -251,21 +254,17 @@ fn the_writer_thread_saves_transitions_without_being_asked() {
         .breaker("postgres", config())
         .unwrap()
         .force_open_for(Duration::from_secs(600));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let records = FileStore::new(&path).load().unwrap_or_default();
-        if records
-            .get("postgres")
-            .is_some_and(|r| r.state == State::ForcedOpen)
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the writer never saved the force-open"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    eventually_blocking(
+        "the writer to save the force-open",
+        Duration::from_secs(30),
+        || {
+            let records = FileStore::new(&path).load().unwrap_or_default();
+            records
+                .get("postgres")
+                .is_some_and(|r| r.state == State::ForcedOpen)
+                .then_some(())
+        },
+    );
 }
 
 /// A store whose saves block until the test lets them through.
@@ -286,10 +285,9 @@ impl StateStore for Gated {
     }
 }
 
-/// While the store is stuck in a save, calls, trips and operator actions go on: nothing
-/// on the call path waits for the store.
-#[test]
-fn a_stuck_store_never_holds_up_calls_or_transitions() {
+/// A registry saving into a [`Gated`] store, the store, and the gate: each message lets
+/// one save through; once the sender is dropped, every save goes through.
+fn gated_registry() -> (mpsc::Sender<()>, Arc<Gated>, Registry) {
     let (open_gate, gate) = mpsc::channel();
     let store = Arc::new(Gated {
         gate: Mutex::new(gate),
@@ -299,6 +297,14 @@ fn a_stuck_store_never_holds_up_calls_or_transitions() {
         .clock(ManualClock::new())
         .shared_state_store(store.clone())
         .build();
+    (open_gate, store, registry)
+}
+
+/// While the store is stuck in a save, calls, trips and operator actions go on: nothing
+/// on the call path waits for the store.
+#[test]
+fn a_stuck_store_never_holds_up_calls_or_transitions() {
+    let (open_gate, store, registry) = gated_registry();
     let db = registry.breaker("postgres", config()).unwrap();
     let (done, finished) = mpsc::channel();
     let worker = db.clone();
@@ -325,71 +331,23 @@ fn a_stuck_store_never_holds_up_calls_or_transitions() {
 /// writer before it stops.
 #[test]
 fn dropping_the_registry_saves_what_is_pending() {
-    let (open_gate, gate) = mpsc::channel();
-    let store = Arc::new(Gated {
-        gate: Mutex::new(gate),
-        saved: Mutex::default(),
-    });
-    let registry = Registry::builder()
-        .clock(ManualClock::new())
-        .shared_state_store(store.clone())
-        .build();
+    let (open_gate, store, registry) = gated_registry();
     let db = registry.breaker("postgres", config()).unwrap();
     db.force_open(); // the writer takes it and blocks in the store
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while registry.state_store_stats().unwrap().pending != 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the writer never took the change"
-        );
-        std::thread::yield_now();
-    }
+    eventually_blocking(
+        "the writer to take the change",
+        Duration::from_secs(30),
+        || (registry.state_store_stats().unwrap().pending == 0).then_some(()),
+    );
     db.disable(); // pending while the first save is stuck
     drop(registry);
     open_gate.send(()).unwrap();
     open_gate.send(()).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    eventually_blocking("the last change saved", Duration::from_secs(30), || {
         let last = store.saved.lock().unwrap().last().cloned();
-        if last.is_some_and(|c| c.get("postgres") == Some(&Some(Record::new(State::Disabled)))) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the last change was never saved");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Log lines captured from a `tracing` subscriber.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Logs {
-    fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync + 'static {
-        tracing_subscriber::fmt()
-            .with_writer(self.clone())
-            .with_ansi(false)
-            .finish()
-    }
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
-    type Writer = Logs;
-    fn make_writer(&'a self) -> Logs {
-        self.clone()
-    }
+        last.is_some_and(|c| c.get("postgres") == Some(&Some(Record::new(State::Disabled))))
+            .then_some(())
+    });
 }
 
 /// A restored breaker's gauges show its state and deadline from the start, and nothing is
@@ -401,13 +359,7 @@ fn a_restored_state_sets_the_gauges_without_counting_a_transition() {
 
     let (_dir, path) = state_file();
     let clock = ManualClock::new();
-    let before = registry(&clock, &path);
-    before
-        .breaker("postgres", config())
-        .unwrap()
-        .force_open_for(Duration::from_secs(60));
-    before.persist_now().unwrap();
-    drop(before);
+    first_run_forced_open_for(&clock, &path, Duration::from_secs(60));
     clock.advance(Duration::from_secs(20));
 
     let rec = DebuggingRecorder::new();
