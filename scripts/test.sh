@@ -31,7 +31,7 @@ summary() {
   printf '  %s\n' "${timings[@]}"
   printf 'total: %ds\n' "$((SECONDS - t_total))"
 }
-trap 'rc=$?; [ $rc -ne 0 ] && { summary; echo "failed in step: ${current:-?} (exit $rc)" >&2; }; exit $rc' EXIT
+trap 'rc=$?; [ $rc -ne 0 ] && { failed="$current"; summary; echo "failed in step: ${failed:-?} (exit $rc)" >&2; }; exit $rc' EXIT
 
 step "test servers (Debian packages, installed when missing)"
 need=()

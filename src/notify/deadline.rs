@@ -3,11 +3,9 @@
 //! A duration from a builder (`Duration::MAX` included) added to an instant overflows and
 //! panics; these helpers cap the result far in the future instead.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::time::Instant;
-
-use crate::time::{clamp_wall, last_wall};
 
 /// About 30 years: the stand-in for "never" where a deadline would overflow (Tokio uses the
 /// same horizon for its far-future sleeps).
@@ -23,14 +21,16 @@ pub(crate) fn after(now: Instant, d: Duration) -> Instant {
 /// `now + d`, capped at the end of year 9999 (the last time an RFC 3339 timestamp can
 /// carry).
 #[cfg(any(test, feature = "notify-webhook"))]
-pub(crate) fn wall_after(now: SystemTime, d: Duration) -> SystemTime {
+pub(crate) fn wall_after(now: std::time::SystemTime, d: Duration) -> std::time::SystemTime {
+    use crate::time::{clamp_wall, last_wall};
     clamp_wall(now.checked_add(d).unwrap_or_else(last_wall))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::UNIX_EPOCH;
+    use crate::time::{clamp_wall, last_wall};
+    use std::time::{SystemTime, UNIX_EPOCH};
 
     #[test]
     fn a_huge_duration_saturates_instead_of_panicking() {
