@@ -143,22 +143,31 @@ impl Clock for MonotonicClock {
         self.inner.delta_as_nanos(self.origin_raw, self.inner.raw())
     }
 
+    /// With upkeep running, the cached time measured from this clock's origin, saturating
+    /// at 0 while the cached time still predates the origin (for at most one upkeep
+    /// interval after the clock is made, when it is no staler than any other cached
+    /// reading). Without upkeep, [`now`](Clock::now).
     #[inline]
     fn recent(&self) -> u64 {
         if UPKEEP_RUNNING.load(Ordering::Acquire) != 0 {
-            let recent = self.inner.recent();
-            if recent > self.origin {
-                return since(recent, self.origin);
-            }
+            return since(self.inner.recent(), self.origin);
         }
-        // No upkeep running, or the cached time predates this clock.
         self.now()
     }
 }
 
+/// Nanoseconds from `origin` to `t`, 0 if `t` is earlier.
+///
+/// The comparison first is what lets the compiler drop the `Duration` in between (its
+/// split into seconds and back): with it this is one subtraction and a conditional move;
+/// without it, about 20 instructions more.
 #[inline]
 fn since(t: quanta::Instant, origin: quanta::Instant) -> u64 {
-    crate::time::nanos(t.saturating_duration_since(origin))
+    if t > origin {
+        crate::time::nanos(t.saturating_duration_since(origin))
+    } else {
+        0
+    }
 }
 
 /// A clock that moves only when told to. Clones share one time, so a test can keep a
@@ -267,6 +276,15 @@ mod tests {
         let stopped = clock.now();
         std::thread::sleep(Duration::from_millis(20));
         assert!(clock.recent() >= stopped + 10_000_000);
+    }
+
+    #[test]
+    fn since_counts_nanoseconds_from_the_origin_and_saturates_at_zero() {
+        let origin = quanta::Clock::new().now();
+        let later = origin + Duration::from_nanos(1_234_567_891);
+        assert_eq!(since(later, origin), 1_234_567_891);
+        assert_eq!(since(origin, origin), 0);
+        assert_eq!(since(origin, later), 0);
     }
 
     #[test]

@@ -176,6 +176,41 @@ mod tests {
         }
     }
 
+    /// A breaker keeps the name its rejections carry, built once: each rejection, through
+    /// every call shape, carries the breaker's whole name, inline or shared.
+    #[test]
+    fn every_rejection_carries_the_breakers_name_at_every_length() {
+        use crate::{CircuitBreaker, ManualClock, State};
+        use std::time::Duration;
+        for len in [
+            1,
+            INLINE_NAME - 1,
+            INLINE_NAME,
+            INLINE_NAME + 1,
+            MAX_NAME_LEN,
+        ] {
+            let name = "n".repeat(len);
+            let clock = ManualClock::new();
+            let breaker = CircuitBreaker::builder(name.as_str())
+                .clock(clock.clone())
+                .build()
+                .unwrap();
+            breaker.force_open_for(Duration::from_secs(10));
+            clock.advance(Duration::from_secs(4));
+            for _ in 0..2 {
+                let open = breaker.try_acquire().unwrap_err();
+                assert_eq!(open.name(), name);
+                assert_eq!(open.state(), State::ForcedOpen);
+                assert_eq!(open.retry_after(), Some(Duration::from_secs(6)));
+                let err = breaker.call_sync(|| Ok::<(), ()>(())).unwrap_err();
+                assert_eq!(err.rejection(), Some(&open));
+                let owned = breaker.try_acquire_owned().unwrap_err();
+                assert_eq!(owned.name(), name);
+            }
+            assert_eq!(breaker.snapshot().totals.rejected, 6, "name of {len} bytes");
+        }
+    }
+
     #[test]
     fn inline_and_shared_names_read_back_the_same() {
         for len in [0, 1, INLINE_NAME, INLINE_NAME + 1, MAX_NAME_LEN] {

@@ -89,6 +89,9 @@ pub(crate) struct Refusal {
 
 pub(crate) struct Inner {
     pub(crate) name: Arc<str>,
+    /// The name as a rejection carries it, built once: a rejection copies it whole
+    /// instead of zeroing an inline buffer and copying the name's bytes into it.
+    open_name: Name,
     pub(crate) state: StateCell,
     pub(crate) settings: ArcSwap<Settings>,
     /// The call path's copy of the config values it reads.
@@ -144,6 +147,7 @@ impl Inner {
         let observer = Observer::new(&name, &config, initial, since_unix, histogram);
         let seed = now ^ (Arc::as_ptr(&window) as u64).rotate_left(32) ^ 0x9E37_79B9_7F4A_7C15;
         Inner {
+            open_name: Name::new(&name),
             name,
             state: StateCell::new(initial),
             hot: HotConfig::new(&config),
@@ -249,7 +253,7 @@ impl Inner {
     #[inline(always)]
     pub(crate) fn open_error(&self, refusal: Refusal) -> BreakerOpen {
         BreakerOpen {
-            name: Name::new(&self.name),
+            name: self.open_name.clone(),
             state: refusal.state,
             retry_after: refusal.retry_after,
         }
