@@ -7,12 +7,14 @@ use crate::event::Outcome;
 /// Which outcomes of a breaker get a `breakerbox_call_duration_seconds` histogram.
 ///
 /// Each histogram is 20 series in the Prometheus exposition (18 buckets with the crate's
-/// bounds, `_sum` and `_count`), so with every outcome it is 80 of a breaker's 126 lines.
-/// Bucket bounds are `observe::prometheus::DURATION_BUCKETS` in what
-/// `observe::prometheus::render` writes (from the breaker's own striped counts), and the
-/// exporter's, set per metric name by the application (see `observe::prometheus::builder`),
-/// in what a recorder renders itself; what a breaker chooses is which histograms it has.
-/// Calls are counted in `breakerbox_calls_total` whatever this says.
+/// bounds, `_sum` and `_count`), so with every outcome it is 80 of a breaker's 126 lines;
+/// 10 series with [`DurationBuckets::Coarse`]. This chooses which histograms a breaker
+/// has; [`DurationBuckets`] (`CircuitBreakerBuilder::duration_buckets`) chooses their
+/// bounds in what `observe::prometheus::render` writes (from the breaker's own striped
+/// counts; default `observe::prometheus::DURATION_BUCKETS`). What a recorder renders
+/// itself has the exporter's bounds, set per metric name by the application (see
+/// `observe::prometheus::builder`). Calls are counted in `breakerbox_calls_total`
+/// whatever this says.
 ///
 /// ```
 /// use breakerbox::{CircuitBreaker, DurationHistogram};
