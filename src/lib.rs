@@ -196,7 +196,7 @@ pub use event::{Event, Listener, ListenerId, Outcome, Transition};
 pub use fallback::{Fallback, FallbackReason};
 pub use limited::{LimitReason, Limited};
 pub use name::{MAX_NAME_LEN, NameError};
-pub use observe::{DurationHistogram, SpanPolicy, Successes};
+pub use observe::{DurationBuckets, DurationHistogram, SpanPolicy, Successes};
 pub use registry::{Registry, RegistryBuilder};
 pub use state::{Reason, State};
 #[cfg(feature = "rt-tokio")]

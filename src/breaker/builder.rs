@@ -1,5 +1,5 @@
 //! Building a [`CircuitBreaker`]: name, config, clock, listeners, initial state, span
-//! policy and duration histogram.
+//! policy, duration histogram and its bucket bounds.
 
 use std::fmt;
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::error::{BuildError, ConfigError};
 use crate::event::{Listener, Listeners};
 use crate::name::NameError;
-use crate::observe::{DurationHistogram, SpanPolicy};
+use crate::observe::{DurationBuckets, DurationHistogram, SpanPolicy};
 use crate::state::State;
 
 /// Builds a [`CircuitBreaker`].
@@ -23,6 +23,7 @@ pub struct CircuitBreakerBuilder {
     initial: State,
     span_policy: SpanPolicy,
     histogram: DurationHistogram,
+    buckets: DurationBuckets,
 }
 
 impl fmt::Debug for CircuitBreakerBuilder {
@@ -33,6 +34,7 @@ impl fmt::Debug for CircuitBreakerBuilder {
             .field("initial", &self.initial)
             .field("span_policy", &self.span_policy)
             .field("histogram", &self.histogram)
+            .field("buckets", &self.buckets)
             .finish_non_exhaustive()
     }
 }
@@ -49,6 +51,7 @@ impl CircuitBreakerBuilder {
             initial: State::Closed,
             span_policy: SpanPolicy::default(),
             histogram: DurationHistogram::default(),
+            buckets: DurationBuckets::default(),
         }
     }
 
@@ -105,6 +108,17 @@ impl CircuitBreakerBuilder {
         self
     }
 
+    /// The bucket bounds of the `breakerbox_call_duration_seconds` histograms this breaker
+    /// keeps and `observe::prometheus::render` writes (default:
+    /// [`DurationBuckets::Standard`], 17 bounds). [`DurationBuckets::Coarse`] halves the
+    /// series per histogram. Custom bounds are checked by
+    /// [`build`](CircuitBreakerBuilder::build).
+    #[must_use]
+    pub fn duration_buckets(mut self, buckets: DurationBuckets) -> Self {
+        self.buckets = buckets;
+        self
+    }
+
     pub(crate) fn listener_set(mut self, set: Arc<Listeners>) -> Self {
         self.listeners = Some(set);
         self
@@ -115,7 +129,10 @@ impl CircuitBreakerBuilder {
     /// # Errors
     /// [`BuildError::Name`] for an empty name or one over
     /// [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes; [`BuildError::Config`] for an
-    /// [`initial_state`](CircuitBreakerBuilder::initial_state) of `Open` or `HalfOpen`.
+    /// [`initial_state`](CircuitBreakerBuilder::initial_state) of `Open` or `HalfOpen`, or
+    /// for [`DurationBuckets::Custom`] bounds that are empty, more than
+    /// [`MAX_DURATION_BOUNDS`](crate::observe::MAX_DURATION_BOUNDS), not finite, under
+    /// 1 ns or not strictly increasing (field `duration_buckets`).
     pub fn build(self) -> Result<CircuitBreaker, BuildError> {
         NameError::check(&self.name)?;
         if matches!(self.initial, State::Open | State::HalfOpen) {
@@ -125,9 +142,10 @@ impl CircuitBreakerBuilder {
                 reason: "a breaker can start closed, disabled, metrics-only or forced open",
             }));
         }
+        let bounds = self.buckets.resolve()?;
         let listeners = self.listeners.unwrap_or_default();
         let clock = self.clock.unwrap_or_else(default_clock);
-        let inner = Inner::new(
+        let mut inner = Inner::new(
             self.name,
             self.config,
             self.initial,
@@ -135,6 +153,7 @@ impl CircuitBreakerBuilder {
             listeners,
             self.histogram,
         );
+        inner.observer.set_duration_buckets(bounds);
         inner.observer.span_sampler().set(self.span_policy);
         for l in self.own_listeners {
             inner.listeners.add_for(inner.source, l);

@@ -11,20 +11,21 @@
 //! the exporter has none. The lines are those the exporter writes: the same names, labels
 //! in the same order (the exporter's global labels, read from its `breakerbox_state`
 //! lines, then `breaker`, `outcome`, `le`; or `breaker`, `from`, `to`, `reason`), the
-//! bucket bounds `DURATION_BUCKETS` and the same number formats, so dashboards, alerts and
-//! `promtool check metrics` see no difference.
+//! same number formats and, for a breaker with the standard bounds, the bounds
+//! `DURATION_BUCKETS`, so dashboards, alerts and `promtool check metrics` see no
+//! difference. A breaker with other bounds (`DurationBuckets`) gets its own `le` lines.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use metrics_exporter_prometheus::formatting::sanitize_label_value;
 
+use super::duration::Bounds;
 use super::histogram::Buckets;
 use super::names::{
     self, CALL_DURATION_SECONDS, LABEL_BREAKER, LABEL_FROM, LABEL_OUTCOME, LABEL_REASON, LABEL_TO,
     TRANSITIONS_TOTAL,
 };
-use super::prometheus::DURATION_BUCKETS;
 use super::transitions::TransitionKey;
 
 /// The label values of `outcome`, by `ran_index`.
@@ -58,9 +59,16 @@ impl Own {
 
     /// Writes the histogram lines.
     fn write_durations(&self, out: &mut String, globals: &str) {
-        let les: Vec<String> = DURATION_BUCKETS.iter().map(f64::to_string).collect();
+        let standard = Bounds::default();
+        let standard_les = les(&standard);
         let mut labels = String::new();
         for (breaker, snapshot) in &self.durations {
+            // Every histogram of a breaker has the breaker's bounds.
+            let Some(bounds) = snapshot.iter().flatten().map(|b| b.bounds).next() else {
+                continue;
+            };
+            let own_les = (bounds != standard).then(|| les(&bounds));
+            let les = own_les.as_ref().unwrap_or(&standard_les);
             for (outcome, b) in OUTCOMES.iter().zip(snapshot) {
                 let Some(b) = b else { continue };
                 labels.clear();
@@ -69,7 +77,7 @@ impl Own {
                     "{{{globals}{LABEL_BREAKER}=\"{breaker}\",{LABEL_OUTCOME}=\"{outcome}\""
                 );
                 let mut cumulative = 0u64;
-                for (le, count) in les.iter().zip(b.counts) {
+                for (le, &count) in les.iter().zip(b.counts()) {
                     cumulative = cumulative.saturating_add(count);
                     bucket_line(out, &labels, le, cumulative);
                 }
@@ -104,6 +112,11 @@ impl Own {
                 .is_some_and(|rest| rest.starts_with('_'))
             && breaker_label(line).is_some_and(|b| self.breakers.contains(b))
     }
+}
+
+/// The `le` label values of `bounds`, as the exporter writes them.
+fn les(bounds: &Bounds) -> Vec<String> {
+    bounds.secs().iter().map(f64::to_string).collect()
 }
 
 /// One `_bucket` line: `labels` is `{breaker="..",outcome=".."` (unclosed).
@@ -286,7 +299,8 @@ mod tests {
     fn own_lines_replace_the_exporters_under_one_type_line() {
         let mut own = Own::default();
         let mut b = Buckets {
-            counts: [0; DURATION_BUCKETS.len() + 1],
+            bounds: Bounds::default(),
+            counts: [0; super::super::duration::MAX_DURATION_BOUNDS + 1],
             sum_nanos: 1_500_000,
         };
         b.counts[1] = 1;

@@ -24,6 +24,8 @@ use metrics::{Counter, Gauge, Histogram, Unit};
 
 use super::DurationHistogram;
 #[cfg(feature = "prometheus")]
+use super::duration::Bounds;
+#[cfg(feature = "prometheus")]
 use super::histogram::{Buckets, Durations};
 use super::lifetime::CallCounters;
 use super::mode::Mode;
@@ -163,7 +165,7 @@ impl Metrics {
             #[cfg(feature = "prometheus")]
             own: mode
                 .own
-                .then(|| Durations::new(histogram, mode.render_only).map(Box::new))
+                .then(|| Durations::new(histogram, Bounds::default(), mode.render_only).map(Box::new))
                 .flatten(),
             state: State::ALL
                 .map(|s| metrics::gauge!(STATE, LABEL_BREAKER => b(), LABEL_STATE => s.as_str())),
@@ -265,6 +267,15 @@ impl Metrics {
             }
         }
         self.duration[i].record(duration.as_secs_f64());
+    }
+
+    /// Uses `bounds` for the breaker's own duration histograms (a breaker being built,
+    /// before its first call). The facade's histograms keep the exporter's bounds.
+    #[cfg(feature = "prometheus")]
+    pub(crate) fn set_duration_buckets(&mut self, bounds: Bounds) {
+        if let Some(own) = self.own.as_deref_mut() {
+            own.set_bounds(bounds);
+        }
     }
 
     /// The breaker's own duration histograms (by outcome index), for a render that holds

@@ -43,7 +43,9 @@ pub(crate) mod spans;
 #[cfg(feature = "metrics")]
 mod transitions;
 
-pub use self::duration::DurationHistogram;
+pub use self::duration::{
+    COARSE_DURATION_BUCKETS, DurationBuckets, DurationHistogram, MAX_DURATION_BOUNDS,
+};
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub use self::metrics::describe_metrics;
@@ -129,6 +131,15 @@ impl Observer {
             name: name.clone(),
             spans: span_policy::Sampler::default(),
         }
+    }
+
+    /// Uses `bounds` for the histograms the breaker keeps itself (feature `prometheus`),
+    /// before its first call.
+    pub(crate) fn set_duration_buckets(&mut self, bounds: duration::Bounds) {
+        #[cfg(feature = "prometheus")]
+        self.metrics.set_duration_buckets(bounds);
+        #[cfg(not(feature = "prometheus"))]
+        let _ = bounds;
     }
 
     /// The span policy and its 1-in-N counter.

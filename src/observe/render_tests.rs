@@ -300,3 +300,142 @@ fn the_exporters_global_labels_lead_breakerboxs_own_lines_too() {
         "breakerbox_transitions_total{env=\"prod\",breaker=\"db\",from=\"closed\",to=\"open\",reason=\"failure_rate\"} 0\n"
     ));
 }
+
+/// What `render` writes for breakers built outside a registry: the exporter's text with
+/// each breaker's own histograms in place of the exporter's lines for it.
+fn render_breakers(handle: &super::PrometheusHandle, breakers: &[&CircuitBreaker]) -> String {
+    let mut own = super::super::exposition::Own::default();
+    for b in breakers {
+        let metrics = b.observer().metrics();
+        own.durations(metrics.name(), metrics.render_durations().unwrap());
+    }
+    super::super::exposition::merge(&handle.render(), &own, |_| false)
+}
+
+/// The `le` values of the bucket lines of `breaker` and `outcome`, in order.
+fn les(text: &str, breaker: &str, outcome: &str) -> Vec<String> {
+    let prefix = format!(
+        "{},le=\"",
+        series("bucket", breaker, outcome, None).trim_end_matches('}')
+    );
+    text.lines()
+        .filter_map(|l| l.strip_prefix(&prefix)?.split('"').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn a_breaker_with_coarse_buckets_renders_exactly_its_bounds_and_a_default_one_all_17() {
+    let recorder = builder().build_recorder();
+    let handle = recorder.handle();
+    let clock = ManualClock::new();
+    let (coarse, standard) = metrics::with_local_recorder(&recorder, || {
+        let build = |name, buckets| {
+            CircuitBreaker::builder(name)
+                .config(quiet())
+                .clock(clock.clone())
+                .duration_buckets(buckets)
+                .build()
+                .unwrap()
+        };
+        (
+            build("tenant", crate::DurationBuckets::Coarse),
+            build("db", crate::DurationBuckets::default()),
+        )
+    });
+    let timed = |b: &CircuitBreaker, d: Duration, ok: bool| {
+        let _ = b.call_sync(|| {
+            clock.advance(d);
+            if ok { Ok(()) } else { Err(()) }
+        });
+    };
+    for b in [&coarse, &standard] {
+        for ms in [1, 5, 30, 2_000, 11_000] {
+            timed(b, Duration::from_millis(ms), true);
+        }
+        timed(b, Duration::from_millis(600), false);
+    }
+    // Before its first render, the coarse breaker records through the facade: the
+    // exporter's bounds for the metric name, all 17.
+    assert_eq!(les(&handle.render(), "tenant", "success").len(), 18);
+
+    let text = render_breakers(&handle, &[&coarse, &standard]);
+    let coarse_les = ["0.005", "0.025", "0.1", "0.5", "2", "5", "10", "+Inf"];
+    for outcome in ["success", "failure", "ignored", "timeout"] {
+        assert_eq!(les(&text, "tenant", outcome), coarse_les, "{outcome}");
+        let mut all: Vec<String> = DURATION_BUCKETS.iter().map(f64::to_string).collect();
+        all.push("+Inf".into());
+        assert_eq!(les(&text, "db", outcome), all, "{outcome}");
+    }
+    let succ = |le: &str| value(&text, &series("bucket", "tenant", "success", Some(le)));
+    let cumulative = [2.0, 2.0, 3.0, 3.0, 4.0, 4.0, 4.0, 5.0];
+    for (le, want) in coarse_les.iter().zip(cumulative) {
+        assert_eq!(succ(le), Some(want), "le={le}");
+    }
+    let tenant = |suffix, outcome| value(&text, &series(suffix, "tenant", outcome, None));
+    assert_eq!(tenant("count", "success"), Some(5.0));
+    assert_eq!(tenant("sum", "success"), Some(13.036));
+    let fail = |le: &str| value(&text, &series("bucket", "tenant", "failure", Some(le)));
+    assert_eq!(fail("0.5"), Some(0.0));
+    assert_eq!(fail("2"), Some(1.0));
+    assert_eq!(tenant("count", "failure"), Some(1.0));
+    assert_eq!(tenant("sum", "failure"), Some(0.6));
+    assert_eq!(tenant("count", "timeout"), Some(0.0));
+    // The standard breaker, same calls: its own 17 bounds.
+    let db = |le: &str| value(&text, &series("bucket", "db", "success", Some(le)));
+    assert_eq!(db("0.001"), Some(1.0));
+    assert_eq!(db("0.025"), Some(2.0));
+    assert_eq!(db("10"), Some(4.0));
+    assert_eq!(db("60"), Some(5.0));
+    assert_eq!(
+        value(&text, &series("count", "db", "success", None)),
+        Some(5.0)
+    );
+    // One family: 10 lines per coarse histogram, 20 per standard one.
+    assert_eq!(
+        text.matches("# TYPE breakerbox_call_duration_seconds ")
+            .count(),
+        1
+    );
+    let lines = |breaker: &str| {
+        let needle = format!("{{breaker=\"{breaker}\",outcome=");
+        text.lines()
+            .filter(|l| l.starts_with("breakerbox_call_duration_seconds_") && l.contains(&needle))
+            .count()
+    };
+    assert_eq!(lines("tenant"), 4 * 10);
+    assert_eq!(lines("db"), 4 * 20);
+}
+
+#[test]
+fn bad_custom_buckets_are_a_typed_build_error() {
+    use crate::{BuildError, ConfigError, DurationBuckets};
+    let build = |bounds: Vec<f64>| {
+        CircuitBreaker::builder("x")
+            .duration_buckets(DurationBuckets::Custom(bounds))
+            .build()
+    };
+    for bad in [
+        vec![],
+        vec![0.1; 18],
+        vec![0.1, f64::NAN],
+        vec![0.0],
+        vec![-1.0],
+        vec![f64::INFINITY],
+        vec![0.5, 0.25],
+        vec![0.5, 0.5],
+    ] {
+        let e = build(bad.clone()).unwrap_err();
+        assert!(matches!(e, BuildError::Config(_)), "{bad:?}: {e:?}");
+        assert_eq!(e.field(), "duration_buckets", "{bad:?}");
+    }
+    assert!(matches!(
+        build(vec![0.1; 18]).unwrap_err(),
+        BuildError::Config(ConfigError::TooLarge {
+            value: 18,
+            max: 17,
+            ..
+        })
+    ));
+    assert!(build(vec![0.01, 0.1, 1.0]).is_ok());
+}
