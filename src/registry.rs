@@ -10,11 +10,11 @@ use std::sync::{Arc, Mutex, RwLock};
 use crate::breaker::{CircuitBreaker, Snapshot};
 use crate::clock::{Clock, default_clock};
 use crate::config::Config;
-use crate::error::RegistryError;
+use crate::error::{ConfigError, RegistryError};
 use crate::event::{Listener, ListenerId, Listeners};
 use crate::store::{Persister, StateStore, StoreError, StoreStats};
 
-use crate::observe::{DurationHistogram, SpanPolicy};
+use crate::observe::{DurationBuckets, DurationHistogram, SpanPolicy};
 pub use builder::RegistryBuilder;
 
 /// A set of named breakers sharing one clock and one listener set. A cheap handle: clones
@@ -51,6 +51,7 @@ struct RegistryInner {
     persister: Option<Persister>,
     span_policy: Mutex<SpanPolicy>,
     histogram: Mutex<DurationHistogram>,
+    buckets: Mutex<DurationBuckets>,
 }
 
 impl fmt::Debug for Registry {
@@ -90,6 +91,7 @@ impl Registry {
                 persister,
                 span_policy: Mutex::default(),
                 histogram: Mutex::default(),
+                buckets: Mutex::default(),
             }),
         }
     }
@@ -119,6 +121,7 @@ impl Registry {
             .listener_set(self.inner.listeners.clone())
             .span_policy(self.span_policy())
             .duration_histogram(self.duration_histogram())
+            .duration_buckets(self.duration_buckets())
             .build()?;
         let restored_open = self
             .inner
@@ -284,6 +287,30 @@ impl Registry {
             .histogram
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets the bucket bounds of the duration histograms of the breakers the registry
+    /// creates from now on (default: [`DurationBuckets::Standard`]; see
+    /// [`CircuitBreakerBuilder::duration_buckets`](crate::CircuitBreakerBuilder::duration_buckets)).
+    /// Existing breakers keep theirs.
+    ///
+    /// # Errors
+    /// [`ConfigError`] (field `duration_buckets`) for custom bounds that are empty, more
+    /// than [`MAX_DURATION_BOUNDS`](crate::observe::MAX_DURATION_BOUNDS), not finite, under
+    /// 1 ns or not strictly increasing; the registry's bounds are then unchanged.
+    pub fn set_duration_buckets(&self, buckets: DurationBuckets) -> Result<(), ConfigError> {
+        buckets.resolve()?;
+        *self.inner.buckets.lock().unwrap_or_else(|e| e.into_inner()) = buckets;
+        Ok(())
+    }
+
+    /// The bucket bounds of the duration histograms of the breakers the registry creates.
+    pub fn duration_buckets(&self) -> DurationBuckets {
+        self.inner
+            .buckets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The clock the registry's breakers use.

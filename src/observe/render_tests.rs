@@ -439,3 +439,47 @@ fn bad_custom_buckets_are_a_typed_build_error() {
     ));
     assert!(build(vec![0.01, 0.1, 1.0]).is_ok());
 }
+
+#[test]
+fn a_registry_set_to_coarse_buckets_renders_its_new_breakers_with_the_coarse_bounds() {
+    use crate::observe::{COARSE_DURATION_BUCKETS, DurationBuckets};
+    let (registry, recorder, clock) = service();
+    let handle = recorder.handle();
+    let before =
+        metrics::with_local_recorder(&recorder, || registry.breaker("before", quiet()).unwrap());
+    // Bad bounds are refused and leave the registry's choice as it was.
+    let bad = DurationBuckets::Custom(vec![0.5, 0.1]);
+    assert!(registry.set_duration_buckets(bad).is_err());
+    assert_eq!(registry.duration_buckets(), DurationBuckets::Standard);
+    registry
+        .set_duration_buckets(DurationBuckets::Coarse)
+        .unwrap();
+    let after =
+        metrics::with_local_recorder(&recorder, || registry.breaker("after", quiet()).unwrap());
+    for b in [&before, &after] {
+        b.call_sync(|| {
+            clock.advance(Duration::from_millis(3));
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+    }
+    let text = render(&handle, &registry);
+    let les = |breaker: &str| -> Vec<String> {
+        let prefix = format!(
+            "breakerbox_call_duration_seconds_bucket{{breaker=\"{breaker}\",outcome=\"success\",le=\""
+        );
+        text.lines()
+            .filter_map(|l| Some(l.strip_prefix(&prefix)?.split('"').next()?.to_owned()))
+            .collect()
+    };
+    let coarse: Vec<f64> = les("after")
+        .iter()
+        .filter(|le| *le != "+Inf")
+        .map(|le| le.parse().unwrap())
+        .collect();
+    assert_eq!(coarse, COARSE_DURATION_BUCKETS.to_vec(), "{text}");
+    assert_eq!(les("before").len(), DURATION_BUCKETS.len() + 1);
+    // The 3 ms call lands in the coarse 5 ms bucket.
+    let five_ms = series("bucket", "after", "success", Some("0.005"));
+    assert_eq!(value(&text, &five_ms), Some(1.0));
+}
