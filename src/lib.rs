@@ -175,6 +175,7 @@ pub mod observe;
 mod registry;
 mod state;
 pub mod store;
+mod stripe;
 mod sync;
 mod time;
 #[cfg(feature = "rt-tokio")]

@@ -28,7 +28,7 @@
 //! lifetime counters.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::DurationHistogram;
@@ -38,12 +38,8 @@ use crate::event::Outcome;
 /// Most bounds of one histogram.
 const BOUNDS: usize = MAX_DURATION_BOUNDS;
 
-/// Threads that own a stripe of every breaker's histogram: the first to record.
-const OWNED: usize = 4;
-/// Stripes shared, round-robin, by the other threads.
-const SHARED: usize = 4;
-/// Stripes of one breaker's histogram.
-pub(crate) const STRIPES: usize = OWNED + SHARED;
+pub(crate) use crate::stripe::STRIPES;
+use crate::stripe::{self, add};
 
 /// Eight slots on one cache line: stripes never share a line.
 #[derive(Debug, Default)]
@@ -132,12 +128,10 @@ impl Durations {
         let Some(row) = self.rows.get(i).copied().flatten() else {
             return;
         };
-        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let nanos = crate::time::nanos(d);
         // Never past `len`: the padding is `u64::MAX`, and no `nanos` is above it.
         let bucket = self.bounds.padded_nanos().partition_point(|&le| le < nanos);
-        let (index, owned) = SLOT
-            .try_with(|s| (s.index, s.owned))
-            .unwrap_or((OWNED, false));
+        let (index, owned) = stripe::current();
         let stripe = self.stripes[index].get_or_init(|| self.stripe());
         let base = usize::from(row) * self.slots;
         add(slot(stripe, base + bucket), 1, owned);
@@ -194,62 +188,6 @@ impl Durations {
 #[inline]
 fn slot(stripe: &[Line], k: usize) -> &AtomicU64 {
     &stripe[k / 8].0[k % 8]
-}
-
-/// Adds `v`, saturating: with a plain load and store on an owned stripe (its only writer),
-/// atomically on a shared one.
-#[inline]
-fn add(slot: &AtomicU64, v: u64, owned: bool) {
-    if owned {
-        slot.store(
-            slot.load(Ordering::Relaxed).saturating_add(v),
-            Ordering::Relaxed,
-        );
-    } else {
-        let _ = slot.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
-            Some(s.saturating_add(v))
-        });
-    }
-}
-
-/// Which stripes a live thread owns.
-static OWNERS: [AtomicBool; OWNED] = [const { AtomicBool::new(false) }; OWNED];
-static NEXT_SHARED: AtomicUsize = AtomicUsize::new(0);
-
-/// A thread's stripe; an owned one is given back when the thread exits.
-struct Slot {
-    index: usize,
-    owned: bool,
-}
-
-impl Slot {
-    fn claim() -> Slot {
-        for (index, owner) in OWNERS.iter().enumerate() {
-            let claimed = owner.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed);
-            if claimed.is_ok() {
-                return Slot { index, owned: true };
-            }
-        }
-        let shared = NEXT_SHARED.fetch_add(1, Ordering::Relaxed) % SHARED;
-        Slot {
-            index: OWNED + shared,
-            owned: false,
-        }
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        if self.owned {
-            OWNERS[self.index].store(false, Ordering::Release);
-        }
-    }
-}
-
-thread_local! {
-    /// Claimed on the thread's first record. A record made after it was destroyed (from
-    /// another thread-local's destructor) goes to a shared stripe.
-    static SLOT: Slot = Slot::claim();
 }
 
 #[cfg(test)]
