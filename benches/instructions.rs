@@ -6,7 +6,9 @@
 //! `instructions CASE CALLS` makes CALLS calls of one kind after the same set-up:
 //! `none`, `counters`, `histogram` (breakerbox closed, by observation environment, with a
 //! Prometheus scrape after the set-up and after the calls), `rejected`,
-//! `rejected_counters`, `recloser`, `recloser_rejected`.
+//! `rejected_counters`, `recloser`, `recloser_rejected`, and the async calls
+//! `async_counters` and `recloser_async` (awaited one after another inside one
+//! `block_on` of a current-thread runtime, counted with it).
 
 mod common;
 
@@ -39,6 +41,27 @@ fn breakerbox(obs: Obs, open: bool, calls: u64) {
     drop(upkeep);
 }
 
+fn breakerbox_async(obs: Obs, calls: u64) {
+    let upkeep = MonotonicClock::start_upkeep(Duration::from_millis(1)).expect("upkeep");
+    let env = Env::new(obs);
+    let b = env.breaker("instructions", common::default_config());
+    let rt = common::runtime();
+    env.scope(|| {
+        let _ = black_box(rt.block_on(b.call(async { Ok::<u64, ()>(black_box(1)) })));
+        env.drain();
+        hot_breakerbox_async(&rt, &b, calls);
+        env.drain();
+    });
+    drop(upkeep);
+}
+
+fn recloser_async(calls: u64) {
+    let r = peers::recloser_async();
+    let rt = common::runtime();
+    let _ = black_box(rt.block_on(r.call(async { Ok::<u64, ()>(black_box(1)) })));
+    hot_recloser_async(&rt, &r, calls);
+}
+
 fn recloser(open: bool, calls: u64) {
     let r = if open {
         peers::recloser_open()
@@ -64,6 +87,26 @@ fn hot_recloser(r: &recloser::Recloser, calls: u64) {
     }
 }
 
+/// The measured async loop: one `block_on` (its cost spread over every call) in which
+/// the calls are awaited one after another.
+#[inline(never)]
+fn hot_breakerbox_async(rt: &tokio::runtime::Runtime, b: &breakerbox::CircuitBreaker, calls: u64) {
+    rt.block_on(async {
+        for _ in 0..calls {
+            let _ = black_box(b.call(async { Ok::<u64, ()>(black_box(1)) }).await);
+        }
+    });
+}
+
+#[inline(never)]
+fn hot_recloser_async(rt: &tokio::runtime::Runtime, r: &recloser::AsyncRecloser, calls: u64) {
+    rt.block_on(async {
+        for _ in 0..calls {
+            let _ = black_box(r.call(async { Ok::<u64, ()>(black_box(1)) }).await);
+        }
+    });
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     // `cargo bench` runs every bench binary with `--bench`: nothing to do then.
@@ -81,6 +124,8 @@ fn main() {
         "rejected_counters" => breakerbox(Obs::Counters, true, calls),
         "recloser" => recloser(false, calls),
         "recloser_rejected" => recloser(true, calls),
+        "async_counters" => breakerbox_async(Obs::Counters, calls),
+        "recloser_async" => recloser_async(calls),
         other => eprintln!("unknown case {other}"),
     }
 }

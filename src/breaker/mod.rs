@@ -1,6 +1,7 @@
 //! The [`CircuitBreaker`] handle: call paths, permits and operator controls.
 
 mod builder;
+mod call;
 mod engine;
 mod hot;
 mod permit;
@@ -136,11 +137,11 @@ impl CircuitBreaker {
     /// # Panics
     /// With `rt-tokio` and a call timeout, inside a Tokio runtime built without its time
     /// driver (`enable_time`), as `tokio::time::timeout` does.
-    pub async fn call<T, E, F>(&self, fut: F) -> Result<T, CallError<E>>
+    pub fn call<T, E, F>(&self, fut: F) -> impl Future<Output = Result<T, CallError<E>>>
     where
         F: Future<Output = Result<T, E>>,
     {
-        self.call_with(Outcome::of, fut).await
+        self.call_with(Outcome::of, fut)
     }
 
     /// Runs `fut` through the breaker and lets `classify` decide whether its result is a
@@ -151,16 +152,16 @@ impl CircuitBreaker {
     ///
     /// # Panics
     /// As [`call`](CircuitBreaker::call).
-    pub async fn call_with<T, E, F, C>(&self, classify: C, fut: F) -> Result<T, CallError<E>>
+    pub fn call_with<T, E, F, C>(
+        &self,
+        classify: C,
+        fut: F,
+    ) -> impl Future<Output = Result<T, CallError<E>>>
     where
         F: Future<Output = Result<T, E>>,
         C: FnOnce(&Result<T, E>) -> Outcome,
     {
-        let permit = self.admit()?;
-        let limit = self.inner.hot.call_timeout();
-        let start = permit.started();
-        let fut = timeout::run(&self.inner, start, limit, classify, fut);
-        run::future(self, permit, fut).await
+        call::Call::new(self, classify, fut)
     }
 
     /// Runs a blocking call through the breaker: `Ok` is a success, `Err` a failure. A

@@ -29,6 +29,12 @@ macro_rules! permit_methods {
                 self.adm.epoch()
             }
 
+            /// What the admission recorded (state, epoch, trial, start).
+            #[allow(dead_code)] // used through `Permit` only
+            pub(crate) fn admission(&self) -> Admission {
+                self.adm
+            }
+
             /// The clock reading at admission, in the breaker clock's nanoseconds.
             #[allow(dead_code)] // used through `Permit` only
             pub(crate) fn started(&self) -> u64 {

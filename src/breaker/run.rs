@@ -1,9 +1,11 @@
-//! The one run path of every call shape (`call`, `call_with`, `call_sync`,
-//! `call_sync_with`) once admitted: run inside the call's span, record the outcome inside
-//! it. Without a subscriber that may want spans, nothing span-related is touched.
+//! The run path of a call once admitted: run inside the call's span, record the outcome
+//! inside it. Blocking calls (`call_sync`, `call_sync_with`) run here; async calls
+//! (`call`, `call_with`) are the hand-written future of `call.rs`, which starts and ends
+//! their spans with the same two functions. Without a subscriber that may want spans,
+//! nothing span-related is touched.
 
-use std::future::Future;
-
+#[cfg(feature = "tracing")]
+use super::engine::Admission;
 use super::{CircuitBreaker, Permit};
 use crate::event::Outcome;
 #[cfg(feature = "tracing")]
@@ -28,26 +30,6 @@ pub(super) fn blocking<R>(
     result
 }
 
-/// Runs a future admitted with `permit` (it yields the result and the outcome to
-/// record), inside its span when a subscriber may want one.
-pub(super) async fn future<R, F>(breaker: &CircuitBreaker, permit: Permit<'_>, fut: F) -> R
-where
-    F: Future<Output = (R, Outcome)>,
-{
-    #[cfg(feature = "tracing")]
-    if spans::wanted() {
-        let span = start(breaker, &permit);
-        let (result, outcome) = span.run(fut).await;
-        end(breaker, permit, span, outcome);
-        return result;
-    }
-    #[cfg(not(feature = "tracing"))]
-    let _ = breaker;
-    let (result, outcome) = fut.await;
-    permit.record(outcome);
-    result
-}
-
 #[cfg(feature = "tracing")]
 #[inline(never)]
 fn blocking_traced<R>(
@@ -55,27 +37,27 @@ fn blocking_traced<R>(
     permit: Permit<'_>,
     f: impl FnOnce() -> (R, Outcome),
 ) -> R {
-    let span = start(breaker, &permit);
+    let span = start(breaker, &permit.admission());
     let (result, outcome) = span.in_scope(f);
     end(breaker, permit, span, outcome);
     result
 }
 
-/// The span of the call `permit` admitted.
+/// The span of the call `adm` admitted.
 #[cfg(feature = "tracing")]
-fn start(breaker: &CircuitBreaker, permit: &Permit<'_>) -> CallSpan {
+pub(super) fn start(breaker: &CircuitBreaker, adm: &Admission) -> CallSpan {
     let inner = &breaker.inner;
     CallSpan::start(
         inner.observer.span_sampler(),
         &inner.name,
-        permit.state(),
-        permit.is_trial(),
+        adm.state(),
+        adm.trial(),
     )
 }
 
 /// Records `outcome` inside the call's span, which then shows what the engine measured.
 #[cfg(feature = "tracing")]
-fn end(breaker: &CircuitBreaker, permit: Permit<'_>, span: CallSpan, outcome: Outcome) {
+pub(super) fn end(breaker: &CircuitBreaker, permit: Permit<'_>, span: CallSpan, outcome: Outcome) {
     let inner = &breaker.inner;
     let late = Late {
         name: &inner.name,

@@ -1,45 +1,14 @@
-//! Call timeouts: cancelling an async call that runs past `call_timeout` (feature
-//! `rt-tokio`), recording an overlong call that could not be cancelled, and the error of
-//! a cancelled call.
+//! Call timeouts: recording an overlong call that could not be cancelled, and the error
+//! of a cancelled one (the async call's future, `call.rs`, cancels a call that runs past
+//! `call_timeout` with feature `rt-tokio`).
 
 use std::error::Error as StdError;
 use std::fmt;
-use std::future::Future;
 use std::time::Duration;
 
 use super::engine::{Inner, nanos};
-use crate::error::{CallError, Name};
+use crate::error::Name;
 use crate::event::Outcome;
-
-/// Runs `fut` under `limit` and classifies its result: the result for the caller and the
-/// outcome to record.
-pub(super) async fn run<T, E, F, C>(
-    inner: &Inner,
-    start: u64,
-    limit: Option<Duration>,
-    classify: C,
-    fut: F,
-) -> (Result<T, CallError<E>>, Outcome)
-where
-    F: Future<Output = Result<T, E>>,
-    C: FnOnce(&Result<T, E>) -> Outcome,
-{
-    #[cfg(feature = "rt-tokio")]
-    if let Some(after) = limit
-        && tokio::runtime::Handle::try_current().is_ok()
-    {
-        return match tokio::time::timeout(after, fut).await {
-            Ok(result) => {
-                let outcome = after_the_fact(inner, start, limit, classify(&result));
-                (result.map_err(CallError::Inner), outcome)
-            }
-            Err(_elapsed) => (Err(timed_out(inner, after)), Outcome::Timeout),
-        };
-    }
-    let result = fut.await;
-    let outcome = after_the_fact(inner, start, limit, classify(&result));
-    (result.map_err(CallError::Inner), outcome)
-}
 
 /// The outcome to record for a call that completed: `Timeout` if it ran strictly longer
 /// than `limit` by the breaker's clock, whatever its result, else the classifier's.
@@ -57,8 +26,8 @@ pub(super) fn after_the_fact(
 }
 
 #[cfg(feature = "rt-tokio")]
-fn timed_out<E>(inner: &Inner, after: Duration) -> CallError<E> {
-    CallError::Timeout(CallTimeout {
+pub(super) fn timed_out<E>(inner: &Inner, after: Duration) -> crate::error::CallError<E> {
+    crate::error::CallError::Timeout(CallTimeout {
         name: Name::new(&inner.name),
         after,
     })

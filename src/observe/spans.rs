@@ -30,8 +30,6 @@
 //! records the outcome inside it; the engine returns what it measured (the duration,
 //! whether the call was slow) as a value, which the span then shows.
 
-use std::future::Future;
-
 use tracing::level_filters::{LevelFilter, STATIC_MAX_LEVEL};
 use tracing::{Level, Span, field::Empty};
 
@@ -105,14 +103,6 @@ impl CallSpan {
         match &self.kind {
             Kind::Open(span) => span.in_scope(f),
             _ => f(),
-        }
-    }
-
-    /// Runs a future inside the span.
-    pub(crate) async fn run<F: Future>(&self, fut: F) -> F::Output {
-        match &self.kind {
-            Kind::Open(span) => tracing::Instrument::instrument(fut, span.clone()).await,
-            _ => fut.await,
         }
     }
 
