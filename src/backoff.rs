@@ -82,7 +82,6 @@ impl Random {
     }
 
     /// A source seeded from the standard library's per-process random keys.
-    #[cfg(any(all(test, not(breakerbox_loom)), feature = "notify"))]
     pub(crate) fn from_entropy() -> Random {
         use std::hash::{BuildHasher, Hasher};
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();

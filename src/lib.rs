@@ -151,7 +151,6 @@ mod breaker;
 mod clock;
 mod config;
 mod error;
-#[cfg(any(feature = "notify-email", feature = "notify-webhook"))]
 mod error_chain;
 mod event;
 mod fallback;

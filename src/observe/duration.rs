@@ -57,8 +57,9 @@ impl DurationHistogram {
 /// (`observe::prometheus::DURATION_BUCKETS`).
 pub const MAX_DURATION_BOUNDS: usize = 17;
 
-/// The default bounds, in seconds (`observe::prometheus::DURATION_BUCKETS`).
-const STANDARD: [f64; MAX_DURATION_BOUNDS] = [
+/// The default bounds, in seconds: the one list behind `DurationBuckets::Standard` and
+/// `observe::prometheus::DURATION_BUCKETS`.
+pub(crate) const STANDARD: [f64; MAX_DURATION_BOUNDS] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0,
     30.0, 60.0,
 ];

@@ -66,6 +66,12 @@ pub const NOTIFICATIONS_TOTAL: &str = "breakerbox_notifications_total";
 /// Gauge: 1 while the breaker's fleet (feature `fleet-redis`) answers and fleet decisions
 /// are in force, 0 while the replica falls back to local decisions.
 pub const FLEET_CONNECTED: &str = "breakerbox_fleet_connected";
+/// Counter of a state store's saves (features `persist` or `fleet-redis`), labelled
+/// `result` (`saved`, `failed`); one series per process, summed over its registries.
+pub const STATE_STORE_SAVES_TOTAL: &str = "breakerbox_state_store_saves_total";
+/// Gauge of the breakers whose latest state change is not in the state store yet (waiting
+/// for a save, or being written by one), summed over the process's registries.
+pub const STATE_STORE_UNSAVED: &str = "breakerbox_state_store_unsaved";
 
 /// Label: the breaker's name.
 pub const LABEL_BREAKER: &str = "breaker";
@@ -81,7 +87,8 @@ pub const LABEL_TO: &str = "to";
 pub const LABEL_REASON: &str = "reason";
 /// Label: notification channel (`email`, `webhook`, `alertmanager`, ...).
 pub const LABEL_CHANNEL: &str = "channel";
-/// Label: notification result (`sent`, `failed`, `dropped`).
+/// Label: a notification's result (`sent`, `failed`, `dropped`) or a state store save's
+/// (`saved`, `failed`).
 pub const LABEL_RESULT: &str = "result";
 
 /// Span name: one span per protected call.
@@ -374,5 +381,17 @@ pub const METRICS: &[MetricInfo] = &[
         MetricKind::Gauge,
         B,
         "1 while the breaker's fleet (shared state through Redis) answers and fleet decisions are in force; 0 while the replica falls back to local decisions.",
+    ),
+    info(
+        STATE_STORE_SAVES_TOTAL,
+        MetricKind::Counter,
+        &[LABEL_RESULT],
+        "Saves of breaker state to the state store, by result: saved or failed (a failed save is retried).",
+    ),
+    info(
+        STATE_STORE_UNSAVED,
+        MetricKind::Gauge,
+        &[],
+        "Breakers whose latest state change is not in the state store yet: waiting for a save, or being written by one.",
     ),
 ];

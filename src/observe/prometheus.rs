@@ -52,10 +52,7 @@ use crate::Registry;
 /// Bucket bounds of `breakerbox_call_duration_seconds`, in seconds: 0.5 ms to 60 s, dense
 /// around the usual database, cache and API latencies and the `slow_call_duration`
 /// presets (2 s, 5 s, 10 s).
-pub const DURATION_BUCKETS: &[f64] = &[
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0,
-    30.0, 60.0,
-];
+pub const DURATION_BUCKETS: &[f64] = &super::duration::STANDARD;
 
 /// A [`PrometheusBuilder`] with real buckets (not a summary) for the call-duration
 /// histogram, so quantiles aggregate across instances. Add your own settings (listener,

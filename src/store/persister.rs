@@ -7,12 +7,15 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use super::{Changes, Record, Records, StateStore, StoreError};
+use crate::backoff::{self, Backoff};
 use crate::breaker::CircuitBreaker;
+use crate::error_chain::Chain;
 use crate::event::{Event, Listeners};
 
-/// The first wait before a failed save is retried; it doubles up to [`MAX_RETRY`].
-const FIRST_RETRY: Duration = Duration::from_secs(1);
-const MAX_RETRY: Duration = Duration::from_secs(60);
+/// The wait before a failed save is retried: 1 s, doubling up to a minute, each wait
+/// varied by up to 20% so that replicas sharing one store do not retry in step.
+const RETRY: Backoff = Backoff::new(Duration::from_secs(1), 2.0, Duration::from_secs(60));
+const RETRY_JITTER: f64 = 0.2;
 
 /// How a registry's state store is doing, from
 /// [`Registry::state_store_stats`](crate::Registry::state_store_stats).
@@ -37,6 +40,7 @@ pub(crate) struct Persister {
 #[derive(Debug)]
 struct Shared {
     store: Arc<dyn StateStore>,
+    metrics: StoreMetrics,
     books: Mutex<Books>,
     wake: Condvar,
     /// Held from taking the changes until they are saved or put back, so saves happen in
@@ -55,6 +59,74 @@ struct Books {
     changes: Changes,
     /// The registry is gone: the writer makes a last save and stops.
     closed: bool,
+    /// The breakers whose changes a save in progress is writing.
+    in_flight: Vec<String>,
+    /// The unsaved breakers as last added to the unsaved gauge.
+    reported: usize,
+}
+
+/// The store's series (feature `metrics`): saves by result and the breakers whose latest
+/// change is not saved yet (waiting, or being written by a save in progress). Registered at 0 when the registry starts persisting, in the recorder
+/// in force then (the global one in an application); every registry of a process adds to
+/// the same series.
+#[derive(Debug)]
+struct StoreMetrics {
+    #[cfg(feature = "metrics")]
+    saved: metrics::Counter,
+    #[cfg(feature = "metrics")]
+    failed: metrics::Counter,
+    #[cfg(feature = "metrics")]
+    unsaved: metrics::Gauge,
+}
+
+impl StoreMetrics {
+    fn register() -> StoreMetrics {
+        #[cfg(feature = "metrics")]
+        {
+            use crate::observe::names::{
+                LABEL_RESULT, STATE_STORE_SAVES_TOTAL, STATE_STORE_UNSAVED,
+            };
+            StoreMetrics {
+                saved: metrics::counter!(STATE_STORE_SAVES_TOTAL, LABEL_RESULT => "saved"),
+                failed: metrics::counter!(STATE_STORE_SAVES_TOTAL, LABEL_RESULT => "failed"),
+                unsaved: metrics::gauge!(STATE_STORE_UNSAVED),
+            }
+        }
+        #[cfg(not(feature = "metrics"))]
+        StoreMetrics {}
+    }
+
+    fn saved(&self, ok: bool) {
+        #[cfg(feature = "metrics")]
+        if ok {
+            self.saved.increment(1);
+        } else {
+            self.failed.increment(1);
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = ok;
+    }
+
+    /// Moves the unsaved gauge from `from` to `to` (this registry's share of it).
+    fn unsaved(&self, from: usize, to: usize) {
+        #[cfg(feature = "metrics")]
+        if to != from {
+            self.unsaved.increment(to as f64 - from as f64);
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = (from, to);
+    }
+}
+
+impl Books {
+    /// Brings the unsaved gauge to the breakers not saved now: those waiting for a save
+    /// and those a save in progress is writing, each once.
+    fn report(&mut self, metrics: &StoreMetrics) {
+        let writing = self.in_flight.iter();
+        let now = self.changes.len() + writing.filter(|n| !self.changes.contains_key(*n)).count();
+        metrics.unsaved(self.reported, now);
+        self.reported = now;
+    }
 }
 
 impl Persister {
@@ -64,7 +136,10 @@ impl Persister {
         let latest = match catch_unwind(AssertUnwindSafe(|| store.load())) {
             Ok(Ok(records)) => records,
             Ok(Err(e)) => {
-                warn("cannot load breaker state: every breaker starts closed", &e);
+                warn(
+                    "cannot load breaker state: every breaker starts closed",
+                    &Chain(&e),
+                );
                 Records::new()
             }
             Err(_) => {
@@ -74,6 +149,7 @@ impl Persister {
         };
         let shared = Arc::new(Shared {
             store,
+            metrics: StoreMetrics::register(),
             books: Mutex::new(Books {
                 latest,
                 ..Books::default()
@@ -164,6 +240,7 @@ impl Shared {
             None => books.latest.remove(name),
         };
         books.changes.insert(name.to_owned(), record);
+        books.report(&self.metrics);
         drop(books);
         self.wake.notify_one();
     }
@@ -172,33 +249,48 @@ impl Shared {
     /// meanwhile win), counted and logged.
     fn persist(&self) -> Result<(), StoreError> {
         let _order = self.saving.lock().unwrap_or_else(PoisonError::into_inner);
-        let changes = std::mem::take(&mut self.books().changes);
+        let changes = {
+            let mut books = self.books();
+            let changes = std::mem::take(&mut books.changes);
+            // Still unsaved until the store says so.
+            books.in_flight = changes.keys().cloned().collect();
+            changes
+        };
         if changes.is_empty() {
             return Ok(());
         }
         let result = catch_unwind(AssertUnwindSafe(|| self.store.save(&changes)))
             .unwrap_or_else(|_| Err(StoreError::Other("the state store panicked".into())));
-        match result {
+        let mut books = self.books();
+        books.in_flight.clear();
+        let result = match result {
             Ok(()) => {
                 self.saves.fetch_add(1, Ordering::Relaxed);
+                self.metrics.saved(true);
                 Ok(())
             }
             Err(e) => {
                 self.failures.fetch_add(1, Ordering::Relaxed);
-                warn("cannot save breaker state: will retry", &e);
-                let mut books = self.books();
+                self.metrics.saved(false);
                 for (name, record) in changes {
                     books.changes.entry(name).or_insert(record);
                 }
                 Err(e)
             }
+        };
+        books.report(&self.metrics);
+        drop(books);
+        if let Err(e) = &result {
+            warn("cannot save breaker state: will retry", &Chain(e));
         }
+        result
     }
 
     /// The writer thread: saves whenever there are changes, retries failures with a
-    /// growing delay, and makes a last save when the registry is dropped.
+    /// growing delay ([`RETRY`]), and makes a last save when the registry is dropped.
     fn write_loop(&self) {
-        let mut retry = FIRST_RETRY;
+        let random = backoff::Random::from_entropy();
+        let mut failed: u32 = 0;
         loop {
             let closed = {
                 let mut books = self.books();
@@ -212,18 +304,24 @@ impl Shared {
             };
             let saved = self.persist().is_ok();
             if closed {
+                // The registry is gone: what its last save could not write is lost, and
+                // no longer waits.
+                let mut books = self.books();
+                self.metrics.unsaved(books.reported, 0);
+                books.reported = 0;
                 return;
             }
             if saved {
-                retry = FIRST_RETRY;
+                failed = 0;
                 continue;
             }
+            failed = failed.saturating_add(1);
+            let wait = backoff::jitter(RETRY.delay(failed), RETRY_JITTER, &random);
             let books = self.books();
             let _ = self
                 .wake
-                .wait_timeout_while(books, retry, |b| !b.closed)
+                .wait_timeout_while(books, wait, |b| !b.closed)
                 .unwrap_or_else(PoisonError::into_inner);
-            retry = retry.saturating_mul(2).min(MAX_RETRY);
         }
     }
 }

@@ -225,6 +225,15 @@ fn exact_after_script(rec: &DebuggingRecorder) {
     }
 }
 
+/// A registry saving to a file store in a temporary directory (kept alive with it).
+#[cfg(feature = "persist")]
+pub(crate) fn registry_with_a_store() -> (tempfile::TempDir, breakerbox::Registry) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = breakerbox::store::FileStore::new(dir.path().join("breakers.json"));
+    let registry = breakerbox::Registry::builder().state_store(store).build();
+    (dir, registry)
+}
+
 #[test]
 fn every_metric_is_described_with_its_help_text_and_unit() {
     let (rec, b, _clock) = scripted();
@@ -238,8 +247,15 @@ fn every_metric_is_described_with_its_help_text_and_unit() {
             breakerbox::limit::RateLimit::per_second("db", 1, 1).unwrap(),
         )
     });
+    // The state store's series are registered by a registry with a store (feature
+    // `persist`).
+    #[cfg(feature = "persist")]
+    let (_dir, _registry) = metrics::with_local_recorder(&rec, registry_with_a_store);
     // The fleet gauge is set by a fleet's task (tests/fleet.rs), not at build.
     let mut not_registered = vec![names::NOTIFICATIONS_TOTAL, names::FLEET_CONNECTED];
+    if cfg!(not(feature = "persist")) {
+        not_registered.extend([names::STATE_STORE_SAVES_TOTAL, names::STATE_STORE_UNSAVED]);
+    }
     if cfg!(not(feature = "limit")) {
         not_registered.extend([
             names::LIMIT_REJECTIONS_TOTAL,

@@ -4,6 +4,7 @@
 //! - every panel query and template-variable query of every dashboard returns data,
 //! - on each replica the demo moves every series of the newest metrics: call timeouts,
 //!   fallbacks for each reason, bulkhead and rate-limit refusals, calls inside a bulkhead,
+//!   saves to its state store (each replica runs with a state file),
 //! - every bar and heatmap panel sums to the counters' real increase over a range,
 //! - every alert rule evaluates without error,
 //! - a breaker forced open on both replicas fires BreakerboxBreakerOpen on each and
@@ -128,6 +129,7 @@ fn replica(
     otlp: Option<&str>,
 ) -> Server {
     let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(bin);
     cmd.env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
@@ -143,8 +145,12 @@ fn replica(
         .arg("--webhook")
         .arg(webhook)
         .arg("--alertmanager")
-        .arg(am);
-    Server::spawn(name, port, tempfile::tempdir().unwrap(), cmd)
+        .arg(am)
+        // A state store, as a service that must remember forced opens across restarts
+        // has: its series and panels are checked like the others.
+        .arg("--state-file")
+        .arg(dir.path().join("breakers.json"));
+    Server::spawn(name, port, dir, cmd)
 }
 
 /// Runs a Python checker from `scripts/` and returns its success and output.
@@ -297,6 +303,7 @@ async fn two_replicas_dashboards_alerts_and_notifications_against_real_servers()
         r#"breakerbox_fallbacks_total{reason="failure"}"#,
         r#"breakerbox_limit_rejections_total{reason="bulkhead_full"}"#,
         r#"breakerbox_limit_rejections_total{reason="rate_limited"}"#,
+        r#"breakerbox_state_store_saves_total{result="saved"}"#,
     ];
     for series in moving {
         let q = format!("sum by (instance) (increase({series}[5m])) > 0");

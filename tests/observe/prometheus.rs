@@ -326,9 +326,16 @@ fn metrics_md_lists_exactly_the_names_the_code_emits() {
             breakerbox::limit::RateLimit::per_second("doc", 1, 1).unwrap(),
         )
     });
+    // The state store's series come from a registry with a store (feature `persist`).
+    #[cfg(feature = "persist")]
+    let (_dir, _registry) =
+        metrics::with_local_recorder(&rec, crate::debugging::registry_with_a_store);
     let text = handle.render();
     // The fleet gauge comes from a fleet's task (tests/fleet.rs).
     let mut not_emitted = vec![names::NOTIFICATIONS_TOTAL, names::FLEET_CONNECTED];
+    if cfg!(not(feature = "persist")) {
+        not_emitted.extend([names::STATE_STORE_SAVES_TOTAL, names::STATE_STORE_UNSAVED]);
+    }
     if cfg!(not(feature = "limit")) {
         not_emitted.extend([
             names::LIMIT_REJECTIONS_TOTAL,

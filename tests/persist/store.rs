@@ -230,10 +230,13 @@ fn a_failed_write_is_counted_and_retried_never_a_panic() {
     let registry = registry(&ManualClock::new(), &path);
     let db = registry.breaker("postgres", config()).unwrap();
     db.force_open();
-    assert!(matches!(
-        registry.persist_now(),
-        Err(StoreError::Io { op: "write", .. })
-    ));
+    let logs = Logs::default();
+    let saved_now = tracing::subscriber::with_default(logs.subscriber(), || registry.persist_now());
+    assert!(matches!(saved_now, Err(StoreError::Io { op: "write", .. })));
+    // The warning says why, not only what: the I/O error's own message is in it.
+    let text = logs.text();
+    assert!(text.contains("cannot save breaker state"), "{text}");
+    assert!(text.contains("os error"), "{text}");
     let stats = registry.state_store_stats().unwrap();
     assert!(stats.failures >= 1, "{stats:?}");
     assert_eq!(db.state(), State::ForcedOpen); // the breaker does not care
@@ -392,4 +395,58 @@ fn a_restored_state_sets_the_gauges_without_counting_a_transition() {
     let since = gauge("breakerbox_state_since_timestamp_seconds", None);
     assert!((until - since - 40.0).abs() < 0.01, "{until} - {since}");
     assert_eq!(transitions, 0);
+}
+
+/// The store's series: saves by result from 0, and the breakers not saved yet,
+/// through a failing store and its recovery (rendered by a real Prometheus exporter).
+#[cfg(feature = "prometheus")]
+#[test]
+fn saves_and_unsaved_changes_are_metrics_from_zero() {
+    use metrics_exporter_prometheus::PrometheusBuilder;
+
+    use crate::support::prom_text::{parse, value};
+
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("not-yet");
+    let path = sub.join("breakers.json");
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let registry = metrics::with_local_recorder(&recorder, || registry(&ManualClock::new(), &path));
+    let saves = |result: &str| {
+        let samples = parse(&handle.render());
+        value(
+            &samples,
+            "breakerbox_state_store_saves_total",
+            &[("result", result)],
+        )
+    };
+    let unsaved = || {
+        value(
+            &parse(&handle.render()),
+            "breakerbox_state_store_unsaved",
+            &[],
+        )
+    };
+    // Born at 0, so `increase()` sees the first failure.
+    assert_eq!((saves("saved"), saves("failed")), (Some(0.0), Some(0.0)));
+    assert_eq!(unsaved(), Some(0.0));
+
+    let db = registry.breaker("postgres", config()).unwrap();
+    db.force_open();
+    assert!(registry.persist_now().is_err());
+    assert!(saves("failed").unwrap() >= 1.0);
+    assert_eq!(saves("saved"), Some(0.0));
+    // Unsaved, and counted once, whether it waits for a retry or the writer thread's
+    // retry is writing it.
+    assert_eq!(unsaved(), Some(1.0));
+
+    std::fs::create_dir(&sub).unwrap();
+    registry.persist_now().unwrap();
+    assert!(saves("saved").unwrap() >= 1.0);
+    assert_eq!(unsaved(), Some(0.0));
+    assert_eq!(
+        saves("failed").unwrap() as u64,
+        registry.state_store_stats().unwrap().failures,
+        "the metric and the stats count the same failures"
+    );
 }
