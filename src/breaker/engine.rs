@@ -12,7 +12,7 @@ use super::hot::HotConfig;
 use super::stamp::{stamp, unstamp};
 use super::striped::StripedTotals;
 use super::word::{StateCell, Word};
-use crate::clock::Clock;
+use crate::clock::{Clock, MonotonicClock, as_monotonic};
 use crate::config::Config;
 use crate::error::{BreakerOpen, Name};
 use crate::event::{Event, Listeners, Transition, source_id};
@@ -102,6 +102,8 @@ pub(crate) struct Inner {
     window: Arc<Window>,
     window_replaced: AtomicBool,
     pub(crate) clock: Arc<dyn Clock>,
+    /// `clock` when it is the default [`MonotonicClock`]: read without the trait object.
+    mono: Option<MonotonicClock>,
     pub(crate) consecutive: CachePadded<AtomicU32>,
     pub(crate) totals: StripedTotals,
     /// Deadline of Open / ForcedOpen, stamped with its epoch.
@@ -154,6 +156,7 @@ impl Inner {
             settings: ArcSwap::from_pointee(Settings::new(config, window.clone())),
             window,
             window_replaced: AtomicBool::new(false),
+            mono: as_monotonic(&*clock).cloned(),
             clock,
             consecutive: CachePadded::new(AtomicU32::new(0)),
             totals: StripedTotals::default(),
@@ -167,6 +170,24 @@ impl Inner {
             listeners,
             source: source_id(),
             observer,
+        }
+    }
+
+    /// The clock's reading (see [`Clock::now`]), inlined for the default clock.
+    #[inline(always)]
+    pub(crate) fn now(&self) -> u64 {
+        match &self.mono {
+            Some(m) => m.now(),
+            None => self.clock.now(),
+        }
+    }
+
+    /// The clock's coarse reading (see [`Clock::recent`]), inlined for the default clock.
+    #[inline(always)]
+    pub(crate) fn recent(&self) -> u64 {
+        match &self.mono {
+            Some(m) => m.recent(),
+            None => self.clock.recent(),
         }
     }
 
@@ -192,7 +213,7 @@ impl Inner {
                     return Ok(self.admit(w, false));
                 }
                 State::Open | State::ForcedOpen => {
-                    let now = self.clock.recent();
+                    let now = self.recent();
                     match unstamp(self.deadline.load(Ordering::Acquire), w.epoch()) {
                         Ok(Some(deadline)) if now >= deadline => {
                             let _ = self.transition(w, State::HalfOpen, Reason::TimeoutElapsed);
@@ -228,7 +249,7 @@ impl Inner {
 
     #[inline]
     fn admit(&self, w: Word, trial: bool) -> Admission {
-        Admission::new(w, trial, self.clock.now())
+        Admission::new(w, trial, self.now())
     }
 
     /// Reports a refused call (once, through the hook) and says why. Inlined into the

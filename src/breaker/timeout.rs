@@ -20,7 +20,7 @@ pub(super) fn after_the_fact(
     outcome: Outcome,
 ) -> Outcome {
     match limit {
-        Some(limit) if inner.clock.now().saturating_sub(start) > nanos(limit) => Outcome::Timeout,
+        Some(limit) if inner.now().saturating_sub(start) > nanos(limit) => Outcome::Timeout,
         _ => outcome,
     }
 }
