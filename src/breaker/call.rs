@@ -52,8 +52,10 @@ pin_project! {
         span: SpanSlot,
         #[pin]
         deadline: Deadline,
+        // `None` once a call timeout cancelled the call: dropped then, as the caller's
+        // future is dropped at the limit.
         #[pin]
-        fut: F,
+        fut: Option<F>,
     }
     impl<F, C> PinnedDrop for Call<'_, F, C> {
         fn drop(this: Pin<&mut Self>) {
@@ -76,7 +78,7 @@ impl<'a, F, C> Call<'a, F, C> {
             limit: None,
             span: Default::default(),
             deadline: Default::default(),
-            fut,
+            fut: Some(fut),
         }
     }
 }
@@ -117,13 +119,16 @@ where
             *this.adm = Some(adm);
         }
 
+        let Some(fut) = this.fut.as_mut().as_pin_mut() else {
+            unreachable!("a running call has its future");
+        };
         #[cfg(feature = "tracing")]
         let polled = match this.span {
-            Some(span) => span.in_scope(|| this.fut.poll(cx)),
-            None => this.fut.poll(cx),
+            Some(span) => span.in_scope(|| fut.poll(cx)),
+            None => fut.poll(cx),
         };
         #[cfg(not(feature = "tracing"))]
-        let polled = this.fut.poll(cx);
+        let polled = fut.poll(cx);
 
         if let Poll::Ready(result) = polled {
             let (Some(adm), Some(classify)) = (this.adm.take(), this.classify.take()) else {
@@ -148,6 +153,7 @@ where
                 unreachable!("a call with a deadline holds its permit and its timeout");
             };
             *this.classify = None;
+            this.fut.set(None);
             finish(
                 breaker,
                 Permit::new(breaker, adm),
@@ -304,5 +310,44 @@ mod tests {
             State::Open,
             "a timeout is a failure, and one trips"
         );
+    }
+
+    /// Cancelled at its call timeout, the caller's future is dropped when the call
+    /// completes, not later when the caller drops the call's future, and the outcome is
+    /// a timeout.
+    #[cfg(feature = "rt-tokio")]
+    #[test]
+    fn a_cancelled_call_drops_the_callers_future_when_it_completes() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+
+        struct Dropped(Arc<AtomicBool>);
+        impl Drop for Dropped {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        let clock = ManualClock::new();
+        let b = breaker(&clock, Some(Duration::from_millis(50)));
+        let dropped = Arc::new(AtomicBool::new(false));
+        let guard = Dropped(dropped.clone());
+        rt.block_on(async {
+            let mut call = pin!(b.call(async move {
+                let _guard = guard;
+                std::future::pending::<Result<(), ()>>().await
+            }));
+            let done = std::future::poll_fn(|cx| call.as_mut().poll(cx)).await;
+            assert!(matches!(done, Err(CallError::Timeout(_))), "{done:?}");
+            assert!(
+                dropped.load(Ordering::SeqCst),
+                "dropped with the call still held"
+            );
+        });
+        assert_eq!(b.snapshot().totals.failures, 1);
     }
 }

@@ -122,7 +122,9 @@ impl CircuitBreaker {
 
     /// Runs `fut` through the breaker: `Ok` is a success, `Err` a failure.
     ///
-    /// A future dropped before it completes counts as ignored. With a
+    /// The breaker is asked for a permit when the future is first polled, not when it is
+    /// made: a future dropped unpolled takes no permit and counts nothing; one dropped
+    /// after its first poll and before it completes counts as ignored. With a
     /// [`call_timeout`](crate::ConfigBuilder::call_timeout) in the config, a future still
     /// running at the limit is dropped and the call counts as a `timeout` (a failure, and
     /// slow); the cancellation needs the feature `rt-tokio` (without it, or outside a Tokio
