@@ -129,8 +129,7 @@ impl Durations {
             return;
         };
         let nanos = crate::time::nanos(d);
-        // Never past `len`: the padding is `u64::MAX`, and no `nanos` is above it.
-        let bucket = self.bounds.padded_nanos().partition_point(|&le| le < nanos);
+        let bucket = self.bounds.bucket(nanos);
         let (index, owned) = stripe::current();
         let stripe = self.stripes[index].get_or_init(|| self.stripe());
         let base = usize::from(row) * self.slots;
