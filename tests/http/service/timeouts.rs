@@ -2,12 +2,16 @@
 //! overran is recorded as a timeout after the fact; both count as failures, `timeout`,
 //! and slow.
 
+#[cfg(feature = "rt-tokio")]
 use std::sync::Arc;
+#[cfg(feature = "rt-tokio")]
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+#[cfg(feature = "rt-tokio")]
+use breakerbox::CallError;
 use breakerbox::observe::names::{CALLS_TOTAL, SLOW_CALLS_TOTAL};
-use breakerbox::{CallError, CircuitBreaker, Config, ManualClock, State};
+use breakerbox::{CircuitBreaker, Config, ManualClock, State};
 use metrics_util::debugging::DebuggingRecorder;
 
 use super::counter;
