@@ -7,7 +7,8 @@
 //! `none`, `counters`, `histogram` (breakerbox closed, by observation environment, with a
 //! Prometheus scrape after the set-up and after the calls), `rejected`,
 //! `rejected_counters`, `recloser`, `recloser_rejected`, and the async calls
-//! `async_counters` and `recloser_async` (awaited one after another inside one
+//! `permit` (`try_acquire` then `success`, no recorder), `async_counters` and
+//! `recloser_async` (awaited one after another inside one
 //! `block_on` of a current-thread runtime, counted with it).
 
 mod common;
@@ -39,6 +40,14 @@ fn breakerbox(obs: Obs, open: bool, calls: u64) {
         env.drain();
     });
     drop(upkeep);
+}
+
+fn breakerbox_permit(calls: u64) {
+    let b = breakerbox::CircuitBreaker::new("permit");
+    if let Ok(p) = b.try_acquire() {
+        p.success();
+    }
+    hot_breakerbox_permit(&b, calls);
 }
 
 fn breakerbox_async(obs: Obs, calls: u64) {
@@ -77,6 +86,15 @@ fn recloser(open: bool, calls: u64) {
 fn hot_breakerbox(b: &breakerbox::CircuitBreaker, calls: u64) {
     for _ in 0..calls {
         let _ = black_box(b.call_sync(|| Ok::<u64, ()>(black_box(1))));
+    }
+}
+
+#[inline(never)]
+fn hot_breakerbox_permit(b: &breakerbox::CircuitBreaker, calls: u64) {
+    for _ in 0..calls {
+        if let Ok(p) = b.try_acquire() {
+            p.success();
+        }
     }
 }
 
@@ -125,6 +143,7 @@ fn main() {
         "recloser" => recloser(false, calls),
         "recloser_rejected" => recloser(true, calls),
         "async_counters" => breakerbox_async(Obs::Counters, calls),
+        "permit" => breakerbox_permit(calls),
         "recloser_async" => recloser_async(calls),
         other => eprintln!("unknown case {other}"),
     }

@@ -14,7 +14,7 @@ calls="${CALLS:-20000}"
 cases=("$@")
 if [[ ${#cases[@]} -eq 0 ]]; then
     cases=(none counters histogram rejected rejected_counters recloser recloser_rejected
-        async_counters recloser_async)
+        permit async_counters recloser_async)
 fi
 bin="$(cargo bench --features prometheus,otel --bench instructions --no-run 2>&1 \
     | sed -n 's/.*Executable.*(\(.*\)).*/\1/p' | tail -n1)"

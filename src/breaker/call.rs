@@ -175,7 +175,7 @@ fn finish(breaker: &CircuitBreaker, permit: Permit<'_>, span: &mut SpanSlot, out
         return;
     }
     let _ = (breaker, span);
-    permit.record(outcome);
+    let _ = permit.finish(outcome);
 }
 
 #[cfg(test)]

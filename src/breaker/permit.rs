@@ -42,27 +42,37 @@ macro_rules! permit_methods {
             }
 
             /// Records a success.
+            #[inline]
             pub fn success(self) {
                 self.record(Outcome::Success);
             }
 
             /// Records a failure.
+            #[inline]
             pub fn failure(self) {
                 self.record(Outcome::Failure);
             }
 
             /// Records an outcome that neither helps nor hurts (counted as `ignored`).
+            #[inline]
             pub fn ignore(self) {
                 self.record(Outcome::Ignore);
             }
 
             /// Records `outcome`.
-            #[inline(always)]
-            pub fn record(self, outcome: Outcome) {
-                self.finish(outcome);
+            ///
+            /// Inlined into the caller, which hands the engine the admission in registers:
+            /// a permit passed by reference to an out-of-line recorder was copied with
+            /// wide loads from narrow stores, which stall on store forwarding.
+            #[inline]
+            pub fn record(mut self, outcome: Outcome) {
+                self.done = true;
+                self.breaker.inner.record(self.adm, outcome);
             }
 
-            /// Records `outcome`; returns what the recording did.
+            /// Records `outcome`; returns what the recording did. The call paths' own
+            /// (`call_sync`, the async call's future), with the completion inlined.
+            #[allow(dead_code)] // used through `Permit` only
             #[inline(always)]
             pub(crate) fn finish(mut self, outcome: Outcome) -> Completion {
                 self.done = true;

@@ -26,7 +26,7 @@ pub(super) fn blocking<R>(
     #[cfg(not(feature = "tracing"))]
     let _ = breaker;
     let (result, outcome) = f();
-    permit.record(outcome);
+    let _ = permit.finish(outcome);
     result
 }
 

@@ -45,6 +45,13 @@ impl Inner {
         done
     }
 
+    /// Records the outcome of a call admitted through the permit API, out of line: the
+    /// permit's methods are inlined into the caller and pass the admission in registers.
+    #[inline(never)]
+    pub(crate) fn record(&self, adm: Admission, outcome: Outcome) {
+        let _ = self.complete(adm, outcome);
+    }
+
     /// Records a permit dropped without an outcome: counted as ignored. Out of line, so
     /// a permit's drop (after its outcome was recorded) stays a flag check.
     #[inline(never)]
