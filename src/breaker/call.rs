@@ -350,4 +350,26 @@ mod tests {
         });
         assert_eq!(b.snapshot().totals.failures, 1);
     }
+
+    /// The longest call timeout a config accepts arms a timer that never fires, inside a
+    /// real runtime: no overflow, no panic, the call completes as usual.
+    #[cfg(feature = "rt-tokio")]
+    #[test]
+    fn the_longest_call_timeout_arms_a_timer_without_overflow() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let clock = ManualClock::new();
+        let b = breaker(&clock, Some(Duration::MAX));
+        let done = rt.block_on(async {
+            b.call(async {
+                tokio::task::yield_now().await;
+                Ok::<u8, ()>(3)
+            })
+            .await
+        });
+        assert!(matches!(done, Ok(3)));
+        assert_eq!(b.snapshot().totals.successes, 1);
+    }
 }
