@@ -240,13 +240,13 @@ impl Clock for ManualClock {
     }
 }
 
-/// The clock a breaker uses when none is given.
 /// `clock` itself if it is a [`MonotonicClock`], which a breaker then reads directly: an
 /// inlined read instead of a call through the trait object on every call, twice.
 pub(crate) fn as_monotonic(clock: &dyn Clock) -> Option<&MonotonicClock> {
     (clock as &dyn std::any::Any).downcast_ref::<MonotonicClock>()
 }
 
+/// The clock a breaker uses when none is given.
 pub(crate) fn default_clock() -> Arc<dyn Clock> {
     Arc::new(MonotonicClock::new())
 }

@@ -60,10 +60,9 @@ macro_rules! permit_methods {
             }
 
             /// Records `outcome`.
-            ///
-            /// Inlined into the caller, which hands the engine the admission in registers:
-            /// a permit passed by reference to an out-of-line recorder was copied with
-            /// wide loads from narrow stores, which stall on store forwarding.
+            // Inlined into the caller, which hands the engine the admission in registers:
+            // a permit passed by reference to an out-of-line recorder was copied with wide
+            // loads from narrow stores, which stall on store forwarding.
             #[inline]
             pub fn record(mut self, outcome: Outcome) {
                 self.done = true;

@@ -66,9 +66,9 @@ struct Books {
 }
 
 /// The store's series (feature `metrics`): saves by result and the breakers whose latest
-/// change is not saved yet (waiting, or being written by a save in progress). Registered at 0 when the registry starts persisting, in the recorder
-/// in force then (the global one in an application); every registry of a process adds to
-/// the same series.
+/// change is not saved yet (waiting, or being written by a save in progress). Registered
+/// at 0 when the registry starts persisting, in the recorder in force then (the global one
+/// in an application); every registry of a process adds to the same series.
 #[derive(Debug)]
 struct StoreMetrics {
     #[cfg(feature = "metrics")]
