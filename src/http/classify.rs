@@ -7,6 +7,7 @@ use http::{Response, StatusCode};
 
 use crate::error::BreakerOpen;
 use crate::event::Outcome;
+use crate::limited::Limited;
 
 /// Decides how a response, or the inner service's error, counts: a
 /// [`Success`](Outcome::Success), a [`Failure`](Outcome::Failure) (counts toward tripping
@@ -51,7 +52,9 @@ where
 /// [`rejection_response`](super::rejection_response)) is ignored by default: a refusal
 /// of a dependency's breaker says nothing new about this route, and counting it would let
 /// one open dependency trip every route that uses it. Change that with
-/// [`inner_rejections`](StatusClassifier::inner_rejections).
+/// [`inner_rejections`](StatusClassifier::inner_rejections). A refusal by a bulkhead or a
+/// rate limit (see [`limited_response`](super::limited_response)) is always ignored: the
+/// call never reached the dependency.
 ///
 /// A cheap `Clone` (the rules are shared).
 ///
@@ -145,6 +148,7 @@ impl StatusClassifier {
 impl<B, E> ClassifyResponse<B, E> for StatusClassifier {
     fn classify(&self, result: &Result<Response<B>, E>) -> Outcome {
         match result {
+            Ok(res) if res.extensions().get::<Limited>().is_some() => Outcome::Ignore,
             Ok(res) if res.extensions().get::<BreakerOpen>().is_some() => self.inner_rejections,
             Ok(res) => self.classify_status(res.status()),
             Err(_) => self.errors,

@@ -12,6 +12,8 @@ use super::classify::ClassifyResponse;
 use super::response::{ResponseBody, anonymous_rejection_response, rejection_response};
 use crate::breaker::OwnedPermit;
 use crate::error::BreakerOpen;
+use crate::event::Outcome;
+use crate::limited::Limited;
 
 /// How a rejection answers.
 #[derive(Debug, Clone, Copy, Default)]
@@ -27,7 +29,9 @@ pin_project! {
     /// breaker, or at once to the 503 rejection.
     ///
     /// Dropped before it completes, the call counts as ignored and frees its half-open
-    /// trial slot.
+    /// trial slot. A refusal by a bulkhead or a rate limit inside (a response carrying a
+    /// [`Limited`] in its extensions) counts as ignored whatever the classifier says: the
+    /// call never reached the dependency.
     pub struct ResponseFuture<F, C> {
         #[pin]
         kind: Kind<F, C>,
@@ -68,6 +72,18 @@ impl<F, C> ResponseFuture<F, C> {
     }
 }
 
+/// How the call counts: a limit's refusal never counts against a breaker (it says nothing
+/// about the dependency), whatever the classifier; else the classifier decides.
+fn outcome<C, B, E>(classifier: &C, result: &Result<Response<B>, E>) -> Outcome
+where
+    C: ClassifyResponse<B, E>,
+{
+    match result {
+        Ok(res) if res.extensions().get::<Limited>().is_some() => Outcome::Ignore,
+        _ => classifier.classify(result),
+    }
+}
+
 impl<F, C> std::fmt::Debug for ResponseFuture<F, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.kind {
@@ -95,7 +111,7 @@ where
             KindProj::Called { fut, guard } => {
                 let result = ready!(fut.poll(cx));
                 if let Some((permit, classifier)) = guard.take() {
-                    permit.record(classifier.classify(&result));
+                    permit.record(outcome(&classifier, &result));
                 }
                 Poll::Ready(result.map(|res| res.map(ResponseBody::new)))
             }

@@ -8,5 +8,6 @@ mod support;
 mod admin_api;
 mod edge;
 mod layer;
+mod limit_composition;
 mod server;
 mod service;
