@@ -295,6 +295,21 @@ impl Inner {
         self.listeners.emit(event, self.source);
     }
 
+    /// Reopens a HalfOpen breaker whose trial slots are all taken by trials that have run
+    /// past `half_open_timeout`: the rule a call applies when it finds no free slot, applied
+    /// without a call (by `poll_timeouts` and the eager timer), so a hung trial cannot keep
+    /// an idle breaker half-open.
+    pub(crate) fn reopen_if_trials_hung(&self) {
+        let w = self.state.load();
+        let hung = w.state() == State::HalfOpen
+            && w.in_flight() > 0
+            && w.in_flight() >= self.trial_limit(w)
+            && self.half_open_timed_out(w);
+        if hung {
+            let _ = self.transition(w, State::Open, Reason::TimeoutElapsed);
+        }
+    }
+
     fn half_open_timed_out(&self, w: Word) -> bool {
         let Ok(Some(since)) = unstamp(self.since.load(Ordering::Acquire), w.epoch()) else {
             return false;

@@ -225,9 +225,11 @@ impl CircuitBreaker {
     }
 
     /// Applies any timeout that has elapsed: Open or ForcedOpen past its deadline moves to
-    /// HalfOpen now instead of on the next call. The eager timer calls this periodically
-    /// so gauges and alerts tell the truth on idle services.
+    /// HalfOpen, and HalfOpen with every trial slot held by trials that have run past
+    /// `half_open_timeout` reopens, now instead of on the next call. The eager timer calls
+    /// this periodically so gauges and alerts tell the truth on idle services.
     pub fn poll_timeouts(&self) {
+        self.inner.reopen_if_trials_hung();
         let w = self.inner.state.load();
         if w.state().rejects_calls() && self.inner.retry_after(w) == Some(Duration::ZERO) {
             let _ = self

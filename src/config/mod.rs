@@ -168,6 +168,8 @@ impl ConfigBuilder {
     setter!(
         /// The longest a HalfOpen breaker with all trial slots busy waits for a trial to
         /// finish before it reopens (default 60 s), so hung trials cannot leave it stuck.
+        /// Applied by the next call, or without calls by
+        /// [`poll_timeouts`](crate::CircuitBreaker::poll_timeouts) and the eager timer.
         half_open_timeout: Duration
     );
 

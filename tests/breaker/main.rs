@@ -8,6 +8,7 @@ mod support;
 
 mod config;
 mod contract;
+mod half_open_timeout;
 mod model;
 mod robustness;
 mod send_sync;

@@ -83,6 +83,28 @@ async fn an_idle_open_breaker_moves_to_half_open_and_the_gauge_follows() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_eager_timer_reopens_an_idle_half_open_breaker_whose_trial_hung() {
+    let clock = ManualClock::new();
+    let registry = Registry::builder().clock(clock.clone()).build();
+    let cfg = Config::builder()
+        .failure_threshold(1)
+        .half_open_max_calls(1)
+        .half_open_timeout(secs(60))
+        .build()
+        .unwrap();
+    let db = registry.breaker("db", cfg).unwrap();
+    let _timer = registry.spawn_timer(secs(1));
+    trip(&db);
+    clock.advance(secs(30));
+    tokio::time::sleep(secs(2)).await;
+    assert_eq!(db.state(), State::HalfOpen);
+    let _hung = db.try_acquire().expect("the trial slot");
+    clock.advance(secs(61)); // the trial hangs past half_open_timeout; no call arrives
+    tokio::time::sleep(secs(2)).await;
+    assert_eq!(db.state(), State::Open, "reopened by the timer");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_breaker_timer_can_be_detached() {
     let clock = ManualClock::new();
     let b = CircuitBreaker::builder("solo")
