@@ -34,6 +34,7 @@
 //! [`Reason::Fleet`]: crate::Reason::Fleet
 
 mod config;
+mod keys;
 mod ops;
 mod probe;
 mod task;
@@ -80,7 +81,10 @@ impl fmt::Debug for Fleet {
 impl Fleet {
     /// Validates `config` and starts the background task on the current Tokio runtime.
     /// Returns at once: the first connection to Redis is made by the task, so a Redis that
-    /// is down at start means local decisions until it comes up.
+    /// is down at start means local decisions until it comes up. The registry's breakers
+    /// get `breakerbox_fleet_connected` at 0 here, so `BreakerboxFleetDisconnected` can
+    /// fire even while a first round against a Redis that hangs lasts its whole period (a
+    /// breaker added later gets the gauge when the round in progress ends).
     ///
     /// # Errors
     /// A [`FleetError`] for an invalid config, or [`FleetError::NoRuntime`] outside a
@@ -95,6 +99,10 @@ impl Fleet {
             connected: AtomicBool::new(false),
             outbox,
         });
+        // Born at 0: a first round against a Redis that hangs lasts a whole period.
+        let breakers = registry.all();
+        task::set_gauge(&breakers, false);
+        keys::register(&breakers);
         let task = runtime.spawn(task::run(registry.clone(), client, shared.clone()));
         Ok(Fleet {
             registry: registry.clone(),

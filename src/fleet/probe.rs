@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::Shared;
+use super::keys;
 use super::task::{Conn, Memo, millis, unix_ms};
 use crate::breaker::CircuitBreaker;
 use crate::state::{Reason, State};
@@ -56,30 +57,51 @@ pub(super) async fn round(
 ) -> redis::RedisResult<()> {
     for b in breakers {
         let memo = memos.entry(b.name_arc().clone()).or_default();
-        let w = b.inner.state.load();
-        let token = |epoch: u64| format!("{}:{epoch}", shared.config.replica_id);
-        if let Some(held) = memo
-            .held
-            .take_if(|h| w.state() != State::HalfOpen || h.epoch != w.epoch())
-        {
-            finish(conn, shared, b, &held, &token(held.epoch)).await?;
+        let probed = probe(conn, shared, b, memo).await;
+        let key = probe_key(shared.config.key_prefix.as_str(), b.name());
+        match probed {
+            Ok(()) => keys::report(b, &key, true, &mut memo.probe_key_failing),
+            // A wrong-typed lease or result key: this breaker probes with local limits.
+            Err(e) if keys::is_key_error(&e) => {
+                b.inner.set_trial_gate(None);
+                keys::report(b, &key, false, &mut memo.probe_key_failing);
+            }
+            Err(e) => return Err(e),
         }
-        if w.state() != State::HalfOpen {
-            b.inner.set_trial_gate(Some((u64::MAX, 0)));
-            continue;
-        }
-        let holds_none = memo.held.as_ref().is_none_or(|h| h.slots.is_empty());
-        if holds_none && adopt_peer_result(conn, shared, b).await? {
-            continue;
-        }
-        let slots = acquire(conn, shared, b, &token(w.epoch())).await?;
-        b.inner
-            .set_trial_gate(Some((w.epoch(), slots.len() as u32)));
-        memo.held = Some(Held {
-            epoch: w.epoch(),
-            slots,
-        });
     }
+    Ok(())
+}
+
+/// The probing part of a round for one breaker.
+async fn probe(
+    conn: &mut Conn,
+    shared: &Shared,
+    b: &CircuitBreaker,
+    memo: &mut Memo,
+) -> redis::RedisResult<()> {
+    let w = b.inner.state.load();
+    let token = |epoch: u64| format!("{}:{epoch}", shared.config.replica_id);
+    if let Some(held) = memo
+        .held
+        .take_if(|h| w.state() != State::HalfOpen || h.epoch != w.epoch())
+    {
+        finish(conn, shared, b, &held, &token(held.epoch)).await?;
+    }
+    if w.state() != State::HalfOpen {
+        b.inner.set_trial_gate(Some((u64::MAX, 0)));
+        return Ok(());
+    }
+    let holds_none = memo.held.as_ref().is_none_or(|h| h.slots.is_empty());
+    if holds_none && adopt_peer_result(conn, shared, b).await? {
+        return Ok(());
+    }
+    let slots = acquire(conn, shared, b, &token(w.epoch())).await?;
+    b.inner
+        .set_trial_gate(Some((w.epoch(), slots.len() as u32)));
+    memo.held = Some(Held {
+        epoch: w.epoch(),
+        slots,
+    });
     Ok(())
 }
 

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::Shared;
+use super::keys;
 use super::ops::{self, Cursor};
 use super::probe::{self, Held};
 use super::verdict::{Bucket, aggregate, verdict};
@@ -24,6 +25,10 @@ pub(super) struct Memo {
     last: CallTotals,
     /// The half-open trial slots held, if any.
     pub(super) held: Option<Held>,
+    /// The breaker's keys were unusable in the last round (see `keys`): logged once.
+    pub(super) key_failing: bool,
+    /// The same for its lease and probe-result keys.
+    pub(super) probe_key_failing: bool,
 }
 
 pub(super) type Conn = ConnectionManager;
@@ -88,6 +93,15 @@ pub(super) async fn run(registry: Registry, client: redis::Client, shared: Arc<S
 /// (and after the first round).
 fn set_connected(shared: &Shared, ok: bool, first: bool, breakers: &[CircuitBreaker]) {
     let was = shared.connected.swap(ok, Ordering::AcqRel);
+    set_gauge(breakers, ok);
+    if was != ok || first {
+        log_change(shared, ok);
+    }
+}
+
+/// Sets `breakerbox_fleet_connected` of each breaker to 1 (`ok`) or 0. Also called when
+/// the fleet starts, so the series exists at 0 before the first round ends.
+pub(super) fn set_gauge(breakers: &[CircuitBreaker], ok: bool) {
     #[cfg(feature = "metrics")]
     for b in breakers {
         metrics::gauge!(
@@ -97,10 +111,7 @@ fn set_connected(shared: &Shared, ok: bool, first: bool, breakers: &[CircuitBrea
         .set(if ok { 1.0 } else { 0.0 });
     }
     #[cfg(not(feature = "metrics"))]
-    let _ = breakers;
-    if was != ok || first {
-        log_change(shared, ok);
-    }
+    let _ = (breakers, ok);
 }
 
 #[cfg(feature = "tracing")]
@@ -148,12 +159,14 @@ async fn round(
         b.poll_timeouts();
     }
     let mut pipe = redis::pipe();
+    // Replies one by one: a wrong-typed key fails its breaker's commands, not the round.
+    pipe.ignore_errors();
+    let mut sent = Vec::with_capacity(breakers.len());
     pipe.cmd("SET")
         .arg(key(prefix, "hb", &cfg.replica_id))
         .arg(1)
         .arg("PX")
-        .arg(ttl)
-        .ignore();
+        .arg(ttl);
     let mut totals = Vec::with_capacity(breakers.len());
     for b in breakers {
         let now = b.inner.totals.totals();
@@ -169,25 +182,36 @@ async fn round(
         if delta.calls > 0 || delta.slow > 0 {
             *seq = seq.saturating_add(1);
             let field = format!("{}:{}", cfg.replica_id, seq);
-            pipe.cmd("HSET")
-                .arg(&wkey)
-                .arg(field)
-                .arg(delta.encode())
-                .ignore();
+            pipe.cmd("HSET").arg(&wkey).arg(field).arg(delta.encode());
             let keep = millis(window_of(b, shared)).saturating_add(ttl);
-            pipe.cmd("PEXPIRE").arg(&wkey).arg(keep).ignore();
+            pipe.cmd("PEXPIRE").arg(&wkey).arg(keep);
+            sent.push(3);
+        } else {
+            sent.push(1);
         }
         pipe.cmd("HGETALL").arg(&wkey);
         totals.push(now);
     }
-    let windows: Vec<HashMap<String, String>> = pipe.query_async(conn).await?;
-    for (b, now) in breakers.iter().zip(totals) {
-        memos.entry(b.name_arc().clone()).or_default().last = now;
+    let replies: Vec<redis::Value> = pipe.query_async(conn).await?;
+    let replies = keys::split(replies, &sent)?;
+    for ((b, now), reply) in breakers.iter().zip(totals).zip(&replies) {
+        let memo = memos.entry(b.name_arc().clone()).or_default();
+        if reply.published {
+            memo.last = now;
+        }
+        let wkey = key(prefix, "w", b.name());
+        keys::report(b, &wkey, reply.fields.is_some(), &mut memo.key_failing);
     }
+    let windows: Vec<&HashMap<String, String>> =
+        replies.iter().filter_map(|r| r.fields.as_ref()).collect();
     let live = live_replicas(conn, prefix, &windows).await?;
     let mut cleanup = redis::pipe();
     let mut stale = false;
-    for (b, fields) in breakers.iter().zip(&windows) {
+    for (b, reply) in breakers.iter().zip(&replies) {
+        // An unusable key: this breaker decides locally this round.
+        let Some(fields) = &reply.fields else {
+            continue;
+        };
         let window_ms = millis(window_of(b, shared));
         let mut buckets = Vec::with_capacity(fields.len());
         for (field, value) in fields {
@@ -224,7 +248,7 @@ async fn round(
 async fn live_replicas(
     conn: &mut Conn,
     prefix: &str,
-    windows: &[HashMap<String, String>],
+    windows: &[&HashMap<String, String>],
 ) -> redis::RedisResult<HashSet<String>> {
     let mut ids: Vec<&str> = windows
         .iter()

@@ -66,6 +66,9 @@ pub const NOTIFICATIONS_TOTAL: &str = "breakerbox_notifications_total";
 /// Gauge: 1 while the breaker's fleet (feature `fleet-redis`) answers and fleet decisions
 /// are in force, 0 while the replica falls back to local decisions.
 pub const FLEET_CONNECTED: &str = "breakerbox_fleet_connected";
+/// Counter of fleet rounds in which a breaker's key in Redis was unusable (wrong type or
+/// content), labelled `breaker`: that breaker decided locally for the round.
+pub const FLEET_KEY_ERRORS_TOTAL: &str = "breakerbox_fleet_key_errors_total";
 /// Counter of a state store's saves (features `persist` or `fleet-redis`), labelled
 /// `result` (`saved`, `failed`); one series per process, summed over its registries.
 pub const STATE_STORE_SAVES_TOTAL: &str = "breakerbox_state_store_saves_total";
@@ -381,6 +384,12 @@ pub const METRICS: &[MetricInfo] = &[
         MetricKind::Gauge,
         B,
         "1 while the breaker's fleet (shared state through Redis) answers and fleet decisions are in force; 0 while the replica falls back to local decisions.",
+    ),
+    info(
+        FLEET_KEY_ERRORS_TOTAL,
+        MetricKind::Counter,
+        B,
+        "Fleet rounds in which the breaker's key in Redis was unusable (wrong type or content): the breaker decided locally for that round.",
     ),
     info(
         STATE_STORE_SAVES_TOTAL,

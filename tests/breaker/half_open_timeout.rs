@@ -64,7 +64,11 @@ fn poll_timeouts_keeps_half_open_while_a_trial_slot_is_free() {
     let _hung = b.try_acquire().expect("a trial slot");
     clock.advance(HALF_OPEN_TIMEOUT * 10);
     b.poll_timeouts();
-    assert_eq!(b.state(), State::HalfOpen, "the next call takes the free slot");
+    assert_eq!(
+        b.state(),
+        State::HalfOpen,
+        "the next call takes the free slot"
+    );
     assert!(b.try_acquire().is_ok());
 }
 

@@ -13,22 +13,21 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use crate::support::eventually::eventually;
-use crate::support::logs::Logs;
 use crate::support::process::{Server, free_port};
 use crate::support::recorded::series;
 use breakerbox::fleet::{Fleet, FleetConfig};
 use breakerbox::{CircuitBreaker, Config, Reason, Registry, State};
 
-const PERIOD: Duration = Duration::from_millis(200);
+pub(crate) const PERIOD: Duration = Duration::from_millis(200);
 /// Bound of every "eventually": generous, the machine is shared.
-const WAIT: Duration = Duration::from_secs(15);
+pub(crate) const WAIT: Duration = Duration::from_secs(15);
 
 fn redis(port: u16) -> Server {
     crate::support::redis::start(port)
 }
 
 /// No local trip below 10 calls; consecutive failures never trip.
-fn config() -> Config {
+pub(crate) fn config() -> Config {
     Config::builder()
         .failure_threshold(10_000)
         .min_calls(10)
@@ -56,7 +55,7 @@ fn replicas(port: u16) -> Vec<(Registry, CircuitBreaker, Fleet)> {
         .collect()
 }
 
-fn fail(b: &CircuitBreaker, n: usize) {
+pub(crate) fn fail(b: &CircuitBreaker, n: usize) {
     for _ in 0..n {
         let _ = b.call_sync(|| Err::<(), _>("boom"));
     }
@@ -239,7 +238,10 @@ async fn half_open_admits_at_most_max_calls_trials_across_the_fleet() {
     assert!((1..=2).contains(&n), "{n} trials across the fleet, limit 2");
 }
 
-fn gauge(snapshotter: &metrics_util::debugging::Snapshotter, breaker: &str) -> Option<f64> {
+pub(crate) fn gauge(
+    snapshotter: &metrics_util::debugging::Snapshotter,
+    breaker: &str,
+) -> Option<f64> {
     use metrics_util::debugging::DebugValue;
     series(snapshotter, "breakerbox_fleet_connected")
         .into_iter()
@@ -253,13 +255,8 @@ fn gauge(snapshotter: &metrics_util::debugging::Snapshotter, breaker: &str) -> O
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_means_local_decisions_and_replicas_rejoin_when_it_returns() {
-    let logs = Logs::default();
-    let subscriber = logs.subscriber();
-    // Global: the fleet's task logs from the runtime's worker threads.
-    let _ = tracing::subscriber::set_global_default(subscriber);
-    let recorder = metrics_util::debugging::DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
-    let _ = metrics::set_global_recorder(recorder);
+    // Global: the fleet's task logs and records from the runtime's worker threads.
+    let (snapshotter, logs) = crate::globals();
     let port = free_port();
     let mut server = redis(port);
     let registry_names = ["down-0", "down-1", "down-2"];
@@ -275,7 +272,7 @@ async fn redis_down_means_local_decisions_and_replicas_rejoin_when_it_returns() 
         .collect();
     all_connected(&fleet).await;
     eventually("connected gauge 1", WAIT, || async {
-        (gauge(&snapshotter, "down-0") == Some(1.0)).then_some(())
+        (gauge(snapshotter, "down-0") == Some(1.0)).then_some(())
     })
     .await;
 
@@ -285,7 +282,7 @@ async fn redis_down_means_local_decisions_and_replicas_rejoin_when_it_returns() 
     })
     .await;
     eventually("connected gauge 0", WAIT, || async {
-        (gauge(&snapshotter, "down-0") == Some(0.0)).then_some(())
+        (gauge(snapshotter, "down-0") == Some(0.0)).then_some(())
     })
     .await;
     eventually("the disconnect logged", WAIT, || async {
@@ -303,7 +300,7 @@ async fn redis_down_means_local_decisions_and_replicas_rejoin_when_it_returns() 
     let _server = redis(port);
     all_connected(&fleet).await;
     eventually("connected gauge back to 1", WAIT, || async {
-        (gauge(&snapshotter, "down-0") == Some(1.0)).then_some(())
+        (gauge(snapshotter, "down-0") == Some(1.0)).then_some(())
     })
     .await;
     // Connected at start and again after the restart.
