@@ -34,8 +34,15 @@ struct Inner {
     observer: LimitObserver,
 }
 
+/// The longest span, in nanoseconds (2^62, about 146 years), of a burst (`burst` calls
+/// at the rate's spacing) and of the clock's reading. Governor adds the clock's reading,
+/// the burst's span and one spacing in `u64` nanoseconds without saturating; with both
+/// at most this, every sum stays below `u64::MAX`.
+const MAX_SPAN_NS: u64 = 1 << 62;
+
 /// A breakerbox [`Clock`] as governor's clock: monotonic nanoseconds, so the GCRA state
-/// and the breakers read the same time.
+/// and the breakers read the same time. A reading past [`MAX_SPAN_NS`] (a clock advanced
+/// by `Duration::MAX`) reads as that: no overflow inside governor.
 #[derive(Clone)]
 struct GovernorClock(Arc<dyn Clock>);
 
@@ -43,8 +50,19 @@ impl governor::clock::Clock for GovernorClock {
     type Instant = Nanos;
 
     fn now(&self) -> Nanos {
-        Nanos::from(self.0.now())
+        Nanos::from(self.0.now().min(MAX_SPAN_NS))
     }
+}
+
+/// The spacing between two admitted calls at `rate` per `period_ns`, in nanoseconds, as
+/// governor computes it (at least 1).
+fn spacing_ns(rate: NonZeroU32, period_ns: u64) -> u64 {
+    (period_ns / u64::from(rate.get())).max(1)
+}
+
+/// The largest burst whose span fits [`MAX_SPAN_NS`] at `rate` per `period_ns`.
+fn max_burst(rate: NonZeroU32, period_ns: u64) -> u64 {
+    MAX_SPAN_NS / spacing_ns(rate, period_ns)
 }
 
 impl fmt::Debug for RateLimit {
@@ -125,7 +143,9 @@ impl RateLimit {
         self.inner.observer.name()
     }
 
-    /// Takes one unit of capacity.
+    /// Takes one unit of capacity. A clock reading past 2^62 ns (about 146 years, e.g. a
+    /// `ManualClock` advanced by `Duration::MAX`) counts as that reading: no panic, and no
+    /// capacity refills beyond it.
     ///
     /// # Errors
     /// [`Limited`] with [`LimitReason::RateLimited`] and the wait until a call is admitted.
@@ -213,7 +233,9 @@ impl RateLimitBuilder {
     ///
     /// # Errors
     /// [`BuildError::Config`] with [`ConfigError::Zero`] for a zero (or unset) rate or a
-    /// zero burst; [`BuildError::Name`] for an empty name or one over
+    /// zero burst, [`ConfigError::TooLarge`] for a burst whose span at the rate (`burst`
+    /// calls one spacing apart) exceeds 2^62 ns, about 146 years (`per_minute(1)` admits
+    /// bursts up to 76,861,433); [`BuildError::Name`] for an empty name or one over
     /// [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes.
     pub fn build(self) -> Result<RateLimit, BuildError> {
         NameError::check(&self.name)?;
@@ -222,6 +244,20 @@ impl RateLimitBuilder {
             None => rate,
             Some(b) => NonZeroU32::new(b).ok_or(ConfigError::Zero { field: "burst" })?,
         };
+        let period_ns = if self.per_minute {
+            60_000_000_000
+        } else {
+            1_000_000_000
+        };
+        let max = max_burst(rate, period_ns);
+        if u64::from(burst.get()) > max {
+            return Err(ConfigError::TooLarge {
+                field: "burst",
+                value: u64::from(burst.get()),
+                max,
+            }
+            .into());
+        }
         let (quota, per_second) = if self.per_minute {
             (Quota::per_minute(rate), f64::from(rate.get()) / 60.0)
         } else {
@@ -269,6 +305,30 @@ mod tests {
         assert!(limit.check().is_ok());
         let refused = limit.check().unwrap_err();
         assert_eq!(refused.retry_after(), Some(Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn the_spacing_matches_governors_quota() {
+        for (rate, per_minute) in [
+            (1, false),
+            (3, false),
+            (u32::MAX, false),
+            (1, true),
+            (7, true),
+        ] {
+            let r = NonZeroU32::new(rate).unwrap();
+            let (quota, period) = if per_minute {
+                (Quota::per_minute(r), 60_000_000_000)
+            } else {
+                (Quota::per_second(r), 1_000_000_000)
+            };
+            let governor_ns = u64::try_from(quota.replenish_interval().as_nanos()).unwrap();
+            assert_eq!(
+                spacing_ns(r, period),
+                governor_ns.max(1),
+                "{rate} {per_minute}"
+            );
+        }
     }
 
     #[test]

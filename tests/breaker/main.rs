@@ -10,6 +10,7 @@ mod config;
 mod contract;
 mod half_open_timeout;
 mod model;
+mod rate_limit_extremes;
 mod robustness;
 mod send_sync;
 mod stress;
