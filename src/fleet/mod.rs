@@ -16,7 +16,9 @@
 //!   others (as their own operator action, not published again);
 //! - **Redis down**: within one period the replica falls back to local decisions and
 //!   local half-open limits, sets `breakerbox_fleet_connected` to 0 and logs it; it
-//!   rejoins when Redis answers again.
+//!   rejoins when Redis answers again;
+//! - **a key of the wrong type** under the prefix costs only its breaker's fleet view for
+//!   the round (counted in `breakerbox_fleet_key_errors_total`, logged once).
 //!
 //! The model, its guarantees and its limits are in `docs/FLEET.md`.
 //!
