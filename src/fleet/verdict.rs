@@ -134,7 +134,11 @@ mod tests {
     fn the_quorum_examples_of_the_fleet_guide_hold() {
         let db = Config::database();
         let run = |buckets: &[(&str, Bucket)], quorum| {
-            verdict(&aggregate(buckets.iter().copied(), |_| true, 0), &db, quorum)
+            verdict(
+                &aggregate(buckets.iter().copied(), |_| true, 0),
+                &db,
+                quorum,
+            )
         };
         let one_broken_pool = [
             ("a", b(10, 10, 10, 0)),
@@ -155,7 +159,11 @@ mod tests {
         ];
         assert_eq!(run(&one_busy_sick_replica, 2), None);
         assert_eq!(run(&one_busy_sick_replica, 1), Some(Reason::FailureRate));
-        assert_eq!(run(&everyone, 4), None, "a quorum above the live replicas never trips");
+        assert_eq!(
+            run(&everyone, 4),
+            None,
+            "a quorum above the live replicas never trips"
+        );
     }
 
     #[test]

@@ -160,3 +160,46 @@ async fn a_call_within_its_timeout_is_untouched() {
         Some(0)
     );
 }
+
+/// A handler's one call for a foreign error type: the library's 504 for a timeout, 503
+/// for a rejection, and the handler's own answer for the call's error.
+#[cfg(feature = "axum")]
+#[tokio::test(start_paused = true)]
+async fn into_response_with_keeps_the_library_answers_and_maps_the_call_error() {
+    use axum::http::StatusCode;
+    let config = Config::builder()
+        .call_timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let b = CircuitBreaker::builder("db")
+        .config(config)
+        .build()
+        .unwrap();
+    let respond = |e: std::io::Error| (StatusCode::BAD_GATEWAY, e.to_string());
+    let hung = b
+        .call(async {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            Ok::<u32, std::io::Error>(1)
+        })
+        .await
+        .unwrap_err();
+    let res = hung.into_response_with(respond);
+    assert_eq!(res.status(), StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let own = b
+        .call(async { Err::<u32, _>(std::io::Error::other("syntax error")) })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        own.into_response_with(respond).status(),
+        StatusCode::BAD_GATEWAY
+    );
+    b.force_open_for(Duration::from_secs(30));
+    let rejected = b
+        .call(async { Ok::<u32, std::io::Error>(1) })
+        .await
+        .unwrap_err()
+        .into_response_with(respond);
+    assert_eq!(rejected.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(rejected.headers().contains_key("retry-after"));
+}
