@@ -76,7 +76,12 @@ fn a_blocking_call_that_overran_is_a_slow_timeout_failure_and_keeps_its_result()
         Ok::<_, ()>(3)
     });
     assert_eq!(b.state(), State::Open, "two timeouts in a row trip it");
-    assert_eq!(b.snapshot().totals.failures, 2);
+    let totals = b.snapshot().totals;
+    assert_eq!(
+        (totals.failures, totals.timeouts),
+        (2, 2),
+        "failures include the timeouts, and say how many"
+    );
 }
 
 #[cfg(feature = "rt-tokio")]
