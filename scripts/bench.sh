@@ -19,19 +19,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 target="${CARGO_TARGET_DIR:-target}"
+# The benches are the workspace package benches/ (breakerbox with prometheus, otel and
+# fleet-redis, criterion and the peers); the memory test is the crate's own.
+bench=(cargo bench -p breakerbox-benches)
 features="prometheus,otel,fleet-redis"
 out="$target/criterion"
 
 if [[ "${1:-}" != "--table" ]]; then
     mkdir -p "$out"
     echo "building the benches..." >&2
-    cargo bench --quiet --features "$features" --no-run >&2
+    "${bench[@]}" --quiet --no-run >&2
     load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
     runs="${BENCH_RUNS:-2}"
     rm -f "$out"/medians-*.json
     for run in $(seq 1 "$runs"); do
         echo "running the call benches, run $run of $runs (log: $out/bench-compare-$run.log)..." >&2
-        cargo bench --features "$features" --bench compare -- "$@" >"$out/bench-compare-$run.log" 2>&1 \
+        "${bench[@]}" --bench compare -- "$@" >"$out/bench-compare-$run.log" 2>&1 \
             || { tail -n 30 "$out/bench-compare-$run.log" >&2; exit 1; }
         # This run's median of every bench, before the next run overwrites them.
         python3 - "$out" "$run" <<'PY'
@@ -47,7 +50,7 @@ with open(os.path.join(root, f"medians-{run}.json"), "w") as f:
 PY
     done
     echo "running the scale and scrape benches (log: $out/bench.log)..." >&2
-    cargo bench --features "$features" --bench scale --bench render -- "$@" >"$out/bench.log" 2>&1 \
+    "${bench[@]}" --bench scale --bench render -- "$@" >"$out/bench.log" 2>&1 \
         || { tail -n 30 "$out/bench.log" >&2; exit 1; }
     grep -E '^breakers_[0-9a-z_]+: [0-9]+ bytes' "$out/bench.log" >"$out/render.txt" || true
     cargo test --release --features "$features" --test memory -- --nocapture 2>/dev/null \

@@ -16,7 +16,7 @@ if [[ ${#cases[@]} -eq 0 ]]; then
     cases=(none counters histogram rejected rejected_counters recloser recloser_rejected
         permit async_counters recloser_async)
 fi
-bin="$(cargo bench --features prometheus,otel --bench instructions --no-run 2>&1 \
+bin="$(cargo bench -p breakerbox-benches --bench instructions --no-run 2>&1 \
     | sed -n 's/.*Executable.*(\(.*\)).*/\1/p' | tail -n1)"
 [[ -x "$bin" ]] || { echo "bench binary not found" >&2; exit 1; }
 tmp="$(mktemp -d)"

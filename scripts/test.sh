@@ -72,6 +72,9 @@ cargo hack clippy --lib --each-feature --no-dev-deps --exclude-no-default-featur
 step "docs (default and all features)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features
+step "package (cargo publish --dry-run: the manifest, what is shipped, and that it builds)"
+# --allow-dirty: a local run with uncommitted changes packages them too; CI's clone is clean.
+cargo publish --dry-run --allow-dirty -p breakerbox
 step "build the tests (all features)"
 cargo test --all-features --no-run
 step "the demo (README main job): build"
@@ -84,8 +87,11 @@ step "loom models"
 # release build does not compile every dev-dependency first (minutes on 2 cores).
 RUSTFLAGS="--cfg breakerbox_loom" LOOM_MAX_PREEMPTIONS=3 CARGO_TARGET_DIR=target/loom \
   cargo test --release --manifest-path loom/Cargo.toml loom_tests
-step "benchmarks compile (dev profile: the test build's artifacts; scripts/bench.sh builds them optimized)"
-cargo bench --no-run --all-features --profile dev
+step "benchmarks: lints and build (dev profile; scripts/bench.sh builds them optimized)"
+# benches/ is a workspace package of its own (criterion and the peer crates), so the
+# crate's examples and tests never build those.
+cargo clippy -p breakerbox-benches --all-targets -- -D warnings
+cargo bench -p breakerbox-benches --no-run --profile dev
 step "tests (all features)"
 log="$(mktemp)"
 cargo test --all-features 2>&1 | tee "$log"

@@ -85,6 +85,35 @@ pub trait Fallback<T, E> {
         breaker: &CircuitBreaker,
         fallback: impl FnOnce(CallError<E>) -> T,
     ) -> Result<T, CallError<E>>;
+
+    /// A fallback that may have nothing to offer: `fallback` looks at the error and
+    /// returns `Some(value)` to serve instead (counted, by reason), or `None` to let the
+    /// error through unchanged (not counted: no fallback was taken). For a stale copy that
+    /// exists only sometimes, a last-known value, a default for some errors only.
+    ///
+    /// ```
+    /// use breakerbox::{CircuitBreaker, Fallback};
+    ///
+    /// let prices = CircuitBreaker::new("price-api");
+    /// prices.force_open();
+    /// let last_known: Option<u64> = None; // nothing cached yet
+    /// let quote = prices
+    ///     .call_sync(|| Ok::<u64, std::io::Error>(42))
+    ///     .or_try_fallback(&prices, |_why| last_known);
+    /// assert!(quote.unwrap_err().is_rejected()); // no value: the rejection, uncounted
+    /// let quote = prices
+    ///     .call_sync(|| Ok::<u64, std::io::Error>(42))
+    ///     .or_try_fallback(&prices, |_why| Some(40));
+    /// assert_eq!(quote.unwrap(), 40); // counted as a fallback, reason "rejected"
+    /// ```
+    ///
+    /// # Errors
+    /// The call's error, when `fallback` returns `None`.
+    fn or_try_fallback(
+        self,
+        breaker: &CircuitBreaker,
+        fallback: impl FnOnce(&CallError<E>) -> Option<T>,
+    ) -> Result<T, CallError<E>>;
 }
 
 impl<T, E> Fallback<T, E> for Result<T, CallError<E>> {
@@ -106,6 +135,24 @@ impl<T, E> Fallback<T, E> for Result<T, CallError<E>> {
         match self {
             Err(CallError::Inner(e)) => Err(CallError::Inner(e)),
             other => Ok(other.or_fallback(breaker, fallback)),
+        }
+    }
+
+    fn or_try_fallback(
+        self,
+        breaker: &CircuitBreaker,
+        fallback: impl FnOnce(&CallError<E>) -> Option<T>,
+    ) -> Result<T, CallError<E>> {
+        let e = match self {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        match fallback(&e) {
+            Some(v) => {
+                breaker.record_fallback(FallbackReason::of(&e));
+                Ok(v)
+            }
+            None => Err(e),
         }
     }
 }

@@ -38,3 +38,8 @@ pub struct Notify;
 #[cfg(all(feature = "persist", feature = "test-util"))]
 #[doc = include_str!("../docs/PERSISTENCE.md")]
 pub struct Persistence;
+
+/// `docs/FLEET.md`.
+#[cfg(feature = "fleet-redis")]
+#[doc = include_str!("../docs/FLEET.md")]
+pub struct Fleet;

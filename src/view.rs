@@ -123,6 +123,7 @@ impl WindowView {
 pub(crate) struct TotalsView {
     successes: u64,
     failures: u64,
+    timeouts: u64,
     ignored: u64,
     rejected: u64,
     slow: u64,
@@ -134,6 +135,7 @@ impl From<CallTotals> for TotalsView {
         TotalsView {
             successes: t.successes,
             failures: t.failures,
+            timeouts: t.timeouts,
             ignored: t.ignored,
             rejected: t.rejected,
             slow: t.slow,

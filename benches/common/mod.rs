@@ -111,7 +111,6 @@ pub fn runtime() -> Runtime {
         .expect("runtime")
 }
 
-#[cfg(all(feature = "prometheus", feature = "otel"))]
 pub mod observe;
 pub mod peers;
 #[cfg(feature = "fleet-redis")]

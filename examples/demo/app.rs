@@ -7,10 +7,13 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::routing::get;
+use breakerbox::fleet::{Fleet, FleetConfig};
 use breakerbox::http::BreakerApi;
 use breakerbox::limit::{Bulkhead, RateLimit};
 use breakerbox::notify::{AlertmanagerNotifier, Dispatcher, RetryPolicy, WebhookNotifier};
@@ -36,6 +39,10 @@ pub struct Options {
     /// Seed of the simulated dependencies: their random outcomes and where each starts in
     /// its failure cycle. Replicas with different seeds do not fail in lockstep.
     pub seed: u64,
+    /// Fleet mode: the Redis URL the replicas share their breakers through.
+    pub redis: Option<String>,
+    /// This replica's id in the fleet (and in the terminal table).
+    pub replica_id: String,
 }
 
 /// The running demo service.
@@ -46,6 +53,9 @@ pub struct Demo {
     pub dispatcher: Option<Dispatcher>,
     pub breakers: Vec<CircuitBreaker>,
     pub limits: Limits,
+    pub replica_id: String,
+    /// Fleet mode, when `--redis` is given (dropping it leaves the fleet).
+    pub fleet: Option<Fleet>,
     _timer: TimerHandle,
 }
 
@@ -57,6 +67,27 @@ pub struct Limits {
     pub rpc_slots: Bulkhead,
     /// The pricing provider's quota: [`PRICING_QUOTA_PER_SECOND`] calls per second.
     pub pricing_quota: RateLimit,
+    /// Calls each limit refused, for the terminal table (Prometheus has them too, in
+    /// `breakerbox_limit_rejections_total`).
+    pub refused: Arc<Refused>,
+}
+
+/// Calls refused by the demo's limits, by the breaker they guard.
+#[derive(Debug, Default)]
+pub struct Refused {
+    pub rpc_slots: AtomicU64,
+    pub pricing_quota: AtomicU64,
+}
+
+impl Refused {
+    /// The refusals of the limit in front of `breaker` (0 for a breaker without one).
+    pub fn of(&self, breaker: &str) -> u64 {
+        match breaker {
+            "solana-rpc" => self.rpc_slots.load(Ordering::Relaxed),
+            "pricing-api" => self.pricing_quota.load(Ordering::Relaxed),
+            _ => 0,
+        }
+    }
 }
 
 /// Lookups the RPC node's bulkhead admits at once.
@@ -81,6 +112,7 @@ impl Limits {
                 PRICING_QUOTA_PER_SECOND,
                 PRICING_QUOTA_PER_SECOND / 2,
             )?,
+            refused: Arc::default(),
         })
     }
 }
@@ -124,9 +156,6 @@ pub async fn start(opts: Options) -> Result<Demo, Box<dyn std::error::Error + Se
         registry = registry.state_store(FileStore::new(path));
     }
     let registry = registry.build();
-    if opts.print_transitions {
-        registry.subscribe(print_transition);
-    }
     let dispatcher = notifier(&opts)?;
     if let Some(d) = &dispatcher {
         d.subscribe(&registry);
@@ -140,6 +169,18 @@ pub async fn start(opts: Options) -> Result<Demo, Box<dyn std::error::Error + Se
         registry.get("recommendations").unwrap().metrics_only();
         registry.get("search").unwrap().disable();
     }
+    // After the set-up above: the terminal shows what happens from here on (the banner
+    // says how the breakers start).
+    if opts.print_transitions {
+        registry.subscribe(print_transition);
+    }
+    let fleet = match &opts.redis {
+        Some(url) => Some(Fleet::start(
+            &registry,
+            FleetConfig::new(url.clone(), opts.replica_id.clone()),
+        )?),
+        None => None,
+    };
     let limits = Limits::new()?;
     let timer = registry.spawn_timer(Duration::from_millis(250));
 
@@ -169,6 +210,8 @@ pub async fn start(opts: Options) -> Result<Demo, Box<dyn std::error::Error + Se
         dispatcher,
         breakers: list,
         limits,
+        replica_id: opts.replica_id.clone(),
+        fleet,
         _timer: timer,
     })
 }
@@ -195,29 +238,43 @@ fn notifier(
 }
 
 fn print_transition(e: &Event<'_>) {
-    let (t, note) = match e {
-        Event::Transition(t) => (*t, ""),
-        Event::WouldOpen(t) => (*t, "  (dry run: would have opened)"),
+    let rate = |r: Option<f64>| r.map_or("-".to_owned(), |r| format!("{:.0}%", r * 100.0));
+    let (t, change) = match e {
+        Event::Transition(t) => (
+            *t,
+            format!("{:>12} -> {:<12}", t.from.as_str(), t.to.as_str()),
+        ),
+        // A dry run never opens: it says what it would have done, and keeps serving.
+        Event::WouldOpen(t) => (*t, format!("{:>12}    {:<12}", "dry run:", "would open")),
         _ => return,
     };
-    let rate = |r: Option<f64>| r.map_or("-".to_owned(), |r| format!("{:.0}%", r * 100.0));
     println!(
-        "  {:<16} {:>12} -> {:<12} reason={:<21} calls={:<4} failure_rate={:<5} slow_rate={:<5}{}",
+        "  {:<16} {change} reason={:<21} calls={:<4} failure_rate={:<5} slow_rate={:<5}",
         t.breaker,
-        t.from.as_str(),
-        t.to.as_str(),
         t.reason.as_str(),
         t.counts.calls,
         rate(t.failure_rate),
         rate(t.slow_call_rate),
-        note
     );
 }
 
-/// A table of every breaker, for the terminal.
-pub fn table(registry: &Registry) -> String {
+/// How every breaker starts, for the banner: the operator states set up before the
+/// terminal shows transitions (or restored from the state file).
+pub fn starting_states(registry: &Registry) -> String {
+    let list: Vec<String> = registry
+        .snapshot_all()
+        .iter()
+        .map(|s| format!("{} {}", s.name, s.state.as_str()))
+        .collect();
+    list.join(", ")
+}
+
+/// A table of every breaker, for the terminal: the window, lifetime outcomes (timeouts
+/// apart from the other failures), calls the breaker and its limit refused, when an open
+/// breaker probes next, and the reason of the transition into the current state.
+pub fn table(registry: &Registry, replica_id: &str, refused: &Refused) -> String {
     let mut out = format!(
-        "{:<16} {:<12} {:>7} {:>6} {:>6} {:>8} {:>8} {:>8}  {}\n",
+        "replica {replica_id}\n{:<16} {:<12} {:>6} {:>5} {:>5} {:>7} {:>7} {:>7} {:>8} {:>7} {:>6}  {}\n",
         "breaker",
         "state",
         "window",
@@ -225,24 +282,48 @@ pub fn table(registry: &Registry) -> String {
         "slow%",
         "success",
         "failure",
+        "timeout",
         "rejected",
-        "last reason"
+        "limited",
+        "probe",
+        "why in this state"
     );
     let pct = |r: Option<f64>| r.map_or("-".to_owned(), |r| format!("{:.0}", r * 100.0));
     for s in registry.snapshot_all() {
+        let probe = s
+            .retry_after
+            .filter(|_| s.state.rejects_calls())
+            .map_or("-".to_owned(), |d| format!("{}s", d.as_secs_f64().ceil()));
+        // The last transition only when it led into the current state: a state restored
+        // from the state file, say, has none of its own.
+        let why = s
+            .last_transition
+            .as_ref()
+            .filter(|t| t.to == s.state)
+            .map_or("-".to_owned(), |t| {
+                let ago = SystemTime::now()
+                    .duration_since(t.at)
+                    .map_or(0, |d| d.as_secs());
+                format!(
+                    "{} ({ago}s ago, from {})",
+                    t.reason.as_str(),
+                    t.from.as_str()
+                )
+            });
         out.push_str(&format!(
-            "{:<16} {:<12} {:>7} {:>6} {:>6} {:>8} {:>8} {:>8}  {}\n",
+            "{:<16} {:<12} {:>6} {:>5} {:>5} {:>7} {:>7} {:>7} {:>8} {:>7} {:>6}  {}\n",
             s.name,
             s.state.as_str(),
             s.window.calls,
             pct(s.failure_rate),
             pct(s.slow_call_rate),
             s.totals.successes,
-            s.totals.failures,
+            s.totals.failures - s.totals.timeouts,
+            s.totals.timeouts,
             s.totals.rejected,
-            s.last_transition
-                .as_ref()
-                .map_or("-", |t| t.reason.as_str()),
+            refused.of(&s.name),
+            probe,
+            why,
         ));
     }
     out

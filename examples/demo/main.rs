@@ -12,12 +12,13 @@
 //! ```
 //! Then: `curl localhost:9464/metrics`, `curl localhost:9464/api/circuit-breakers/health`.
 //!
-//! With `OTEL_EXPORTER_OTLP_ENDPOINT` set (e.g. `http://localhost:4318`), its spans go to an
+//! Logs go to stderr (`RUST_LOG` filters them: `RUST_LOG=debug`, `RUST_LOG=warn`); with
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` set (e.g. `http://localhost:4318`), spans go to an
 //! OpenTelemetry collector over OTLP/HTTP as well.
 
 mod app;
 mod dependency;
-mod otlp;
+mod logs;
 mod traffic;
 
 use std::net::SocketAddr;
@@ -28,7 +29,12 @@ use clap::Parser;
 /// A service with six circuit breakers around simulated dependencies, for the dashboards,
 /// alerts and notifications.
 #[derive(Debug, Parser)]
-#[command(name = "demo", version)]
+#[command(
+    name = "demo",
+    version,
+    after_help = "Logs go to stderr; RUST_LOG filters them (`RUST_LOG=debug`, \
+                  `RUST_LOG=warn,breakerbox::admin=info`)."
+)]
 struct Args {
     /// Address of `/metrics` and `/api/circuit-breakers/...` (port 0: any free port).
     #[arg(long, default_value = "127.0.0.1:9464")]
@@ -53,9 +59,16 @@ struct Args {
     /// deadlines in this JSON file, so they survive a restart.
     #[arg(long, value_name = "PATH")]
     state_file: Option<std::path::PathBuf>,
-    /// Do not print transitions and tables.
+    /// Do not print transitions and tables (their log lines go to stderr instead).
     #[arg(long)]
     quiet: bool,
+    /// Fleet mode: share the breakers with the other replicas through this Redis
+    /// (e.g. `redis://127.0.0.1:6379`).
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
+    /// This replica's id, unique in the fleet (default: `demo-` and the process id).
+    #[arg(long, value_name = "ID")]
+    replica_id: Option<String>,
 }
 
 /// A seed that differs between processes and runs.
@@ -69,7 +82,7 @@ fn fresh_seed() -> u64 {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let args = Args::parse();
-    let tracer = otlp::install()?;
+    let tracer = logs::install(args.quiet)?;
     let seed = args.seed.unwrap_or_else(fresh_seed);
     let opts = app::Options {
         listen: args.listen,
@@ -79,19 +92,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         print_transitions: !args.quiet,
         state_file: args.state_file,
         seed,
+        redis: args.redis,
+        replica_id: args
+            .replica_id
+            .unwrap_or_else(|| format!("demo-{}", std::process::id())),
     };
     let demo = app::start(opts).await?;
-    println!("breakerbox demo on http://{} (seed {seed})", demo.addr);
+    println!(
+        "breakerbox demo on http://{} (replica {}, seed {seed})",
+        demo.addr, demo.replica_id
+    );
     println!("  metrics: http://{}/metrics", demo.addr);
     println!(
         "  health:  http://{}/api/circuit-breakers/health",
         demo.addr
     );
+    if let Some(fleet) = &demo.fleet {
+        println!("  fleet:   replica {} through Redis", fleet.replica_id());
+    }
+    println!("  starting as: {}", app::starting_states(&demo.registry));
     if tracer.is_some() {
         println!("  traces:  exported over OTLP/HTTP (OTEL_EXPORTER_OTLP_ENDPOINT)");
     }
     let deadline = (args.seconds > 0).then(|| Instant::now() + Duration::from_secs(args.seconds));
     let registry = demo.registry.clone();
+    let (replica, refused) = (demo.replica_id.clone(), demo.limits.refused.clone());
     let quiet = args.quiet;
     if !quiet {
         println!("transitions as they happen (and a table every 10 s):");
@@ -102,14 +127,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         loop {
             tick.tick().await;
             if !quiet {
-                println!("\n{}", app::table(&registry));
+                println!("\n{}", app::table(&registry, &replica, &refused));
             }
         }
     });
     traffic::drive(&demo, deadline).await;
     table.abort();
     if !quiet {
-        println!("\n{}", app::table(&demo.registry));
+        println!(
+            "\n{}",
+            app::table(&demo.registry, &demo.replica_id, &demo.limits.refused)
+        );
     }
     if let Err(e) = demo.registry.persist_now() {
         eprintln!("breaker state not saved: {e}");

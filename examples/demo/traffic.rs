@@ -9,9 +9,9 @@
 //! price.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use breakerbox::limit::Bulkhead;
 use breakerbox::{CallError, CircuitBreaker, Fallback};
 
 use crate::app::{BLOCK_FAN_OUT, Demo, Limits, breakers};
@@ -47,12 +47,12 @@ pub async fn drive(demo: &Demo, deadline: Option<Instant>) {
         }));
     }
     if let Some((rpc, dep)) = rpc {
-        let slots = demo.limits.rpc_slots.clone();
+        let limits = demo.limits.clone();
         tasks.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             while running() {
                 tick.tick().await;
-                new_block(&rpc, &dep, &slots).await;
+                new_block(&rpc, &dep, &limits).await;
             }
         }));
     }
@@ -96,9 +96,18 @@ async fn request(
     last_price: &mut u32,
 ) -> bool {
     match b.name() {
-        "solana-rpc" => refused(&limits.rpc_slots.call(b.call(dep.request())).await),
+        "solana-rpc" => {
+            let r = limits.rpc_slots.call(b.call(dep.request())).await;
+            if matches!(r, Err(CallError::Limited(_))) {
+                limits.refused.rpc_slots.fetch_add(1, Ordering::Relaxed);
+            }
+            refused(&r)
+        }
         "pricing-api" => {
             let quote = limits.pricing_quota.call(b.call(dep.request())).await;
+            if matches!(quote, Err(CallError::Limited(_))) {
+                limits.refused.pricing_quota.fetch_add(1, Ordering::Relaxed);
+            }
             let refused = refused(&quote);
             let last = *last_price;
             *last_price = quote.or_fallback(b, |_why| last);
@@ -111,11 +120,13 @@ async fn request(
 /// A new block: its transactions are looked up all at once, [`BLOCK_FAN_OUT`] of them.
 /// The bulkhead admits `RPC_SLOTS` in flight (fewer while other lookups run) and refuses
 /// the others at once, without queueing them.
-async fn new_block(rpc: &CircuitBreaker, dep: &Arc<Dependency>, slots: &Bulkhead) {
+async fn new_block(rpc: &CircuitBreaker, dep: &Arc<Dependency>, limits: &Limits) {
     let mut lookups = tokio::task::JoinSet::new();
     for _ in 0..BLOCK_FAN_OUT {
-        let Ok(slot) = slots.try_acquire() else {
-            continue; // refused: counted as bulkhead_full
+        let Ok(slot) = limits.rpc_slots.try_acquire() else {
+            // refused: counted as bulkhead_full
+            limits.refused.rpc_slots.fetch_add(1, Ordering::Relaxed);
+            continue;
         };
         let (rpc, dep) = (rpc.clone(), dep.clone());
         lookups.spawn(async move {

@@ -14,8 +14,11 @@ use crate::window::WindowCounts;
 pub struct CallTotals {
     /// Calls that succeeded.
     pub successes: u64,
-    /// Calls that failed.
+    /// Calls that failed, timed-out calls included (outcomes `failure` and `timeout`).
     pub failures: u64,
+    /// Of `failures`, the calls cancelled or recorded at their `call_timeout` (outcome
+    /// `timeout`): `failures - timeouts` is the outcome `failure` of the metrics.
+    pub timeouts: u64,
     /// Calls classified as ignored, or whose permit was dropped unrecorded.
     pub ignored: u64,
     /// Calls refused.

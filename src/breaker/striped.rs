@@ -79,6 +79,7 @@ impl StripedTotals {
         CallTotals {
             successes: success,
             failures: failure.saturating_add(timeout),
+            timeouts: timeout,
             ignored,
             rejected: o.rejected,
             slow: o.slow.iter().fold(0, |a, b| a.saturating_add(*b)),

@@ -213,6 +213,33 @@ impl ConfigBuilder {
     /// always for a blocking call (`call_sync`), which nothing can cancel, a call that ran
     /// past the limit is recorded as a `timeout` when it returns and its result is handed
     /// back unchanged. Must be positive.
+    ///
+    /// # With a client library's own timeout
+    /// Whichever timeout fires first decides how a hung call is counted. When the client's
+    /// is shorter, the call returns the client's error before `call_timeout`: it counts as
+    /// a `failure` (not a `timeout`, and not slow unless it ran past
+    /// `slow_call_duration`), so `breakerbox_calls_total{outcome="timeout"}` and the
+    /// `BreakerboxCallTimeouts` alert stay at zero while the dependency hangs. The usual
+    /// case: the `redis` crate (1.x) gives up on a response after 500 ms and on a connect
+    /// after 1 s by default, both at or under [`Config::cache`]'s 1 s `call_timeout`. To
+    /// have hangs counted as timeouts, give the client a longer limit than the breaker's
+    /// (`redis::aio::ConnectionManagerConfig::new().set_response_timeout(Some(2s))` with
+    /// `cache()`'s 1 s), or the breaker a shorter one than the client's (`call_timeout`
+    /// 400 ms): the breaker's timeout then fires first and the client's stays a backstop.
+    /// Either way both still fail the call: only the outcome label differs.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use breakerbox::Config;
+    ///
+    /// // The redis client answers "timed out" after 500 ms: cancel before it does.
+    /// let cache = Config::cache()
+    ///     .into_builder()
+    ///     .call_timeout(Duration::from_millis(400))
+    ///     .build()?;
+    /// assert_eq!(cache.call_timeout(), Some(Duration::from_millis(400)));
+    /// # Ok::<(), breakerbox::ConfigError>(())
+    /// ```
     #[must_use]
     pub fn call_timeout(mut self, limit: Duration) -> Self {
         self.call_timeout = Some(limit);

@@ -129,6 +129,43 @@ mod tests {
         }
     }
 
+    /// The examples of docs/FLEET.md, "Choosing the quorum", with `Config::database()`.
+    #[test]
+    fn the_quorum_examples_of_the_fleet_guide_hold() {
+        let db = Config::database();
+        let run = |buckets: &[(&str, Bucket)], quorum| {
+            verdict(
+                &aggregate(buckets.iter().copied(), |_| true, 0),
+                &db,
+                quorum,
+            )
+        };
+        let one_broken_pool = [
+            ("a", b(10, 10, 10, 0)),
+            ("b", b(10, 10, 0, 0)),
+            ("c", b(10, 10, 0, 0)),
+        ];
+        assert_eq!(run(&one_broken_pool, 2), None);
+        let everyone = [
+            ("a", b(10, 10, 8, 0)),
+            ("b", b(10, 10, 8, 0)),
+            ("c", b(10, 10, 6, 0)),
+        ];
+        assert_eq!(run(&everyone, 2), Some(Reason::FailureRate));
+        let one_busy_sick_replica = [
+            ("a", b(10, 30, 30, 0)),
+            ("b", b(10, 5, 0, 0)),
+            ("c", b(10, 5, 0, 0)),
+        ];
+        assert_eq!(run(&one_busy_sick_replica, 2), None);
+        assert_eq!(run(&one_busy_sick_replica, 1), Some(Reason::FailureRate));
+        assert_eq!(
+            run(&everyone, 4),
+            None,
+            "a quorum above the live replicas never trips"
+        );
+    }
+
     #[test]
     fn two_failing_replicas_meet_a_quorum_of_two() {
         let buckets = [

@@ -413,6 +413,7 @@ async fn health_reports_state_since_reason_window_and_config() {
     assert_eq!(pg["window"]["calls"], 1);
     assert_eq!(pg["window"]["failure_rate"], serde_json::Value::Null); // below min_calls
     assert_eq!(pg["totals"]["failures"], 1);
+    assert_eq!(pg["totals"]["timeouts"], 0, "a failure, not a timeout");
     assert_eq!(pg["config"]["failure_threshold"], 1);
     assert_eq!(pg["config"]["reset_timeout"], "1m");
 

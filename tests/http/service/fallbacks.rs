@@ -62,3 +62,42 @@ fn fallbacks_are_counted_by_reason_from_zero() {
         );
     }
 }
+
+#[test]
+fn a_fallback_with_nothing_to_offer_is_not_counted() {
+    let rec = DebuggingRecorder::new();
+    let b = metrics::with_local_recorder(&rec, || CircuitBreaker::new("prices"));
+    let fallbacks = |reason| counter(&rec, FALLBACKS_TOTAL, &[("reason", reason)]);
+    // A success never asks the fallback.
+    let ok = b
+        .call_sync(|| Ok::<u32, &str>(1))
+        .or_try_fallback(&b, |_| unreachable!("not asked on success"));
+    assert_eq!(ok, Ok(1));
+    // A failure with nothing cached: the error itself, and no fallback counted.
+    let none = b
+        .call_sync(|| Err::<u32, _>("down"))
+        .or_try_fallback(&b, |e| {
+            assert_eq!(*e, CallError::Inner("down"));
+            None
+        });
+    assert_eq!(none, Err(CallError::Inner("down")));
+    assert_eq!(fallbacks("failure"), Some(0));
+    // A value: served and counted by reason.
+    let some = b
+        .call_sync(|| Err::<u32, _>("down"))
+        .or_try_fallback(&b, |_| Some(5));
+    assert_eq!(some, Ok(5));
+    assert_eq!(fallbacks("failure"), Some(1));
+    b.force_open();
+    let rejected = b.call_sync(|| Ok::<u32, &str>(1)).or_try_fallback(&b, |e| {
+        assert!(e.is_rejected());
+        None
+    });
+    assert!(rejected.unwrap_err().is_rejected());
+    assert_eq!(fallbacks("rejected"), Some(0));
+    let served = b
+        .call_sync(|| Ok::<u32, &str>(1))
+        .or_try_fallback(&b, |_| Some(9));
+    assert_eq!(served, Ok(9));
+    assert_eq!(fallbacks("rejected"), Some(1));
+}

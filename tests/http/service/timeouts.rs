@@ -76,7 +76,12 @@ fn a_blocking_call_that_overran_is_a_slow_timeout_failure_and_keeps_its_result()
         Ok::<_, ()>(3)
     });
     assert_eq!(b.state(), State::Open, "two timeouts in a row trip it");
-    assert_eq!(b.snapshot().totals.failures, 2);
+    let totals = b.snapshot().totals;
+    assert_eq!(
+        (totals.failures, totals.timeouts),
+        (2, 2),
+        "failures include the timeouts, and say how many"
+    );
 }
 
 #[cfg(feature = "rt-tokio")]
@@ -159,4 +164,47 @@ async fn a_call_within_its_timeout_is_untouched() {
         counter(&rec, CALLS_TOTAL, &[("outcome", "timeout")]),
         Some(0)
     );
+}
+
+/// A handler's one call for a foreign error type: the library's 504 for a timeout, 503
+/// for a rejection, and the handler's own answer for the call's error.
+#[cfg(feature = "axum")]
+#[tokio::test(start_paused = true)]
+async fn into_response_with_keeps_the_library_answers_and_maps_the_call_error() {
+    use axum::http::StatusCode;
+    let config = Config::builder()
+        .call_timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let b = CircuitBreaker::builder("db")
+        .config(config)
+        .build()
+        .unwrap();
+    let respond = |e: std::io::Error| (StatusCode::BAD_GATEWAY, e.to_string());
+    let hung = b
+        .call(async {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            Ok::<u32, std::io::Error>(1)
+        })
+        .await
+        .unwrap_err();
+    let res = hung.into_response_with(respond);
+    assert_eq!(res.status(), StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let own = b
+        .call(async { Err::<u32, _>(std::io::Error::other("syntax error")) })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        own.into_response_with(respond).status(),
+        StatusCode::BAD_GATEWAY
+    );
+    b.force_open_for(Duration::from_secs(30));
+    let rejected = b
+        .call(async { Ok::<u32, std::io::Error>(1) })
+        .await
+        .unwrap_err()
+        .into_response_with(respond);
+    assert_eq!(rejected.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(rejected.headers().contains_key("retry-after"));
 }
