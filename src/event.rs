@@ -90,6 +90,58 @@ pub struct Transition {
     pub open_for: Option<Duration>,
     /// Wall-clock time of the transition.
     pub at: SystemTime,
+    /// For a transition decided by the fleet (reason [`Reason::Fleet`] on a fleet
+    /// verdict): the fleet's numbers that tripped it, where `counts` and the rates are this
+    /// replica's own window. `None` otherwise, and for a fleet probe result (a
+    /// half-open round decided by another replica's trials).
+    pub fleet: Option<FleetNumbers>,
+}
+
+/// The fleet's numbers behind a fleet verdict: the window summed over the live replicas,
+/// the rate that crossed its threshold, and how many replicas saw failures (or slow
+/// calls). "12 calls at 50% failures over 2 replicas".
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct FleetNumbers {
+    /// Calls with an outcome in the fleet window, summed over the live replicas.
+    pub calls: u64,
+    /// Failed calls among them.
+    pub failures: u64,
+    /// Slow calls among them.
+    pub slow_calls: u64,
+    /// `failures / calls`.
+    pub failure_rate: f64,
+    /// `slow_calls / calls`.
+    pub slow_call_rate: f64,
+    /// Live replicas with at least one failure in the window.
+    pub replicas_failing: u32,
+    /// Live replicas with at least one slow call in the window.
+    pub replicas_slow: u32,
+    /// Which rate tripped it: [`Reason::FailureRate`] or [`Reason::SlowCallRate`].
+    pub trigger: Reason,
+    /// That rate's threshold (the breaker's own).
+    pub threshold: f64,
+    /// The fleet's quorum: replicas that had to see failures (slow calls).
+    pub quorum: u32,
+}
+
+impl FleetNumbers {
+    /// The replicas that saw what tripped it: failures, or slow calls for the slow-call
+    /// rate.
+    pub fn replicas(&self) -> u32 {
+        match self.trigger {
+            Reason::SlowCallRate => self.replicas_slow,
+            _ => self.replicas_failing,
+        }
+    }
+
+    /// The rate that tripped it.
+    pub fn rate(&self) -> f64 {
+        match self.trigger {
+            Reason::SlowCallRate => self.slow_call_rate,
+            _ => self.failure_rate,
+        }
+    }
 }
 
 #[cfg(feature = "test-util")]
@@ -132,6 +184,7 @@ impl Transition {
             threshold: None,
             open_for: None,
             at: SystemTime::now(),
+            fleet: None,
         }
     }
 }
@@ -426,6 +479,7 @@ mod tests {
             threshold: None,
             open_for: None,
             at: SystemTime::now(),
+            fleet: None,
         };
         for e in [call, rejected, Event::Transition(&t), Event::WouldOpen(&t)] {
             set.emit(&e, 1);

@@ -192,7 +192,7 @@ pub use clock::ManualClock;
 pub use clock::{Clock, MonotonicClock, UpkeepHandle};
 pub use config::{Config, ConfigBuilder, MAX_HALF_OPEN_COUNT, MAX_WINDOW_BUCKETS, WindowKind};
 pub use error::{BreakerOpen, BuildError, CallError, CallTimeout, ConfigError, RegistryError};
-pub use event::{Event, Listener, ListenerId, Outcome, Transition};
+pub use event::{Event, FleetNumbers, Listener, ListenerId, Outcome, Transition};
 pub use fallback::{Fallback, FallbackReason};
 pub use limited::{LimitReason, Limited};
 pub use name::{MAX_NAME_LEN, NameError};

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "axum")]
 use crate::breaker::CallTotals;
-use crate::event::Transition;
+use crate::event::{FleetNumbers, Transition};
 use crate::state::{Reason, State};
 use crate::time::{millis, rfc3339, unix_ms};
 #[cfg(feature = "axum")]
@@ -24,7 +24,7 @@ use crate::window::WindowCounts;
 /// {"from": "closed", "to": "open", "reason": "failure_rate",
 ///  "at": "2025-03-01T12:00:00.000Z", "at_unix_ms": 1740830400000, "open_for_ms": 30000}
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct TransitionView {
     /// The state left.
@@ -40,6 +40,58 @@ pub struct TransitionView {
     /// How long the breaker stays open before probing, in milliseconds, if it opened or
     /// was forced open with a TTL.
     pub open_for_ms: Option<u64>,
+    /// The fleet's numbers behind a fleet verdict (reason `fleet`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetView>,
+}
+
+/// The fleet's numbers behind a fleet verdict, as JSON documents write them:
+///
+/// ```json
+/// {"calls": 12, "failures": 6, "slow_calls": 0, "failure_rate": 0.5, "slow_call_rate": 0.0,
+///  "replicas_failing": 2, "replicas_slow": 0, "trigger": "failure_rate", "threshold": 0.5,
+///  "quorum": 2}
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct FleetView {
+    /// Calls in the fleet window, summed over the live replicas.
+    pub calls: u64,
+    /// Failed calls among them.
+    pub failures: u64,
+    /// Slow calls among them.
+    pub slow_calls: u64,
+    /// The fleet's failure rate (0 to 1).
+    pub failure_rate: f64,
+    /// The fleet's slow-call rate (0 to 1).
+    pub slow_call_rate: f64,
+    /// Live replicas that saw failures.
+    pub replicas_failing: u32,
+    /// Live replicas that saw slow calls.
+    pub replicas_slow: u32,
+    /// The rate that tripped: `failure_rate` or `slow_call_rate`.
+    pub trigger: Reason,
+    /// That rate's threshold.
+    pub threshold: f64,
+    /// Replicas that had to see failures (slow calls) for a verdict.
+    pub quorum: u32,
+}
+
+impl From<&FleetNumbers> for FleetView {
+    fn from(f: &FleetNumbers) -> FleetView {
+        FleetView {
+            calls: f.calls,
+            failures: f.failures,
+            slow_calls: f.slow_calls,
+            failure_rate: f.failure_rate,
+            slow_call_rate: f.slow_call_rate,
+            replicas_failing: f.replicas_failing,
+            replicas_slow: f.replicas_slow,
+            trigger: f.trigger,
+            threshold: f.threshold,
+            quorum: f.quorum,
+        }
+    }
 }
 
 impl From<&Transition> for TransitionView {
@@ -51,6 +103,7 @@ impl From<&Transition> for TransitionView {
             at: rfc3339(t.at),
             at_unix_ms: unix_ms(t.at),
             open_for_ms: t.open_for.map(millis),
+            fleet: t.fleet.as_ref().map(FleetView::from),
         }
     }
 }

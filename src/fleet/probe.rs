@@ -215,5 +215,5 @@ async fn adopt_peer_result(
         "open" => State::Open,
         _ => return Ok(false),
     };
-    Ok(inner.fleet_move(State::HalfOpen, to))
+    Ok(inner.fleet_move(State::HalfOpen, to, None))
 }

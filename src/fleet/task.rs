@@ -12,7 +12,7 @@ use super::Shared;
 use super::keys;
 use super::ops::{self, Cursor};
 use super::probe::{self, Held};
-use super::verdict::{Bucket, aggregate, verdict};
+use super::verdict::{Bucket, aggregate, numbers, verdict};
 use crate::breaker::{CallTotals, CircuitBreaker};
 use crate::config::WindowKind;
 use crate::registry::Registry;
@@ -291,7 +291,8 @@ fn decide(
     let since_ms = window_start_ms.max(closed_ms);
     let agg = aggregate(buckets.iter().copied(), |r| live.contains(r), since_ms);
     let cfg = &inner.settings.load().config;
-    if verdict(&agg, cfg, quorum).is_some() {
-        inner.fleet_move(State::Closed, State::Open);
+    if let Some(trigger) = verdict(&agg, cfg, quorum) {
+        let numbers = numbers(&agg, cfg, trigger, quorum);
+        inner.fleet_move(State::Closed, State::Open, Some(numbers));
     }
 }

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use crate::config::Config;
+use crate::event::FleetNumbers;
 use crate::state::Reason;
 
 /// One replica's counts over one period, as published to Redis.
@@ -98,6 +99,33 @@ pub(crate) fn verdict(agg: &Aggregate, cfg: &Config, quorum: u32) -> Option<Reas
     None
 }
 
+/// The numbers a fleet verdict reports in its transition: the aggregate, its rates, and
+/// the threshold of the rate that tripped (`trigger`, from [`verdict`]).
+pub(crate) fn numbers(agg: &Aggregate, cfg: &Config, trigger: Reason, quorum: u32) -> FleetNumbers {
+    let rate = |n: u64| {
+        if agg.calls == 0 {
+            0.0
+        } else {
+            n as f64 / agg.calls as f64
+        }
+    };
+    FleetNumbers {
+        calls: agg.calls,
+        failures: agg.failures,
+        slow_calls: agg.slow,
+        failure_rate: rate(agg.failures),
+        slow_call_rate: rate(agg.slow),
+        replicas_failing: agg.failing_replicas,
+        replicas_slow: agg.slow_replicas,
+        trigger,
+        threshold: match trigger {
+            Reason::SlowCallRate => cfg.slow_call_rate_threshold(),
+            _ => cfg.failure_rate_threshold(),
+        },
+        quorum,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +155,19 @@ mod tests {
         for bad in ["", "1 2 3", "1 2 3 4 5", "a b c d", "-1 2 3 4"] {
             assert_eq!(Bucket::decode(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_numbers_of_a_verdict_are_the_fleets_with_the_tripping_rate() {
+        let buckets = [("a", b(10, 6, 3, 0)), ("b", b(10, 6, 3, 0))];
+        let agg = aggregate(buckets, |_| true, 0);
+        let cfg = cfg();
+        let trigger = verdict(&agg, &cfg, 2).expect("12 calls at 50% over 2 replicas trips");
+        let n = numbers(&agg, &cfg, trigger, 2);
+        assert_eq!((n.calls, n.failures, n.slow_calls), (12, 6, 0));
+        assert_eq!((n.failure_rate, n.slow_call_rate), (0.5, 0.0));
+        assert_eq!((n.replicas_failing, n.replicas_slow, n.quorum), (2, 0, 2));
+        assert_eq!((n.trigger, n.threshold), (Reason::FailureRate, 0.5));
     }
 
     /// The examples of docs/FLEET.md, "Choosing the quorum", with `Config::database()`.

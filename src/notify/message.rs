@@ -120,6 +120,20 @@ impl Notification {
                 Some(r) => format!("slow-call rate {} >= {}", pct(r), pct(th)),
                 None => format!("slow-call rate >= {}", pct(th)),
             },
+            (Reason::Fleet, _) if t.fleet.is_some() => {
+                let f = t.fleet.as_ref().expect("checked");
+                let what = match f.trigger {
+                    Reason::SlowCallRate => "slow-call rate",
+                    _ => "failure rate",
+                };
+                format!(
+                    "fleet {what} {} >= {} over {} calls on {} replicas",
+                    pct(f.rate()),
+                    pct(f.threshold),
+                    f.calls,
+                    f.replicas()
+                )
+            }
             (reason, _) => reason.as_str().replace('_', " "),
         }
     }
@@ -182,6 +196,23 @@ impl Notification {
             ),
         );
         line("Consecutive failures:", &t.consecutive_failures);
+        if let Some(f) = &t.fleet {
+            line(
+                "Fleet window:",
+                &format_args!(
+                    "{} calls, {} failures ({}), {} slow ({}) on {} replicas failing, {} slow \
+                     (quorum {})",
+                    f.calls,
+                    f.failures,
+                    rate(Some(f.failure_rate)),
+                    f.slow_calls,
+                    rate(Some(f.slow_call_rate)),
+                    f.replicas_failing,
+                    f.replicas_slow,
+                    f.quorum
+                ),
+            );
+        }
         if let Some(d) = t.open_for {
             line("Open for:", &readable(d));
         }
@@ -255,6 +286,7 @@ pub(crate) mod tests {
             threshold: Some(0.5),
             open_for: Some(Duration::from_secs(30)),
             at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            fleet: None,
         }
     }
 
@@ -278,6 +310,46 @@ pub(crate) mod tests {
             assert!(body.contains(needle), "{needle} missing in\n{body}");
         }
         assert!(n.is_firing());
+    }
+
+    /// A fleet trip says the fleet's numbers (the local window may hold 6 calls and no
+    /// rate), in the summary, the body and the JSON views every channel sends.
+    #[test]
+    fn a_fleet_trip_names_the_fleets_numbers() {
+        let mut t = transition("postgres", State::Closed, State::Open, Reason::Fleet);
+        t.threshold = Some(0.5);
+        t.fleet = Some(crate::event::FleetNumbers {
+            calls: 12,
+            failures: 6,
+            slow_calls: 0,
+            failure_rate: 0.5,
+            slow_call_rate: 0.0,
+            replicas_failing: 2,
+            replicas_slow: 0,
+            trigger: Reason::FailureRate,
+            threshold: 0.5,
+            quorum: 2,
+        });
+        let view = serde_json::to_value(crate::view::TransitionView::from(&t)).unwrap();
+        assert_eq!(view["fleet"]["calls"], 12);
+        assert_eq!(view["fleet"]["replicas_failing"], 2);
+        assert_eq!(view["fleet"]["trigger"], "failure_rate");
+        let n = Notification::new(Kind::Opened, t);
+        assert_eq!(
+            n.summary(),
+            "postgres opened: fleet failure rate 50.0% >= 50.0% over 12 calls on 2 replicas"
+        );
+        let body = n.text();
+        assert!(
+            body.contains("12 calls, 6 failures (50.0%), 0 slow (0.0%) on 2 replicas failing"),
+            "{body}"
+        );
+        let local = transition("postgres", State::Closed, State::Open, Reason::FailureRate);
+        let view = serde_json::to_value(crate::view::TransitionView::from(&local)).unwrap();
+        assert!(
+            view.get("fleet").is_none(),
+            "no fleet key without a fleet verdict"
+        );
     }
 
     #[test]

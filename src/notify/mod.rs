@@ -63,7 +63,7 @@ pub use dispatcher::{DispatchListener, Dispatcher, DispatcherBuilder};
 pub use email::{EmailBuilder, EmailNotifier, SmtpSecurity};
 pub use error::{DeliveryError, NotifyError};
 pub use message::{Kind, Notification};
-pub use payload::{FlapDetails, TransitionView, WebhookPayload, WindowNumbers};
+pub use payload::{FlapDetails, FleetView, TransitionView, WebhookPayload, WindowNumbers};
 pub use policy::{Filter, FlapPolicy, RetryPolicy};
 pub use stats::{ChannelStats, Stats};
 #[cfg(feature = "notify-webhook")]

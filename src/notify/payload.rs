@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::message::{Kind, Notification};
 use crate::time::{millis, rfc3339};
-pub use crate::view::{TransitionView, WindowNumbers};
+pub use crate::view::{FleetView, TransitionView, WindowNumbers};
 
 /// The JSON body the webhook channel (`WebhookNotifier`, feature `notify-webhook`) posts
 /// in JSON mode.

@@ -51,8 +51,10 @@ struct Track {
     flap: Option<Flap>,
 }
 
-/// The outcome of one transition.
+/// The outcome of one transition. Returned once per transition and matched at once, so
+/// the notice is moved, not boxed (a box would be an allocation per notice).
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Verdict {
     Notify(Notification),
     Suppress,

@@ -444,6 +444,7 @@ mod tests {
             threshold: None,
             open_for: None,
             at: std::time::SystemTime::UNIX_EPOCH,
+            fleet: None,
         }
     }
 

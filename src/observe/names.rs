@@ -142,6 +142,19 @@ pub const ATTR_CONSECUTIVE_FAILURES: &str = "breakerbox.consecutive_failures";
 pub const ATTR_THRESHOLD: &str = "breakerbox.threshold";
 /// Event attribute: how long the breaker stays open, in seconds, if known.
 pub const ATTR_OPEN_FOR_SECONDS: &str = "breakerbox.open_for_seconds";
+/// Event attribute of a fleet verdict: calls in the fleet window (all live replicas).
+pub const ATTR_FLEET_CALLS: &str = "breakerbox.fleet.calls";
+/// Event attribute of a fleet verdict: failed calls in the fleet window.
+pub const ATTR_FLEET_FAILURES: &str = "breakerbox.fleet.failures";
+/// Event attribute of a fleet verdict: slow calls in the fleet window.
+pub const ATTR_FLEET_SLOW_CALLS: &str = "breakerbox.fleet.slow_calls";
+/// Event attribute of a fleet verdict: the fleet's failure rate.
+pub const ATTR_FLEET_FAILURE_RATE: &str = "breakerbox.fleet.failure_rate";
+/// Event attribute of a fleet verdict: the fleet's slow-call rate.
+pub const ATTR_FLEET_SLOW_CALL_RATE: &str = "breakerbox.fleet.slow_call_rate";
+/// Event attribute of a fleet verdict: live replicas that saw failures (slow calls, when
+/// the slow-call rate tripped).
+pub const ATTR_FLEET_REPLICAS: &str = "breakerbox.fleet.replicas";
 /// Span attribute (OpenTelemetry semantic convention) set on rejected calls.
 pub const ATTR_ERROR_TYPE: &str = "error.type";
 /// Value of [`ATTR_ERROR_TYPE`] on a rejected call.

@@ -290,6 +290,12 @@ macro_rules! transition_event {
             { ATTR_CONSECUTIVE_FAILURES } = i64::from($t.consecutive_failures),
             { ATTR_THRESHOLD } = $t.threshold,
             { ATTR_OPEN_FOR_SECONDS } = $t.open_for.map(|d| d.as_secs_f64()),
+            { ATTR_FLEET_CALLS } = $t.fleet.map(|f| int(f.calls)),
+            { ATTR_FLEET_FAILURES } = $t.fleet.map(|f| int(f.failures)),
+            { ATTR_FLEET_SLOW_CALLS } = $t.fleet.map(|f| int(f.slow_calls)),
+            { ATTR_FLEET_FAILURE_RATE } = $t.fleet.map(|f| f.failure_rate),
+            { ATTR_FLEET_SLOW_CALL_RATE } = $t.fleet.map(|f| f.slow_call_rate),
+            { ATTR_FLEET_REPLICAS } = $t.fleet.map(|f| i64::from(f.replicas())),
         )
     };
 }

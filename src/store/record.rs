@@ -128,6 +128,7 @@ mod tests {
             threshold: None,
             open_for: None,
             at: at(),
+            fleet: None,
         };
         assert_eq!(Record::after(&t), None);
         t.to = State::Closed;

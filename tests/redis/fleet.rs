@@ -100,6 +100,19 @@ async fn failures_on_two_replicas_open_the_breaker_on_all_three() {
             (t.from, t.to, t.reason),
             (State::Closed, State::Open, Reason::Fleet)
         );
+        // Why: the fleet's numbers, not this replica's window (6 calls or none, no rate).
+        let f = t
+            .fleet
+            .expect("a fleet verdict carries the fleet's numbers");
+        assert!((10..=12).contains(&f.calls), "{f:?}");
+        assert_eq!(f.failures, f.calls, "every call failed: {f:?}");
+        assert_eq!((f.failure_rate, f.replicas_failing, f.quorum), (1.0, 2, 2));
+        assert_eq!((f.trigger, f.threshold), (Reason::FailureRate, 0.5));
+        assert_eq!(
+            t.threshold,
+            Some(0.5),
+            "the threshold the fleet's rate crossed"
+        );
     }
 }
 

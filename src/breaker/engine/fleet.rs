@@ -5,6 +5,7 @@ use crate::sync::Ordering;
 
 use super::Inner;
 use crate::breaker::word::Word;
+use crate::event::FleetNumbers;
 use crate::state::{Reason, State};
 
 /// The gate's bit that says a fleet coordinates the breaker's half-open trials.
@@ -48,11 +49,15 @@ impl Inner {
     }
 
     /// Moves the breaker from `from` to `to` with reason [`Reason::Fleet`], if it is in
-    /// `from` now. Returns whether this call made the transition.
+    /// `from` now, reporting the fleet's numbers of a verdict (`None` for a probe result).
+    /// Returns whether this call made the transition.
     #[cfg_attr(not(feature = "fleet-redis"), allow(dead_code))]
-    pub(crate) fn fleet_move(&self, from: State, to: State) -> bool {
+    pub(crate) fn fleet_move(&self, from: State, to: State, numbers: Option<FleetNumbers>) -> bool {
         let w = self.state.load();
-        w.state() == from && self.transition(w, to, Reason::Fleet).is_ok()
+        w.state() == from
+            && self
+                .transition_full(w, to, Reason::Fleet, None, numbers)
+                .is_ok()
     }
 }
 
@@ -101,8 +106,8 @@ mod tests {
     #[test]
     fn fleet_move_only_from_the_expected_state() {
         let i = inner();
-        assert!(!i.fleet_move(State::Closed, State::Open));
-        assert!(i.fleet_move(State::HalfOpen, State::Closed));
+        assert!(!i.fleet_move(State::Closed, State::Open, None));
+        assert!(i.fleet_move(State::HalfOpen, State::Closed, None));
         assert_eq!(i.state.load().state(), State::Closed);
     }
 }

@@ -9,7 +9,7 @@ use super::stamp;
 use super::{Inner, Settings, nanos};
 use crate::breaker::word::Word;
 use crate::config::Config;
-use crate::event::{Event, Transition};
+use crate::event::{Event, FleetNumbers, Transition};
 use crate::state::{Reason, State};
 
 impl Inner {
@@ -31,6 +31,19 @@ impl Inner {
         to: State,
         reason: Reason,
         ttl: Option<Duration>,
+    ) -> Result<Word, Word> {
+        self.transition_full(from, to, reason, ttl, None)
+    }
+
+    /// As [`transition_with`](Inner::transition_with), carrying the fleet's numbers of a
+    /// fleet verdict into the reported transition.
+    pub(crate) fn transition_full(
+        &self,
+        from: Word,
+        to: State,
+        reason: Reason,
+        ttl: Option<Duration>,
+        fleet: Option<FleetNumbers>,
     ) -> Result<Word, Word> {
         let dry_run = from.state() == State::MetricsOnly && to == State::Open;
         let next = if dry_run {
@@ -72,7 +85,7 @@ impl Inner {
                 self.trips.store(trips, Ordering::Relaxed);
             }
         }
-        self.after_transition(&settings, from, next, to, reason, open_for, now);
+        self.after_transition(&settings, from, next, to, reason, open_for, now, fleet);
         Ok(next)
     }
 
@@ -89,6 +102,7 @@ impl Inner {
         reason: Reason,
         open_for: Option<Duration>,
         now: u64,
+        fleet: Option<FleetNumbers>,
     ) {
         let dry_run = next.state() != to;
         let cfg = &settings.config;
@@ -106,10 +120,13 @@ impl Inner {
                 Reason::ConsecutiveFailures => Some(f64::from(cfg.failure_threshold())),
                 Reason::FailureRate => Some(cfg.failure_rate_threshold()),
                 Reason::SlowCallRate => Some(cfg.slow_call_rate_threshold()),
+                // The fleet's trigger: its rate crossed this threshold fleet-wide.
+                Reason::Fleet => fleet.map(|f| f.threshold),
                 _ => None,
             },
             open_for,
             at: self.clock.system_time(now),
+            fleet,
         };
         // A dry run keeps measuring through a would-have-opened trip: its window stays.
         if !dry_run
