@@ -1,0 +1,145 @@
+//! What a TLS failure was, read from the rustls error inside a client's error chain, so
+//! that a delivery refused by TLS is a [`DeliveryError::Tls`] naming its cause instead of a
+//! transport error retried to no avail.
+
+use std::error::Error as StdError;
+
+use rustls::{AlertDescription, CertificateError};
+
+use super::{DeliveryError, TlsCause};
+
+/// The [`DeliveryError::Tls`] for `e` if a rustls error is in its chain, else `None`.
+pub(crate) fn delivery_error(e: &(dyn StdError + 'static)) -> Option<DeliveryError> {
+    let cause = cause(e)?;
+    Some(DeliveryError::Tls {
+        cause,
+        detail: crate::error_chain::Chain(e).to_string(),
+    })
+}
+
+/// The cause of the first rustls error in `e`'s chain.
+///
+/// An `io::Error` hides the error it wraps from `source()` (it returns that error's own
+/// source), so each `io::Error` of the chain is opened with `get_ref`.
+pub(crate) fn cause(e: &(dyn StdError + 'static)) -> Option<TlsCause> {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(of_rustls(tls));
+        }
+        if let Some(inner) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            && let Some(tls) = inner.downcast_ref::<rustls::Error>()
+        {
+            return Some(of_rustls(tls));
+        }
+        next = err.source();
+    }
+    None
+}
+
+fn of_rustls(e: &rustls::Error) -> TlsCause {
+    match e {
+        rustls::Error::InvalidCertificate(c) => of_certificate(c),
+        rustls::Error::AlertReceived(alert) => of_alert(*alert),
+        _ => TlsCause::Handshake,
+    }
+}
+
+fn of_certificate(e: &CertificateError) -> TlsCause {
+    match e {
+        CertificateError::UnknownIssuer => TlsCause::UnknownIssuer,
+        CertificateError::Expired
+        | CertificateError::ExpiredContext { .. }
+        | CertificateError::NotValidYet
+        | CertificateError::NotValidYetContext { .. } => TlsCause::Expired,
+        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+            TlsCause::NameMismatch
+        }
+        _ => TlsCause::InvalidCertificate,
+    }
+}
+
+/// An alert from the server: the ones about certificates are about ours (the server
+/// verified the client certificate, or wanted one).
+fn of_alert(alert: AlertDescription) -> TlsCause {
+    match alert {
+        AlertDescription::CertificateRequired
+        | AlertDescription::BadCertificate
+        | AlertDescription::UnsupportedCertificate
+        | AlertDescription::CertificateRevoked
+        | AlertDescription::CertificateExpired
+        | AlertDescription::CertificateUnknown
+        | AlertDescription::UnknownCA
+        | AlertDescription::AccessDenied => TlsCause::ClientCertificate,
+        _ => TlsCause::Handshake,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+
+    impl std::fmt::Display for Outer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("client error (Connect)")
+        }
+    }
+
+    impl StdError for Outer {
+        fn source(&self) -> Option<&(dyn StdError + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    fn wrapped(e: rustls::Error) -> Outer {
+        Outer(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    }
+
+    #[test]
+    fn a_rustls_error_inside_an_io_error_is_found() {
+        let e = wrapped(rustls::Error::InvalidCertificate(
+            CertificateError::UnknownIssuer,
+        ));
+        assert_eq!(cause(&e), Some(TlsCause::UnknownIssuer));
+        let d = delivery_error(&e).unwrap();
+        assert!(!d.is_retryable());
+        assert!(d.to_string().contains("UnknownIssuer"), "{d}");
+    }
+
+    #[test]
+    fn certificate_errors_and_alerts_map_to_causes() {
+        let of = |e| cause(&wrapped(e));
+        let cert = rustls::Error::InvalidCertificate;
+        assert_eq!(of(cert(CertificateError::Expired)), Some(TlsCause::Expired));
+        assert_eq!(
+            of(cert(CertificateError::NotValidForName)),
+            Some(TlsCause::NameMismatch)
+        );
+        assert_eq!(
+            of(cert(CertificateError::BadSignature)),
+            Some(TlsCause::InvalidCertificate)
+        );
+        assert_eq!(
+            of(rustls::Error::AlertReceived(
+                AlertDescription::CertificateRequired
+            )),
+            Some(TlsCause::ClientCertificate)
+        );
+        assert_eq!(
+            of(rustls::Error::DecryptError),
+            Some(TlsCause::Handshake)
+        );
+    }
+
+    #[test]
+    fn an_error_without_tls_in_its_chain_has_no_cause() {
+        let e = Outer(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert_eq!(cause(&e), None);
+        assert_eq!(delivery_error(&e), None);
+    }
+}
