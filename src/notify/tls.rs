@@ -20,23 +20,17 @@ pub(crate) fn delivery_error(e: &(dyn StdError + 'static)) -> Option<DeliveryErr
 /// The cause of the first rustls error in `e`'s chain.
 ///
 /// An `io::Error` hides the error it wraps from `source()` (it returns that error's own
-/// source), so each `io::Error` of the chain is opened with `get_ref`.
+/// source), and clients wrap one `io::Error` in another: each `io::Error` of the chain is
+/// opened with `get_ref`.
 pub(crate) fn cause(e: &(dyn StdError + 'static)) -> Option<TlsCause> {
-    let mut next = Some(e);
-    while let Some(err) = next {
-        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
-            return Some(of_rustls(tls));
-        }
-        if let Some(inner) = err
-            .downcast_ref::<std::io::Error>()
-            .and_then(std::io::Error::get_ref)
-            && let Some(tls) = inner.downcast_ref::<rustls::Error>()
-        {
-            return Some(of_rustls(tls));
-        }
-        next = err.source();
+    if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+        return Some(of_rustls(tls));
     }
-    None
+    let inner = match e.downcast_ref::<std::io::Error>() {
+        Some(io) => io.get_ref().map(|w| w as &(dyn StdError + 'static)),
+        None => e.source(),
+    };
+    inner.and_then(cause)
 }
 
 fn of_rustls(e: &rustls::Error) -> TlsCause {
@@ -96,8 +90,11 @@ mod tests {
         }
     }
 
+    /// How hyper-rustls hands a handshake failure to reqwest: an `io::Error` around the
+    /// `io::Error` of tokio-rustls around the rustls error.
     fn wrapped(e: rustls::Error) -> Outer {
-        Outer(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        let tls = std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+        Outer(std::io::Error::other(tls))
     }
 
     #[test]
