@@ -127,10 +127,7 @@ mod tests {
             )),
             Some(TlsCause::ClientCertificate)
         );
-        assert_eq!(
-            of(rustls::Error::DecryptError),
-            Some(TlsCause::Handshake)
-        );
+        assert_eq!(of(rustls::Error::DecryptError), Some(TlsCause::Handshake));
     }
 
     #[test]

@@ -36,7 +36,10 @@ async fn alertmanager_with_tls(pki: &Pki, webhook_url: &str) -> Server {
     let mut cmd = Command::new("prometheus-alertmanager");
     cmd.arg(format!("--config.file={}", cfg.display()))
         .arg(format!("--web.config.file={}", web.display()))
-        .arg(format!("--storage.path={}", dir.path().join("data").display()))
+        .arg(format!(
+            "--storage.path={}",
+            dir.path().join("data").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .arg("--cluster.listen-address=");
     let am = Server::spawn("alertmanager", port, dir, cmd);
@@ -74,7 +77,12 @@ fn alertmanager_over_mutual_tls_accepts_alerts_with_the_ca_and_client_certificat
             .root_certificate(pki.ca())
             .client_identity(pki.pem("client.pem"), pki.pem("client.key"))
     });
-    assert_eq!((stats.sent, stats.failed), (1, 0), "{stats:?}\n{}", seen.logs);
+    assert_eq!(
+        (stats.sent, stats.failed),
+        (1, 0),
+        "{stats:?}\n{}",
+        seen.logs
+    );
     let alert = &delivered[0]["alerts"][0];
     assert_eq!(alert["labels"]["breaker"], "postgres", "{delivered:?}");
     assert!(seen.tls_errors.is_empty());
@@ -89,7 +97,11 @@ fn alertmanager_over_mutual_tls_refuses_a_client_without_a_certificate() {
     assert_eq!((stats.sent, stats.failed), (0, 1), "{stats:?}");
     assert_eq!(
         seen.tls_errors,
-        vec![("alertmanager".to_owned(), "client_certificate".to_owned(), 1)]
+        vec![(
+            "alertmanager".to_owned(),
+            "client_certificate".to_owned(),
+            1
+        )]
     );
     assert_eq!(seen.tls_log_lines().len(), 1, "{}", seen.logs);
 }

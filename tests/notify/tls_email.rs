@@ -44,7 +44,12 @@ fn run(
 }
 
 fn assert_delivered(stats: &ChannelStats, received: &[serde_json::Value], seen: &Observed) {
-    assert_eq!((stats.sent, stats.failed), (2, 0), "{stats:?}\n{}", seen.logs);
+    assert_eq!(
+        (stats.sent, stats.failed),
+        (2, 0),
+        "{stats:?}\n{}",
+        seen.logs
+    );
     let subjects: Vec<&str> = received
         .iter()
         .map(|m| m["subject"].as_str().unwrap())
@@ -57,14 +62,23 @@ fn assert_delivered(stats: &ChannelStats, received: &[serde_json::Value], seen: 
 
 /// Both notices refused for `cause`: counted under it and logged once.
 fn assert_refused(stats: &ChannelStats, seen: &Observed, cause: &str) {
-    assert_eq!((stats.sent, stats.failed), (0, 2), "{stats:?}\n{}", seen.logs);
+    assert_eq!(
+        (stats.sent, stats.failed),
+        (0, 2),
+        "{stats:?}\n{}",
+        seen.logs
+    );
     assert_eq!(
         seen.tls_errors,
         vec![("email".to_owned(), cause.to_owned(), 2)]
     );
     let lines = seen.tls_log_lines();
     assert_eq!(lines.len(), 1, "once per channel and cause: {}", seen.logs);
-    assert!(lines[0].contains(&format!("tls_cause=\"{cause}\"")), "{}", lines[0]);
+    assert!(
+        lines[0].contains(&format!("tls_cause=\"{cause}\"")),
+        "{}",
+        lines[0]
+    );
 }
 
 #[test]
@@ -113,7 +127,8 @@ fn starttls_email_with_an_expired_certificate_is_refused_as_expired() {
 fn required_starttls_on_a_server_that_does_not_offer_it_is_refused_not_retried() {
     let ((stats, received), seen) = observed(async {
         let plain = SmtpServer::start(None).await;
-        let stats = open_and_recover(email(plain.port, SmtpSecurity::StartTls).build().unwrap()).await;
+        let stats =
+            open_and_recover(email(plain.port, SmtpSecurity::StartTls).build().unwrap()).await;
         (stats, plain.messages())
     });
     assert!(received.is_empty(), "nothing sent in clear: {received:?}");
@@ -128,7 +143,13 @@ fn a_root_certificate_that_is_not_pem_is_a_config_error() {
         .build()
         .unwrap_err();
     assert!(
-        matches!(err, NotifyError::InvalidCertificate { field: "root_certificate", .. }),
+        matches!(
+            err,
+            NotifyError::InvalidCertificate {
+                field: "root_certificate",
+                ..
+            }
+        ),
         "{err}"
     );
 }

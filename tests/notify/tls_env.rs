@@ -18,7 +18,7 @@ use std::time::Duration;
 use breakerbox::notify::{EmailNotifier, SmtpSecurity, WebhookNotifier};
 
 use crate::support::receiver::{Answer, Receiver};
-use crate::tls_support::{Pki, TlsServer, Tinyproxy, observed, open_and_recover, wait_received};
+use crate::tls_support::{Pki, Tinyproxy, TlsServer, observed, open_and_recover, wait_received};
 
 /// The child's channel: a webhook URL, or the port of an SMTP server requiring STARTTLS.
 const WEBHOOK_URL: &str = "BREAKERBOX_TEST_WEBHOOK_URL";
@@ -46,7 +46,9 @@ fn child_delivers_an_open_and_a_recovery() {
     let starttls = std::env::var(STARTTLS_PORT).ok();
     let (stats, _) = observed(async {
         match (webhook, starttls) {
-            (Some(url), _) => open_and_recover(WebhookNotifier::builder(url).build().unwrap()).await,
+            (Some(url), _) => {
+                open_and_recover(WebhookNotifier::builder(url).build().unwrap()).await
+            }
             (None, Some(port)) => {
                 let email = EmailNotifier::builder("127.0.0.1")
                     .port(port.parse().unwrap())
@@ -94,7 +96,11 @@ async fn https_webhook_trusts_a_ca_in_the_system_store() {
     let pki = Pki::new();
     let server = TlsServer::https(&pki, "server", false).await;
     let ca = pki.path("ca.pem").display().to_string();
-    child(&[(WEBHOOK_URL, server.url("127.0.0.1")), ("SSL_CERT_FILE", ca)]).await;
+    child(&[
+        (WEBHOOK_URL, server.url("127.0.0.1")),
+        ("SSL_CERT_FILE", ca),
+    ])
+    .await;
     assert_eq!(wait_received(&server, 2).await.len(), 2);
 }
 
@@ -103,7 +109,11 @@ async fn starttls_email_trusts_a_ca_in_the_system_store() {
     let pki = Pki::new();
     let server = TlsServer::smtp_starttls(&pki, "server").await;
     let ca = pki.path("ca.pem").display().to_string();
-    child(&[(STARTTLS_PORT, server.port.to_string()), ("SSL_CERT_FILE", ca)]).await;
+    child(&[
+        (STARTTLS_PORT, server.port.to_string()),
+        ("SSL_CERT_FILE", ca),
+    ])
+    .await;
     let received = wait_received(&server, 2).await;
     assert!(received.iter().all(|m| m["tls"] == true), "{received:?}");
 }
@@ -125,7 +135,12 @@ async fn webhook_goes_through_the_proxy_in_http_proxy() {
     let url = rx.url("/hook");
     child(&[(WEBHOOK_URL, url.clone()), ("HTTP_PROXY", proxy.url())]).await;
     assert_eq!(rx.accepted().len(), 2);
-    assert_eq!(proxied(&proxy, &format!("POST {url}")), 2, "{}", proxy.log());
+    assert_eq!(
+        proxied(&proxy, &format!("POST {url}")),
+        2,
+        "{}",
+        proxy.log()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -168,11 +183,18 @@ fn webhook_goes_through_the_proxy_option_and_direct_with_no_proxy() {
         let url = rx.url("/hook");
         let hook = WebhookNotifier::builder(url.clone()).proxy(proxy.url());
         let via_option = open_and_recover(hook.build().unwrap()).await;
-        let direct = WebhookNotifier::builder(url.clone()).proxy(proxy.url()).no_proxy();
+        let direct = WebhookNotifier::builder(url.clone())
+            .proxy(proxy.url())
+            .no_proxy();
         let direct = open_and_recover(direct.build().unwrap()).await;
         assert_eq!(rx.accepted().len(), 4);
         (via_option, direct, url)
     });
     assert_eq!((via_option.sent, direct.sent), (2, 2));
-    assert_eq!(proxied(&proxy, &format!("POST {url}")), 2, "{}", proxy.log());
+    assert_eq!(
+        proxied(&proxy, &format!("POST {url}")),
+        2,
+        "{}",
+        proxy.log()
+    );
 }

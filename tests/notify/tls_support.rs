@@ -44,9 +44,15 @@ impl Pki {
         let pki = Pki { dir };
         pki.save("ca.pem", &ca_pem);
         pki.save_issued("server", leaf(&test_ca, &local, Leaf::Server));
-        pki.save_issued("other-name", leaf(&test_ca, &["other.example"], Leaf::Server));
+        pki.save_issued(
+            "other-name",
+            leaf(&test_ca, &["other.example"], Leaf::Server),
+        );
         pki.save_issued("expired", leaf(&test_ca, &local, Leaf::Expired));
-        pki.save_issued("client", leaf(&test_ca, &["breakerbox-client"], Leaf::Client));
+        pki.save_issued(
+            "client",
+            leaf(&test_ca, &["breakerbox-client"], Leaf::Client),
+        );
         pki.save_issued("rogue", leaf(&rogue_ca, &local, Leaf::Server));
         pki
     }
@@ -94,7 +100,9 @@ fn leaf(issuer: &Issuer<'static, KeyPair>, names: &[&str], kind: Leaf) -> Issued
     let key = KeyPair::generate().unwrap();
     let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
     let mut params = CertificateParams::new(names.clone()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, &names[0]);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, &names[0]);
     params.extended_key_usages = vec![match kind {
         Leaf::Client => ExtendedKeyUsagePurpose::ClientAuth,
         Leaf::Server | Leaf::Expired => ExtendedKeyUsagePurpose::ServerAuth,

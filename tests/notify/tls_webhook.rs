@@ -48,7 +48,12 @@ struct Run {
 impl Run {
     /// Both notices refused for `cause`: counted under it, logged once, one handshake each.
     fn assert_refused(&self, cause: &str) {
-        assert_eq!((self.stats.sent, self.stats.failed), (0, 2), "{:?}", self.stats);
+        assert_eq!(
+            (self.stats.sent, self.stats.failed),
+            (0, 2),
+            "{:?}",
+            self.stats
+        );
         assert!(self.received.is_empty());
         assert_eq!(
             self.seen.tls_errors,
@@ -57,7 +62,12 @@ impl Run {
             self.seen.logs
         );
         let lines = self.seen.tls_log_lines();
-        assert_eq!(lines.len(), 1, "once per channel and cause: {}", self.seen.logs);
+        assert_eq!(
+            lines.len(),
+            1,
+            "once per channel and cause: {}",
+            self.seen.logs
+        );
         assert!(lines[0].contains("WARN"), "{}", lines[0]);
         assert!(
             lines[0].contains(&format!("tls_cause=\"{cause}\"")),
@@ -68,8 +78,17 @@ impl Run {
     }
 
     fn assert_delivered(&self) {
-        assert_eq!((self.stats.sent, self.stats.failed), (2, 0), "{:?}", self.stats);
-        let kinds: Vec<&str> = self.received.iter().map(|r| r["kind"].as_str().unwrap()).collect();
+        assert_eq!(
+            (self.stats.sent, self.stats.failed),
+            (2, 0),
+            "{:?}",
+            self.stats
+        );
+        let kinds: Vec<&str> = self
+            .received
+            .iter()
+            .map(|r| r["kind"].as_str().unwrap())
+            .collect();
         assert_eq!(kinds, ["opened", "recovered"]);
         assert!(self.seen.tls_errors.is_empty());
     }
@@ -154,7 +173,13 @@ fn certificates_that_are_not_pem_are_config_errors() {
         .build()
         .unwrap_err();
     assert!(
-        matches!(err, NotifyError::InvalidCertificate { field: "root_certificate", .. }),
+        matches!(
+            err,
+            NotifyError::InvalidCertificate {
+                field: "root_certificate",
+                ..
+            }
+        ),
         "{err}"
     );
     let pki = Pki::new();
@@ -163,7 +188,76 @@ fn certificates_that_are_not_pem_are_config_errors() {
         .build()
         .unwrap_err();
     assert!(
-        matches!(err, NotifyError::InvalidCertificate { field: "client_identity", .. }),
+        matches!(
+            err,
+            NotifyError::InvalidCertificate {
+                field: "client_identity",
+                ..
+            }
+        ),
         "{err}"
     );
+}
+
+/// Ten outages in a row while one channel's server presents a certificate nobody trusts:
+/// that channel fails each notice at once (one handshake each, nothing retried), the
+/// queue and the other channel never wait for it, and every channel's count adds up.
+#[test]
+fn a_channel_refused_by_tls_holds_up_neither_the_queue_nor_the_other_channels() {
+    use breakerbox::notify::{Dispatcher, FlapPolicy, RetryPolicy};
+    use breakerbox::{CircuitBreaker, Config};
+
+    use crate::support::receiver::{Answer, Receiver};
+
+    const OUTAGES: u64 = 10;
+    let pki = Pki::new();
+    let ((stats, accepted, handshakes), seen) = observed(async {
+        let server = TlsServer::https(&pki, "rogue", false).await;
+        let rx = Receiver::start(Answer::Ok).await;
+        let refused = WebhookNotifier::builder(server.url("127.0.0.1"))
+            .root_certificate(pki.ca())
+            .build()
+            .unwrap();
+        let good = WebhookNotifier::builder(rx.url("/hook"))
+            .channel_name("good")
+            .build()
+            .unwrap();
+        let dispatcher = Dispatcher::builder()
+            .channel(refused)
+            .channel(good)
+            .retry(RetryPolicy::new().attempts(4))
+            .flapping(FlapPolicy::disabled())
+            .build()
+            .unwrap();
+        let config = Config::builder().failure_threshold(1).build().unwrap();
+        let b = CircuitBreaker::builder("postgres")
+            .config(config)
+            .build()
+            .unwrap();
+        b.subscribe(dispatcher.listener());
+        for _ in 0..OUTAGES {
+            let _ = b.call_sync(|| Err::<(), _>("connection refused"));
+            b.reset();
+        }
+        let stats = dispatcher.shutdown(Duration::from_secs(60)).await;
+        let handshakes = failed_handshakes(&server, (2 * OUTAGES) as usize).await;
+        (stats, rx.accepted().len(), handshakes)
+    });
+    for c in &stats.channels {
+        assert_eq!(c.sent + c.failed + c.dropped, c.queued, "{c:?}");
+        assert_eq!((c.queued, c.dropped), (2 * OUTAGES, 0), "{c:?}");
+    }
+    assert_eq!(stats.channels[0].failed, 2 * OUTAGES);
+    assert_eq!(stats.channels[1].sent, 2 * OUTAGES);
+    assert_eq!(accepted as u64, 2 * OUTAGES);
+    assert_eq!(handshakes as u64, 2 * OUTAGES, "not retried");
+    assert_eq!(
+        seen.tls_errors,
+        vec![(
+            "webhook".to_owned(),
+            "unknown_issuer".to_owned(),
+            2 * OUTAGES
+        )]
+    );
+    assert_eq!(seen.tls_log_lines().len(), 1, "{}", seen.logs);
 }
