@@ -288,7 +288,8 @@ impl Notifier for EmailNotifier {
 const NO_STARTTLS: &str = "STARTTLS is not supported";
 
 fn smtp_error(e: SmtpError) -> DeliveryError {
-    if let Some(tls) = super::tls::delivery_error(&e) {
+    // lettre's message already ends with its source's.
+    if let Some(tls) = super::tls::delivery_error(&e, || e.to_string()) {
         tls
     } else if e.is_client() && e.to_string().contains(NO_STARTTLS) {
         DeliveryError::Tls {

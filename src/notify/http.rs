@@ -202,7 +202,7 @@ fn keep_prefix(text: &str, max: usize) -> String {
 }
 
 fn delivery_error(e: reqwest::Error) -> DeliveryError {
-    if let Some(tls) = super::tls::delivery_error(&e) {
+    if let Some(tls) = super::tls::delivery_error(&e, || chain(&e)) {
         tls
     } else if e.is_timeout() {
         DeliveryError::Transport(format!("timed out: {}", chain(&e)))

@@ -8,12 +8,16 @@ use rustls::{AlertDescription, CertificateError};
 
 use super::{DeliveryError, TlsCause};
 
-/// The [`DeliveryError::Tls`] for `e` if a rustls error is in its chain, else `None`.
-pub(crate) fn delivery_error(e: &(dyn StdError + 'static)) -> Option<DeliveryError> {
+/// The [`DeliveryError::Tls`] for `e` if a rustls error is in its chain, else `None`;
+/// `detail` tells `e` for the log (the error and its sources, as the client writes them).
+pub(crate) fn delivery_error(
+    e: &(dyn StdError + 'static),
+    detail: impl FnOnce() -> String,
+) -> Option<DeliveryError> {
     let cause = cause(e)?;
     Some(DeliveryError::Tls {
         cause,
-        detail: crate::error_chain::Chain(e).to_string(),
+        detail: detail(),
     })
 }
 
@@ -103,7 +107,7 @@ mod tests {
             CertificateError::UnknownIssuer,
         ));
         assert_eq!(cause(&e), Some(TlsCause::UnknownIssuer));
-        let d = delivery_error(&e).unwrap();
+        let d = delivery_error(&e, || crate::error_chain::Chain(&e).to_string()).unwrap();
         assert!(!d.is_retryable());
         assert!(d.to_string().contains("UnknownIssuer"), "{d}");
     }
@@ -134,6 +138,6 @@ mod tests {
     fn an_error_without_tls_in_its_chain_has_no_cause() {
         let e = Outer(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
         assert_eq!(cause(&e), None);
-        assert_eq!(delivery_error(&e), None);
+        assert_eq!(delivery_error(&e, String::new), None);
     }
 }

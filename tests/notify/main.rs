@@ -13,7 +13,12 @@ mod stress;
 mod tls_alertmanager;
 mod tls_email;
 mod tls_env;
-#[cfg(all(feature = "metrics", feature = "tracing"))]
+#[cfg(all(
+    feature = "notify-email",
+    feature = "notify-webhook",
+    feature = "metrics",
+    feature = "tracing"
+))]
 mod tls_support;
 mod tls_webhook;
 mod webhook;

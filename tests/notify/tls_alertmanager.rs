@@ -2,7 +2,12 @@
 //! requiring a client certificate from the test CA (mutual TLS): accepted with the CA and
 //! the client certificate, refused and counted with the cause without either. The breaker
 //! only opens: Alertmanager sends nothing for an alert resolved before its group wait.
-#![cfg(all(feature = "notify-webhook", feature = "metrics", feature = "tracing"))]
+#![cfg(all(
+    feature = "notify-webhook",
+    feature = "notify-email",
+    feature = "metrics",
+    feature = "tracing"
+))]
 
 use std::process::Command;
 use std::time::Duration;

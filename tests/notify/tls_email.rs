@@ -2,7 +2,12 @@
 //! both with Python's `ssl` and certificates from a test CA. Delivered when the CA is
 //! trusted; refused, counted and logged with the cause when it is not, when the certificate
 //! names another host, and when STARTTLS is required of a server that does not offer it.
-#![cfg(all(feature = "notify-email", feature = "metrics", feature = "tracing"))]
+#![cfg(all(
+    feature = "notify-webhook",
+    feature = "notify-email",
+    feature = "metrics",
+    feature = "tracing"
+))]
 
 use breakerbox::notify::{ChannelStats, EmailBuilder, EmailNotifier, SmtpSecurity};
 
@@ -76,6 +81,11 @@ fn assert_refused(stats: &ChannelStats, seen: &Observed, cause: &str) {
     assert_eq!(lines.len(), 1, "once per channel and cause: {}", seen.logs);
     assert!(
         lines[0].contains(&format!("tls_cause=\"{cause}\"")),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[0].contains(&format!("tls error ({cause})")),
         "{}",
         lines[0]
     );

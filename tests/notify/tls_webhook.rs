@@ -2,7 +2,12 @@
 //! CA. Delivered when the CA is trusted; refused, counted and logged with the cause when
 //! it is not, when the certificate expired or names another host, and when mutual TLS
 //! lacks the client certificate. A TLS refusal is not retried (one handshake per notice).
-#![cfg(all(feature = "notify-webhook", feature = "metrics", feature = "tracing"))]
+#![cfg(all(
+    feature = "notify-webhook",
+    feature = "notify-email",
+    feature = "metrics",
+    feature = "tracing"
+))]
 
 use std::time::Duration;
 
