@@ -23,6 +23,8 @@ use crate::tls_support::{Pki, Tinyproxy, TlsServer, observed, open_and_recover, 
 /// The child's channel: a webhook URL, or the port of an SMTP server requiring STARTTLS.
 const WEBHOOK_URL: &str = "BREAKERBOX_TEST_WEBHOOK_URL";
 const STARTTLS_PORT: &str = "BREAKERBOX_TEST_STARTTLS_PORT";
+/// When set, the child's webhook names this proxy with `.proxy(..)`.
+const PROXY_OPTION: &str = "BREAKERBOX_TEST_PROXY_OPTION";
 /// Every variable the child may read: cleared, then set as each case says.
 const CLEARED: [&str; 10] = [
     "SSL_CERT_FILE",
@@ -38,16 +40,22 @@ const CLEARED: [&str; 10] = [
 ];
 
 /// Run only as a child of the tests below, with the environment they set: a channel built
-/// with no TLS or proxy option delivers both notices.
+/// with no TLS option (and no proxy option unless [`PROXY_OPTION`] says) delivers both
+/// notices.
 #[test]
 #[ignore = "run by the tls_env tests in a child process with the environment they set"]
 fn child_delivers_an_open_and_a_recovery() {
     let webhook = std::env::var(WEBHOOK_URL).ok();
     let starttls = std::env::var(STARTTLS_PORT).ok();
+    let proxy = std::env::var(PROXY_OPTION).ok();
     let (stats, _) = observed(async {
         match (webhook, starttls) {
             (Some(url), _) => {
-                open_and_recover(WebhookNotifier::builder(url).build().unwrap()).await
+                let mut hook = WebhookNotifier::builder(url);
+                if let Some(proxy) = proxy {
+                    hook = hook.proxy(proxy);
+                }
+                open_and_recover(hook.build().unwrap()).await
             }
             (None, Some(port)) => {
                 let email = EmailNotifier::builder("127.0.0.1")
@@ -151,6 +159,21 @@ async fn webhook_to_a_host_in_no_proxy_bypasses_the_proxy() {
     child(&[
         (WEBHOOK_URL, url.clone()),
         ("HTTP_PROXY", proxy.url()),
+        ("NO_PROXY", "127.0.0.1".to_owned()),
+    ])
+    .await;
+    assert_eq!(rx.accepted().len(), 2);
+    assert_eq!(proxied(&proxy, "127.0.0.1"), 0, "{}", proxy.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_with_the_proxy_option_goes_direct_to_a_host_in_no_proxy() {
+    let proxy = Tinyproxy::start();
+    let rx = Receiver::start(Answer::Ok).await;
+    let url = rx.url("/hook");
+    child(&[
+        (WEBHOOK_URL, url.clone()),
+        (PROXY_OPTION, proxy.url()),
         ("NO_PROXY", "127.0.0.1".to_owned()),
     ])
     .await;
