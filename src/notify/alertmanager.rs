@@ -10,7 +10,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{Client, Url};
 use serde_json::{Value, json};
 
-use super::http::{client, header_map, parse_url, post_json};
+use super::http::{HttpOptions, client, header_map, http_option_setters, parse_url, post_json};
 use super::{BoxFuture, DeliveryError, Notification, Notifier, NotifyError};
 use crate::time::rfc3339;
 use crate::view::TransitionView;
@@ -29,6 +29,7 @@ pub struct AlertmanagerBuilder {
     generator_url: Option<String>,
     refresh: Duration,
     timeout: Duration,
+    http: HttpOptions,
 }
 
 impl fmt::Debug for AlertmanagerBuilder {
@@ -40,11 +41,14 @@ impl fmt::Debug for AlertmanagerBuilder {
             .field("alertname", &self.alertname)
             .field("labels", &self.labels)
             .field("headers", &headers)
+            .field("http", &self.http.describe())
             .finish_non_exhaustive()
     }
 }
 
 impl AlertmanagerBuilder {
+    http_option_setters!();
+
     /// Adds another Alertmanager of the same cluster; each receives every alert, and a
     /// delivery succeeds when one of them accepts it.
     pub fn url(mut self, base_url: impl Into<String>) -> Self {
@@ -94,8 +98,10 @@ impl AlertmanagerBuilder {
     ///
     /// # Errors
     /// [`NotifyError::InvalidUrl`], [`NotifyError::InvalidLabel`],
-    /// [`NotifyError::InvalidHeader`], [`NotifyError::Missing`] for an empty alert name and
-    /// [`NotifyError::Zero`] for a zero refresh interval or timeout.
+    /// [`NotifyError::InvalidHeader`], [`NotifyError::Missing`] for an empty alert name,
+    /// [`NotifyError::Zero`] for a zero refresh interval or timeout,
+    /// [`NotifyError::InvalidCertificate`] for PEM text that does not parse, and
+    /// [`NotifyError::Client`] if no CA certificate can be loaded at all.
     pub fn build(self) -> Result<AlertmanagerNotifier, NotifyError> {
         let urls = self
             .urls
@@ -119,7 +125,7 @@ impl AlertmanagerBuilder {
             parse_url(g)?;
         }
         Ok(AlertmanagerNotifier {
-            client: client(self.timeout)?,
+            client: client(self.timeout, &self.http)?,
             headers: header_map(&self.headers)?,
             urls,
             alertname: self.alertname,
@@ -197,6 +203,7 @@ impl AlertmanagerNotifier {
             generator_url: None,
             refresh: Duration::from_secs(60),
             timeout: Duration::from_secs(10),
+            http: HttpOptions::default(),
         }
     }
 

@@ -1,9 +1,9 @@
 //! One task per channel: delivers notices in order, each with a timeout and retries, and
 //! re-sends firing notices to receivers that expire them (Alertmanager).
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
@@ -12,7 +12,7 @@ use tokio::time::{Instant, sleep, sleep_until, timeout};
 
 use super::message::Notification;
 use super::policy::RetryPolicy;
-use super::{DeliveryError, Notifier, record};
+use super::{DeliveryError, Notifier, TlsCause, record, record_tls};
 
 /// One channel's delivery results, counted exactly.
 #[derive(Debug, Default)]
@@ -73,6 +73,7 @@ impl Channel {
             tally: tally.clone(),
             retry,
             firing: HashMap::new(),
+            tls_logged: Mutex::new(HashSet::new()),
         };
         let task = tokio::spawn(task.run(rx, cancel));
         (Channel { tally, tx }, task)
@@ -116,6 +117,8 @@ struct DeliveryTask {
     refresh: Option<Duration>,
     /// Firing notices to repeat, by breaker, with the time of the next repeat.
     firing: HashMap<Arc<str>, (Arc<Notification>, Instant)>,
+    /// The TLS causes already logged: a TLS failure is logged once per channel and cause.
+    tls_logged: Mutex<HashSet<TlsCause>>,
 }
 
 impl DeliveryTask {
@@ -206,7 +209,10 @@ impl DeliveryTask {
                 Err(e) => {
                     self.tally.counters.failed.fetch_add(1, Ordering::Relaxed);
                     record(n.breaker(), &self.tally.name, "failed");
-                    self.log_failure(n, attempt, &e);
+                    match e.tls_cause() {
+                        Some(cause) => self.tls_failure(n, cause, &e),
+                        None => self.log_failure(n, attempt, &e),
+                    }
                     return;
                 }
             }
@@ -225,6 +231,32 @@ impl DeliveryTask {
                 "the notifier failed: {join}"
             ))),
             Err(_) => Err(DeliveryError::Timeout(self.retry.timeout)),
+        }
+    }
+
+    /// Counts a delivery refused by TLS under its cause, and logs it the first time this
+    /// channel meets that cause: the same cause every time says nothing new, and it stays
+    /// until the configuration changes.
+    fn tls_failure(&self, n: &Notification, cause: TlsCause, e: &DeliveryError) {
+        record_tls(&self.tally.name, cause.as_str());
+        let first = self
+            .tls_logged
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(cause);
+        #[cfg(not(feature = "tracing"))]
+        let _ = (n, e, first);
+        #[cfg(feature = "tracing")]
+        if first {
+            tracing::warn!(
+                target: "breakerbox",
+                breaker = n.breaker(),
+                channel = &*self.tally.name,
+                kind = n.kind.as_str(),
+                tls_cause = cause.as_str(),
+                error = %e,
+                "breakerbox notification refused by tls (not retried; logged once per channel and cause)"
+            );
         }
     }
 

@@ -64,6 +64,13 @@ pub enum NotifyError {
         /// What failed, as the underlying library put it.
         reason: String,
     },
+    /// A CA certificate or a client certificate and key that is not valid PEM.
+    InvalidCertificate {
+        /// The setting, e.g. `"root_certificate"` or `"client_identity"`.
+        field: &'static str,
+        /// Why it was refused.
+        reason: String,
+    },
 }
 
 impl fmt::Display for NotifyError {
@@ -88,6 +95,9 @@ impl fmt::Display for NotifyError {
                 f.write_str("the notification dispatcher must be built inside a tokio runtime")
             }
             NotifyError::Client { reason } => write!(f, "cannot build the client: {reason}"),
+            NotifyError::InvalidCertificate { field, reason } => {
+                write!(f, "invalid certificate in {field}: {reason}")
+            }
         }
     }
 }
@@ -113,6 +123,59 @@ pub enum DeliveryError {
     /// The server refused the message for good (an SMTP 5xx reply, a malformed message):
     /// retrying would not help.
     Rejected(String),
+    /// The TLS connection could not be set up: the server's certificate is not trusted,
+    /// expired or for another name, the server refused the client certificate, or it does
+    /// not offer STARTTLS. Not retried: only a change of configuration helps.
+    Tls {
+        /// What is wrong, for the log and the `cause` label.
+        cause: TlsCause,
+        /// The error as the TLS library put it.
+        detail: String,
+    },
+}
+
+/// Why a TLS connection to a notification server failed: the `cause` label of
+/// `breakerbox_notification_tls_errors_total` and the log line of the failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TlsCause {
+    /// The server's certificate is not signed by a trusted CA: install the CA in the
+    /// system's store or add it with the channel's `root_certificate`.
+    UnknownIssuer,
+    /// The server's certificate expired (or is not valid yet).
+    Expired,
+    /// The server's certificate is not valid for the host name in the URL or SMTP host.
+    NameMismatch,
+    /// Another problem with the server's certificate (bad signature, wrong purpose, ...).
+    InvalidCertificate,
+    /// The server refused the client certificate, or asked for one and got none.
+    ClientCertificate,
+    /// STARTTLS is required but the SMTP server does not offer it.
+    StartTlsUnsupported,
+    /// Any other TLS failure: a protocol error, a server that does not speak TLS, an alert.
+    Handshake,
+}
+
+impl TlsCause {
+    /// The label value: `unknown_issuer`, `expired`, `name_mismatch`,
+    /// `invalid_certificate`, `client_certificate`, `starttls_unsupported` or `handshake`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsCause::UnknownIssuer => "unknown_issuer",
+            TlsCause::Expired => "expired",
+            TlsCause::NameMismatch => "name_mismatch",
+            TlsCause::InvalidCertificate => "invalid_certificate",
+            TlsCause::ClientCertificate => "client_certificate",
+            TlsCause::StartTlsUnsupported => "starttls_unsupported",
+            TlsCause::Handshake => "handshake",
+        }
+    }
+}
+
+impl fmt::Display for TlsCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl DeliveryError {
@@ -124,7 +187,15 @@ impl DeliveryError {
             DeliveryError::Status { status, .. } => {
                 *status >= 500 || *status == 408 || *status == 429
             }
-            DeliveryError::Rejected(_) => false,
+            DeliveryError::Rejected(_) | DeliveryError::Tls { .. } => false,
+        }
+    }
+
+    /// The TLS cause of a [`DeliveryError::Tls`], `None` for any other error.
+    pub fn tls_cause(&self) -> Option<TlsCause> {
+        match self {
+            DeliveryError::Tls { cause, .. } => Some(*cause),
+            _ => None,
         }
     }
 }
@@ -141,6 +212,7 @@ impl fmt::Display for DeliveryError {
             }
             DeliveryError::Transport(msg) => write!(f, "transport error: {msg}"),
             DeliveryError::Rejected(msg) => write!(f, "rejected: {msg}"),
+            DeliveryError::Tls { cause, detail } => write!(f, "tls error ({cause}): {detail}"),
         }
     }
 }
@@ -165,6 +237,16 @@ mod tests {
         assert!(!status(404).is_retryable());
         assert!(DeliveryError::Timeout(Duration::from_secs(1)).is_retryable());
         assert!(!DeliveryError::Rejected("550".into()).is_retryable());
+        let tls = DeliveryError::Tls {
+            cause: TlsCause::UnknownIssuer,
+            detail: "invalid peer certificate: UnknownIssuer".into(),
+        };
+        assert!(!tls.is_retryable());
+        assert_eq!(tls.tls_cause(), Some(TlsCause::UnknownIssuer));
+        assert_eq!(
+            tls.to_string(),
+            "tls error (unknown_issuer): invalid peer certificate: UnknownIssuer"
+        );
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! HTTP plumbing shared by the webhook and Alertmanager channels: validated URLs and
-//! headers, a rustls client on the ring provider, and a POST that maps every failure to
-//! a [`DeliveryError`].
+//! headers, a rustls client on the ring provider (trusting the system's certificate store
+//! and the CAs given, with an optional client certificate and proxy), and a POST that maps
+//! every failure to a [`DeliveryError`].
 
 use std::error::Error as StdError;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use reqwest::{Client, Url};
+use reqwest::{Certificate, Client, Identity, NoProxy, Proxy, Url};
 
 use super::{DeliveryError, NotifyError};
 
@@ -20,23 +21,91 @@ const ERROR_BODY_READ: usize = 4096;
 /// At most this much of it is kept in the error, for the log.
 const ERROR_BODY_KEPT: usize = 256;
 
+/// The TLS and proxy settings of an HTTP channel, as given to its builder (PEM text is
+/// parsed by [`client`]).
+#[derive(Clone, Default)]
+pub(crate) struct HttpOptions {
+    /// CA certificates (PEM, each may hold several) trusted besides the system's store.
+    pub(crate) roots: Vec<Vec<u8>>,
+    /// A client certificate chain and its private key (PEM), for mutual TLS.
+    pub(crate) identity: Option<(Vec<u8>, Vec<u8>)>,
+    /// The proxy for every request instead of `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`.
+    pub(crate) proxy: Option<String>,
+    /// No proxy at all, whatever the environment says.
+    pub(crate) no_proxy: bool,
+}
+
+impl HttpOptions {
+    /// What a builder's `Debug` shows: counts and the proxy, never key material.
+    pub(crate) fn describe(&self) -> String {
+        let proxy = match (&self.proxy, self.no_proxy) {
+            (_, true) => "none".to_owned(),
+            (Some(p), false) => p.clone(),
+            (None, false) => "environment".to_owned(),
+        };
+        format!(
+            "roots: {}, client certificate: {}, proxy: {proxy}",
+            self.roots.len(),
+            self.identity.is_some()
+        )
+    }
+}
+
 /// A client whose every request times out after `timeout`, and that follows no redirect:
 /// a signed body must not travel to wherever a `Location` header points (another origin
 /// would get a valid signature for it).
-pub(crate) fn client(timeout: Duration) -> Result<Client, NotifyError> {
+///
+/// Server certificates are checked by rustls-platform-verifier (reqwest's verifier): the
+/// system's store (on Linux the OpenSSL locations, or `SSL_CERT_FILE`/`SSL_CERT_DIR`) plus
+/// `options.roots`. Proxies come from the environment unless `options` names one or none.
+pub(crate) fn client(timeout: Duration, options: &HttpOptions) -> Result<Client, NotifyError> {
     if timeout.is_zero() {
         return Err(NotifyError::Zero { field: "timeout" });
     }
     // reqwest is built without a default crypto provider: install ring (once per process;
     // an "already installed" result is fine).
     let _ = rustls::crypto::ring::default_provider().install_default();
-    Client::builder()
+    let mut builder = Client::builder()
         .user_agent(USER_AGENT)
         .timeout(timeout)
         .connect_timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
+        .redirect(reqwest::redirect::Policy::none());
+    for pem in &options.roots {
+        let certs = Certificate::from_pem_bundle(pem)
+            .map_err(|e| invalid_certificate("root_certificate", &e))?;
+        if certs.is_empty() {
+            return Err(NotifyError::InvalidCertificate {
+                field: "root_certificate",
+                reason: "no certificate in the PEM text".to_owned(),
+            });
+        }
+        builder = builder.tls_certs_merge(certs);
+    }
+    if let Some((chain, key)) = &options.identity {
+        let pem = [chain.as_slice(), b"\n", key.as_slice()].concat();
+        let identity =
+            Identity::from_pem(&pem).map_err(|e| invalid_certificate("client_identity", &e))?;
+        builder = builder.identity(identity);
+    }
+    if options.no_proxy {
+        builder = builder.no_proxy();
+    } else if let Some(url) = &options.proxy {
+        let proxy = Proxy::all(url.as_str()).map_err(|e| NotifyError::InvalidUrl {
+            url: url.clone(),
+            reason: chain(&e),
+        })?;
+        builder = builder.proxy(proxy.no_proxy(NoProxy::from_env()));
+    }
+    builder
         .build()
         .map_err(|e| NotifyError::Client { reason: chain(&e) })
+}
+
+fn invalid_certificate(field: &'static str, e: &reqwest::Error) -> NotifyError {
+    NotifyError::InvalidCertificate {
+        field,
+        reason: chain(e),
+    }
 }
 
 /// An absolute `http` or `https` URL with a host.
@@ -133,7 +202,9 @@ fn keep_prefix(text: &str, max: usize) -> String {
 }
 
 fn delivery_error(e: reqwest::Error) -> DeliveryError {
-    if e.is_timeout() {
+    if let Some(tls) = super::tls::delivery_error(&e, || chain(&e)) {
+        tls
+    } else if e.is_timeout() {
         DeliveryError::Transport(format!("timed out: {}", chain(&e)))
     } else {
         DeliveryError::Transport(chain(&e))
@@ -144,6 +215,53 @@ fn delivery_error(e: reqwest::Error) -> DeliveryError {
 fn chain(e: &dyn StdError) -> String {
     crate::error_chain::Chain(e).to_string()
 }
+
+/// The TLS and proxy setters of an HTTP channel's builder (a field `http: HttpOptions`),
+/// the same on the webhook and Alertmanager builders.
+macro_rules! http_option_setters {
+    () => {
+        /// Trusts the CA certificates in `pem` (one or more `BEGIN CERTIFICATE` blocks, e.g.
+        /// the company CA) besides the system's certificate store, which is always trusted.
+        /// Checked at `build()`.
+        pub fn root_certificate(mut self, pem: impl AsRef<[u8]>) -> Self {
+            self.http.roots.push(pem.as_ref().to_vec());
+            self
+        }
+
+        /// Presents a client certificate for mutual TLS: the certificate chain (leaf first)
+        /// and its private key (PKCS#8, PKCS#1 or SEC1), both PEM. Checked at `build()`.
+        pub fn client_identity(
+            mut self,
+            certificate_chain_pem: impl AsRef<[u8]>,
+            private_key_pem: impl AsRef<[u8]>,
+        ) -> Self {
+            self.http.identity = Some((
+                certificate_chain_pem.as_ref().to_vec(),
+                private_key_pem.as_ref().to_vec(),
+            ));
+            self
+        }
+
+        /// Sends every request through the proxy at `url` (`http://proxy:3128`, with
+        /// `user:password@` if it needs them), instead of the one `HTTPS_PROXY`,
+        /// `HTTP_PROXY` or `ALL_PROXY` names; hosts in `NO_PROXY` still go direct.
+        /// Checked at `build()`.
+        pub fn proxy(mut self, url: impl Into<String>) -> Self {
+            self.http.proxy = Some(url.into());
+            self.http.no_proxy = false;
+            self
+        }
+
+        /// Connects directly, ignoring the proxy environment variables.
+        pub fn no_proxy(mut self) -> Self {
+            self.http.no_proxy = true;
+            self.http.proxy = None;
+            self
+        }
+    };
+}
+
+pub(crate) use http_option_setters;
 
 #[cfg(test)]
 mod tests {

@@ -46,6 +46,8 @@ mod alertmanager;
 mod email;
 #[cfg(feature = "notify-webhook")]
 mod http;
+#[cfg(any(feature = "notify-email", feature = "notify-webhook"))]
+mod tls;
 #[cfg(feature = "notify-webhook")]
 mod webhook;
 
@@ -61,7 +63,7 @@ pub use dispatcher::{DispatchListener, Dispatcher, DispatcherBuilder};
 #[cfg(feature = "notify-email")]
 #[cfg_attr(docsrs, doc(cfg(feature = "notify-email")))]
 pub use email::{EmailBuilder, EmailNotifier, SmtpSecurity};
-pub use error::{DeliveryError, NotifyError};
+pub use error::{DeliveryError, NotifyError, TlsCause};
 pub use message::{Kind, Notification};
 pub use payload::{FlapDetails, FleetView, TransitionView, WebhookPayload, WindowNumbers};
 pub use policy::{Filter, FlapPolicy, RetryPolicy};
@@ -121,5 +123,6 @@ pub trait Notifier: Send + Sync + fmt::Debug + 'static {
 // The notification counters (`breakerbox_notifications_total`) live with the other
 // metrics, in `observe`.
 pub(crate) use crate::observe::{
-    count_notification as record, preregister_notifications as preregister,
+    count_notification as record, count_notification_tls_error as record_tls,
+    preregister_notifications as preregister,
 };

@@ -9,7 +9,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Client, Url};
 use sha2::Sha256;
 
-use super::http::{client, header_map, parse_url, post_json};
+use super::http::{HttpOptions, client, header_map, http_option_setters, parse_url, post_json};
 use super::message::Kind;
 use super::{BoxFuture, DeliveryError, Notification, Notifier, NotifyError, WebhookPayload};
 
@@ -38,6 +38,7 @@ pub struct WebhookBuilder {
     headers: Vec<(String, String)>,
     timeout: Duration,
     channel: Option<String>,
+    http: HttpOptions,
 }
 
 impl fmt::Debug for WebhookBuilder {
@@ -46,11 +47,14 @@ impl fmt::Debug for WebhookBuilder {
             .field("url", &self.url)
             .field("format", &self.format)
             .field("signed", &self.secret.is_some())
+            .field("http", &self.http.describe())
             .finish_non_exhaustive()
     }
 }
 
 impl WebhookBuilder {
+    http_option_setters!();
+
     /// JSON (the default) or Slack-compatible text.
     pub fn format(mut self, format: WebhookFormat) -> Self {
         self.format = format;
@@ -85,8 +89,11 @@ impl WebhookBuilder {
     /// Validates the settings and builds the client.
     ///
     /// # Errors
-    /// [`NotifyError::InvalidUrl`], [`NotifyError::InvalidHeader`], or
-    /// [`NotifyError::Missing`] for an empty secret or channel name.
+    /// [`NotifyError::InvalidUrl`] (also for a proxy URL), [`NotifyError::InvalidHeader`],
+    /// [`NotifyError::Missing`] for an empty secret or channel name,
+    /// [`NotifyError::InvalidCertificate`] for PEM text that does not parse, and
+    /// [`NotifyError::Client`] if no CA certificate can be loaded at all (an empty system
+    /// store and no [`root_certificate`](Self::root_certificate)).
     pub fn build(self) -> Result<WebhookNotifier, NotifyError> {
         let url = parse_url(&self.url)?;
         let headers = header_map(&self.headers)?;
@@ -103,7 +110,7 @@ impl WebhookBuilder {
             });
         }
         Ok(WebhookNotifier {
-            client: client(self.timeout)?,
+            client: client(self.timeout, &self.http)?,
             url,
             format: self.format,
             secret: self.secret,
@@ -160,6 +167,7 @@ impl WebhookNotifier {
             headers: Vec::new(),
             timeout: Duration::from_secs(10),
             channel: None,
+            http: HttpOptions::default(),
         }
     }
 

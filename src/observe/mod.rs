@@ -286,3 +286,20 @@ pub(crate) fn count_notification(breaker: &str, channel: &str, result: &'static 
 /// Without `metrics` there is no counter to count in.
 #[cfg(all(feature = "notify", not(feature = "metrics")))]
 pub(crate) fn count_notification(_breaker: &str, _channel: &str, _result: &'static str) {}
+
+/// Counts one delivery on `channel` refused by TLS for `cause` in
+/// `breakerbox_notification_tls_errors_total`.
+#[cfg(all(feature = "notify", feature = "metrics"))]
+pub(crate) fn count_notification_tls_error(channel: &str, cause: &'static str) {
+    use names::{LABEL_CAUSE, LABEL_CHANNEL, NOTIFICATION_TLS_ERRORS_TOTAL};
+    ::metrics::counter!(
+        NOTIFICATION_TLS_ERRORS_TOTAL,
+        LABEL_CHANNEL => channel.to_owned(),
+        LABEL_CAUSE => cause,
+    )
+    .increment(1);
+}
+
+/// Without `metrics` there is no counter to count in.
+#[cfg(all(feature = "notify", not(feature = "metrics")))]
+pub(crate) fn count_notification_tls_error(_channel: &str, _cause: &'static str) {}

@@ -63,6 +63,9 @@ pub const BULKHEAD_MAX_CONCURRENT: &str = "breakerbox_bulkhead_max_concurrent";
 pub const RATE_LIMIT_PER_SECOND: &str = "breakerbox_rate_limit_per_second";
 /// Counter of notification deliveries, labelled `breaker`, `channel` and `result`.
 pub const NOTIFICATIONS_TOTAL: &str = "breakerbox_notifications_total";
+/// Counter of notification deliveries refused by TLS, labelled `channel` and `cause`
+/// (`unknown_issuer`, `expired`, `name_mismatch`, ...; see `notify::TlsCause`).
+pub const NOTIFICATION_TLS_ERRORS_TOTAL: &str = "breakerbox_notification_tls_errors_total";
 /// Gauge: 1 while the breaker's fleet (feature `fleet-redis`) answers and fleet decisions
 /// are in force, 0 while the replica falls back to local decisions.
 pub const FLEET_CONNECTED: &str = "breakerbox_fleet_connected";
@@ -90,6 +93,8 @@ pub const LABEL_TO: &str = "to";
 pub const LABEL_REASON: &str = "reason";
 /// Label: notification channel (`email`, `webhook`, `alertmanager`, ...).
 pub const LABEL_CHANNEL: &str = "channel";
+/// Label: why a notification's TLS connection failed (`unknown_issuer`, `expired`, ...).
+pub const LABEL_CAUSE: &str = "cause";
 /// Label: a notification's result (`sent`, `failed`, `dropped`) or a state store save's
 /// (`saved`, `failed`).
 pub const LABEL_RESULT: &str = "result";
@@ -391,6 +396,12 @@ pub const METRICS: &[MetricInfo] = &[
         MetricKind::Counter,
         &[LABEL_BREAKER, LABEL_CHANNEL, LABEL_RESULT],
         "Notifications of circuit breaker state changes by channel and result: sent, failed or dropped.",
+    ),
+    info(
+        NOTIFICATION_TLS_ERRORS_TOTAL,
+        MetricKind::Counter,
+        &[LABEL_CHANNEL, LABEL_CAUSE],
+        "Notification deliveries refused by TLS, by channel and cause: unknown_issuer, expired, name_mismatch, invalid_certificate, client_certificate, starttls_unsupported or handshake.",
     ),
     info(
         FLEET_CONNECTED,

@@ -254,6 +254,7 @@ fn every_metric_is_described_with_its_help_text_and_unit() {
     // The fleet series are set by a fleet (tests/redis), not at build.
     let mut not_registered = vec![
         names::NOTIFICATIONS_TOTAL,
+        names::NOTIFICATION_TLS_ERRORS_TOTAL,
         names::FLEET_CONNECTED,
         names::FLEET_KEY_ERRORS_TOTAL,
     ];

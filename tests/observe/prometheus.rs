@@ -334,6 +334,7 @@ fn metrics_md_lists_exactly_the_names_the_code_emits() {
     // The fleet series come from a fleet (tests/redis).
     let mut not_emitted = vec![
         names::NOTIFICATIONS_TOTAL,
+        names::NOTIFICATION_TLS_ERRORS_TOTAL,
         names::FLEET_CONNECTED,
         names::FLEET_KEY_ERRORS_TOTAL,
     ];
