@@ -265,7 +265,9 @@ mod tests {
                 .prefix("t:")
                 .build(none)
                 .unwrap();
-            let b = keyed.breaker_for("a\\b").expect("guarded by the overflow breaker");
+            let b = keyed
+                .breaker_for("a\\b")
+                .expect("guarded by the overflow breaker");
             assert_eq!(b.name(), "t:~overflow");
             assert_eq!(registry.names(), ["t:~overflow"]);
             let bad_prefix = KeyedBreakers::builder(&registry, Config::default())

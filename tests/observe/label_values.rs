@@ -108,7 +108,10 @@ fn assert_names_round_trip(names: &[String]) -> BTreeSet<String> {
         let (ok, msg) = promtool_check(&text);
         assert!(ok && msg.trim().is_empty(), "promtool: {msg}\n{text}");
     } else {
-        assert!(std::env::var_os("CI").is_none(), "promtool is required under CI");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "promtool is required under CI"
+        );
         eprintln!("promtool not found on PATH: its check skipped");
     }
     accepted
