@@ -200,7 +200,7 @@ impl Metrics {
         if state == State::MetricsOnly {
             m.dry_run_counters();
         }
-        scrape::show(name);
+        scrape::built(m.counters.recorder(), name);
         m.write_state();
         m.open_until.set(f64::NAN);
         m.config(config);
@@ -291,6 +291,11 @@ impl Metrics {
         Some(own.snapshot())
     }
 
+    /// The recorder the breaker's series live in.
+    pub(crate) fn recorder(&self) -> super::lifetime::RecorderId {
+        self.counters.recorder()
+    }
+
     /// The breaker's name.
     #[cfg(feature = "prometheus")]
     pub(crate) fn name(&self) -> &str {
@@ -349,7 +354,7 @@ impl Metrics {
         let _publishing = scrape::publishing();
         self.detached.store(true, Ordering::Relaxed);
         self.counters.retire(&self.name, totals);
-        scrape::hide(&self.name);
+        scrape::removed(self.counters.recorder(), &self.name);
     }
 
     /// The breaker was restored from a state store into `state` (not a transition).
@@ -421,6 +426,16 @@ fn born_one_hot(name: &Arc<str>, state: State, since_unix: f64) -> ([Gauge; 6], 
     let since = metrics::gauge!(STATE_SINCE_TIMESTAMP_SECONDS, LABEL_BREAKER => name.clone());
     since.set(since_unix);
     (gauges, since)
+}
+
+impl Drop for Metrics {
+    /// The breaker's last handle is gone: it no longer keeps its series in the render's
+    /// count of live breakers (its series stay, as before, unless it was removed).
+    fn drop(&mut self) {
+        if !self.detached.load(Ordering::Relaxed) {
+            scrape::dropped(self.counters.recorder(), &self.name);
+        }
+    }
 }
 
 /// Unix time in seconds until which the breaker entered by `t` stays open: the transition's

@@ -217,6 +217,46 @@ fn a_removed_breaker_leaves_the_render_until_built_again() {
     );
 }
 
+/// Two registries with a breaker named `twin`: removing one registry's leaves the other's
+/// in its scrape, whether each registry has its own recorder or both share one (then the
+/// series are the live twin's); the series leave once no twin is live.
+#[test]
+fn removing_a_name_from_one_registry_keeps_the_other_registrys_breaker_in_its_scrape() {
+    let twin_in = |registry: &Registry, handle: &prometheus::PrometheusHandle| {
+        let text = prometheus::render(handle, registry);
+        (
+            hot_states(&parse(&text), "twin"),
+            series_of(&text, "twin").len(),
+        )
+    };
+    let forced = (vec!["forced_open".to_owned()], 6);
+
+    // Each registry with its own recorder.
+    let ((rec_a, handle_a), (rec_b, handle_b)) = (recorder(), recorder());
+    let (a, b) = (Registry::new(), Registry::new());
+    metrics::with_local_recorder(&rec_a, || a.breaker("twin", Config::default()).unwrap());
+    metrics::with_local_recorder(&rec_b, || b.breaker("twin", Config::default()))
+        .unwrap()
+        .force_open();
+    a.remove("twin").unwrap();
+    assert_eq!(twin_in(&b, &handle_b).0, forced, "B's own twin");
+    assert_eq!(twin_in(&a, &handle_a), ((vec![], 0), 0), "A's removed twin");
+
+    // Both registries with one recorder: one set of `twin` series, the live one's.
+    let (rec, handle) = recorder();
+    let (a, b) = (Registry::new(), Registry::new());
+    metrics::with_local_recorder(&rec, || {
+        a.breaker("twin", Config::default()).unwrap();
+        b.breaker("twin", Config::default()).unwrap().force_open();
+    });
+    a.remove("twin").unwrap();
+    assert_eq!(twin_in(&b, &handle).0, forced);
+    assert_eq!(twin_in(&a, &handle).0, forced, "the same series, B's");
+    b.remove("twin").unwrap();
+    assert_eq!(twin_in(&b, &handle), ((vec![], 0), 0));
+    assert_eq!(twin_in(&a, &handle), ((vec![], 0), 0));
+}
+
 /// One GET of `/metrics` from the listener at `port`: the status line and the body.
 fn scrape(port: u16) -> (String, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
