@@ -321,6 +321,7 @@ impl Registry {
     }
 
     /// The recorders the registry's breakers were built with.
+    #[cfg(any(feature = "prometheus", all(test, feature = "metrics")))]
     pub(crate) fn recorders(&self) -> &Recorders {
         &self.inner.recorders
     }

@@ -64,7 +64,7 @@ pub(crate) use self::scrape::Recorders;
 /// Without metrics, a registry has no recorders to scope its renders to.
 #[cfg(not(feature = "metrics"))]
 #[derive(Debug, Default)]
-pub(crate) struct Recorders;
+pub(crate) struct Recorders(());
 
 /// Publishes the lifetime counters of `breakers` from their striped totals, for a render
 /// that holds the scrape lock (see `lifetime`).
