@@ -79,10 +79,16 @@ fn with_retired<R>(f: impl FnOnce(&mut Retired) -> R) -> R {
     f(guard.get_or_insert_with(Retired::default))
 }
 
-/// How many removed breakers' totals are kept for `recorder` (for the memory test).
+/// How many removed breakers' totals are kept for `recorder` and names starting with
+/// `prefix` (for the memory test: a recorder's address may be an earlier one's).
 #[cfg(test)]
-pub(crate) fn retired_of(recorder: RecorderId) -> usize {
-    with_retired(|r| r.totals.keys().filter(|(id, _)| *id == recorder).count())
+pub(crate) fn retired_of(recorder: RecorderId, prefix: &str) -> usize {
+    with_retired(|r| {
+        r.totals
+            .keys()
+            .filter(|(id, name)| *id == recorder && name.starts_with(prefix))
+            .count()
+    })
 }
 
 /// The recorder in force.
