@@ -39,15 +39,17 @@ for bin in prometheus promtool prometheus-alertmanager redis-server curl tinypro
   command -v "$bin" >/dev/null 2>&1 || need+=("$bin")
 done
 /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need+=(aiosmtpd)
+/usr/bin/python3 -c 'import prometheus_client' >/dev/null 2>&1 || need+=(prometheus_client)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing test servers (missing: ${need[*]})"
   if [ "$(id -u)" -ne 0 ]; then
-    echo "run as root, or install: prometheus prometheus-alertmanager redis-server python3-aiosmtpd curl tinyproxy" >&2
+    echo "run as root, or install: prometheus prometheus-alertmanager redis-server python3-aiosmtpd python3-prometheus-client curl tinyproxy" >&2
     exit 1
   fi
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    prometheus prometheus-alertmanager redis-server python3-aiosmtpd curl tinyproxy >/dev/null
+    prometheus prometheus-alertmanager redis-server python3-aiosmtpd python3-prometheus-client \
+    curl tinyproxy >/dev/null
 fi
 
 step "format"

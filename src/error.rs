@@ -326,7 +326,8 @@ pub enum RegistryError {
     },
     /// The config was invalid.
     Config(ConfigError),
-    /// The name was empty or longer than [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes.
+    /// The name was empty, longer than [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes or held
+    /// a backslash ([`NameError`]).
     Name(NameError),
 }
 
@@ -392,7 +393,8 @@ impl From<BuildError> for RegistryError {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum BuildError {
-    /// The name was empty or longer than [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes.
+    /// The name was empty, longer than [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes or held
+    /// a backslash ([`NameError`]).
     Name(NameError),
     /// A setting was invalid; the error names the field.
     Config(ConfigError),

@@ -195,7 +195,7 @@ pub use error::{BreakerOpen, BuildError, CallError, CallTimeout, ConfigError, Re
 pub use event::{Event, FleetNumbers, Listener, ListenerId, Outcome, Transition};
 pub use fallback::{Fallback, FallbackReason};
 pub use limited::{LimitReason, Limited};
-pub use name::{MAX_NAME_LEN, NameError};
+pub use name::{MAX_NAME_LEN, NameError, NameProblem};
 pub use observe::{DurationBuckets, DurationHistogram, SpanPolicy, Successes};
 pub use registry::{Registry, RegistryBuilder};
 pub use state::{Reason, State};

@@ -1,5 +1,5 @@
-//! Names of breakers and limits: the length rule, its error, and the compact copy a
-//! rejection carries.
+//! Names of breakers and limits: the rules (length, no backslash), their error, and the
+//! compact copy a rejection carries.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -9,7 +9,14 @@ use std::sync::Arc;
 /// `breaker` label of every metric series, so it is bounded.
 pub const MAX_NAME_LEN: usize = 128;
 
-/// A name that is empty or longer than [`MAX_NAME_LEN`] bytes.
+/// A name that is empty, longer than [`MAX_NAME_LEN`] bytes, or holds a backslash (`\`).
+///
+/// A name is the `breaker` label of every metric series of its breaker or limit. The Prometheus
+/// exporter (`metrics-exporter-prometheus`, which writes most of those series) escapes
+/// every character of a label value faithfully except the backslash, which it reads as
+/// the start of an escape: `a\"b` and `a"b` would render as one label, `x\` + line feed
+/// as another value. A backslash is therefore refused, so every accepted name renders as
+/// itself and no two names share a label (see "Label values" in `docs/METRICS.md`).
 ///
 /// A name is not configuration: a breaker, a keyed breaker family, a bulkhead and a rate
 /// limit all refuse such a name with this error, converted into the error of the builder
@@ -23,21 +30,53 @@ pub const MAX_NAME_LEN: usize = 128;
 /// let Err(BuildError::Name(e)) = CircuitBreaker::builder(long).build() else { panic!() };
 /// assert_eq!(e.len(), MAX_NAME_LEN + 1);
 /// assert_eq!(e.to_string(), "name must be 1 to 128 bytes, got 129 bytes");
+///
+/// let Err(BuildError::Name(e)) = CircuitBreaker::builder(r"corp\db").build() else { panic!() };
+/// assert_eq!(e.problem(), breakerbox::NameProblem::Backslash);
+/// assert_eq!(e.to_string(), "name must not contain a backslash, found at byte 4");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NameError {
     name: String,
+    problem: NameProblem,
+}
+
+/// Which rule a refused name breaks ([`NameError::problem`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NameProblem {
+    /// Empty, or longer than [`MAX_NAME_LEN`] bytes.
+    Length,
+    /// Holds a backslash (`\`), which the Prometheus exporter does not escape
+    /// faithfully in a label value.
+    Backslash,
+}
+
+/// Whether `name` keeps every rule on its characters (its length aside): no backslash.
+#[inline]
+pub(crate) fn allowed_chars(name: &str) -> bool {
+    !name.contains('\\')
 }
 
 impl NameError {
-    /// Checks the length rule: `Ok` for 1 to [`MAX_NAME_LEN`] bytes.
+    /// Checks the rules: `Ok` for 1 to [`MAX_NAME_LEN`] bytes without a backslash.
     pub(crate) fn check(name: &str) -> Result<(), NameError> {
-        if name.is_empty() || name.len() > MAX_NAME_LEN {
-            return Err(NameError {
-                name: name.to_owned(),
-            });
-        }
-        Ok(())
+        let problem = if name.is_empty() || name.len() > MAX_NAME_LEN {
+            NameProblem::Length
+        } else if !allowed_chars(name) {
+            NameProblem::Backslash
+        } else {
+            return Ok(());
+        };
+        Err(NameError {
+            name: name.to_owned(),
+            problem,
+        })
+    }
+
+    /// Which rule the name breaks.
+    pub fn problem(&self) -> NameProblem {
+        self.problem
     }
 
     /// The name that was refused.
@@ -45,7 +84,7 @@ impl NameError {
         &self.name
     }
 
-    /// Its length in bytes: 0, or more than [`MAX_NAME_LEN`].
+    /// Its length in bytes: 0 or more than [`MAX_NAME_LEN`] for [`NameProblem::Length`].
     pub fn len(&self) -> usize {
         self.name.len()
     }
@@ -58,11 +97,18 @@ impl NameError {
 
 impl fmt::Display for NameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "name must be 1 to {MAX_NAME_LEN} bytes, got {} bytes",
-            self.name.len()
-        )
+        match self.problem {
+            NameProblem::Length => write!(
+                f,
+                "name must be 1 to {MAX_NAME_LEN} bytes, got {} bytes",
+                self.name.len()
+            ),
+            NameProblem::Backslash => write!(
+                f,
+                "name must not contain a backslash, found at byte {}",
+                self.name.find('\\').unwrap_or_default()
+            ),
+        }
     }
 }
 
@@ -173,6 +219,61 @@ mod tests {
                 keyed.unwrap_err().len(),
                 MAX_NAME_LEN + 1 + "~overflow".len()
             );
+        }
+    }
+
+    /// The exporter reads a backslash in a label value as an escape start, so a name
+    /// holding one is refused everywhere a name is given; a keyed family sends such a key
+    /// to its overflow breaker instead of leaving the request unguarded.
+    #[test]
+    fn a_backslash_is_refused_in_every_name_and_a_keyed_family_overflows_it() {
+        use crate::{BuildError, CircuitBreaker, Config, Registry, RegistryError};
+        for name in ["all\"\\\n3", "bq\\\"x", "hx\\\ny", "\\", "a\\\\b"] {
+            let e = NameError::check(name).unwrap_err();
+            assert_eq!(e.problem(), NameProblem::Backslash, "{name:?}");
+            assert_eq!(e.name(), name);
+            let Err(BuildError::Name(e)) = CircuitBreaker::builder(name).build() else {
+                panic!("{name:?} must be refused");
+            };
+            assert_eq!(e.problem(), NameProblem::Backslash);
+            let registry = Registry::new();
+            assert!(matches!(
+                registry.breaker(name, Config::default()),
+                Err(RegistryError::Name(_))
+            ));
+        }
+        assert_eq!(
+            NameError::check("").unwrap_err().problem(),
+            NameProblem::Length
+        );
+        assert!(NameError::check("bq\"x \n é").is_ok());
+        #[cfg(feature = "limit")]
+        {
+            use crate::limit::{Bulkhead, RateLimit};
+            assert!(matches!(Bulkhead::new("a\\b", 1), Err(BuildError::Name(_))));
+            assert!(matches!(
+                RateLimit::per_second("a\\b", 1, 1),
+                Err(BuildError::Name(_))
+            ));
+        }
+        #[cfg(feature = "tower")]
+        {
+            use crate::http::KeyedBreakers;
+            let registry = Registry::new();
+            let none = |_: &http::Request<()>| None::<&str>;
+            let keyed = KeyedBreakers::builder(&registry, Config::default())
+                .prefix("t:")
+                .build(none)
+                .unwrap();
+            let b = keyed
+                .breaker_for("a\\b")
+                .expect("guarded by the overflow breaker");
+            assert_eq!(b.name(), "t:~overflow");
+            assert_eq!(registry.names(), ["t:~overflow"]);
+            let bad_prefix = KeyedBreakers::builder(&registry, Config::default())
+                .prefix("t\\")
+                .build(none);
+            assert_eq!(bad_prefix.unwrap_err().problem(), NameProblem::Backslash);
         }
     }
 

@@ -14,7 +14,7 @@ use crate::error::{ConfigError, RegistryError};
 use crate::event::{Listener, ListenerId, Listeners};
 use crate::store::{Persister, StateStore, StoreError, StoreStats};
 
-use crate::observe::{DurationBuckets, DurationHistogram, SpanPolicy};
+use crate::observe::{DurationBuckets, DurationHistogram, Recorders, SpanPolicy};
 pub use builder::RegistryBuilder;
 
 /// A set of named breakers sharing one clock and one listener set. A cheap handle: clones
@@ -52,6 +52,9 @@ struct RegistryInner {
     span_policy: Mutex<SpanPolicy>,
     histogram: Mutex<DurationHistogram>,
     buckets: Mutex<DurationBuckets>,
+    /// The recorders its breakers were built with: what its renders leave out of a
+    /// removed breaker's series depends on them.
+    recorders: Recorders,
 }
 
 impl fmt::Debug for Registry {
@@ -92,6 +95,7 @@ impl Registry {
                 span_policy: Mutex::default(),
                 histogram: Mutex::default(),
                 buckets: Mutex::default(),
+                recorders: Recorders::default(),
             }),
         }
     }
@@ -128,6 +132,7 @@ impl Registry {
             .persister
             .as_ref()
             .is_some_and(|p| p.restore(&breaker));
+        breaker.observer().scope(&self.inner.recorders);
         map.insert(breaker.name_arc().clone(), breaker.clone());
         drop(map);
         if restored_open {
@@ -150,8 +155,10 @@ impl Registry {
     /// Removes the breaker named `name` from the registry (handles keep working).
     ///
     /// Its metric series leave the output of `observe::prometheus::render` (and of the
-    /// listener of `observe::prometheus::install`, feature `prometheus`) until a breaker of that name is built again: an open breaker
-    /// removed does not keep its alerts firing. The `metrics` facade cannot unregister a
+    /// listener of `observe::prometheus::install`, feature `prometheus`) until a breaker of
+    /// that name is built again: an open breaker removed does not keep its alerts firing.
+    /// A live breaker of the same name built with the same recorder (in another registry)
+    /// writes the same series, which then stay. The `metrics` facade cannot unregister a
     /// series, so the recorder itself still holds them, and a removed handle no longer
     /// writes its state gauges or its call counters; a breaker built again under that
     /// name continues the removed one's call counters.
@@ -311,6 +318,12 @@ impl Registry {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// The recorders the registry's breakers were built with.
+    #[cfg(any(feature = "prometheus", all(test, feature = "metrics")))]
+    pub(crate) fn recorders(&self) -> &Recorders {
+        &self.inner.recorders
     }
 
     /// The clock the registry's breakers use.

@@ -71,8 +71,9 @@ impl CircuitBreaker {
     /// A breaker with the default config and clock.
     ///
     /// # Panics
-    /// Panics if `name` is empty or longer than [`MAX_NAME_LEN`](crate::MAX_NAME_LEN)
-    /// bytes; use [`builder`](CircuitBreaker::builder) to get an error instead.
+    /// Panics if `name` is empty, longer than [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes
+    /// or holds a backslash ([`NameError`](crate::NameError)); use
+    /// [`builder`](CircuitBreaker::builder) to get an error instead.
     pub fn new(name: impl Into<Arc<str>>) -> CircuitBreaker {
         match CircuitBreaker::builder(name).build() {
             Ok(b) => b,

@@ -10,7 +10,7 @@ use http::Request;
 use crate::breaker::{CircuitBreaker, OwnedPermit};
 use crate::config::Config;
 use crate::error::{BreakerOpen, RegistryError};
-use crate::name::{MAX_NAME_LEN, NameError};
+use crate::name::{MAX_NAME_LEN, NameError, allowed_chars};
 use crate::registry::Registry;
 
 /// How a [`CircuitBreakerLayer`](super::CircuitBreakerLayer) picks the breaker that guards
@@ -86,7 +86,8 @@ where
 /// all with the same config. At most `max_keys` keys get their own breaker; later keys
 /// share one overflow breaker (`prefix + overflow_key`), so memory and metric series stay
 /// bounded whatever the clients send. A key that would make a name longer than
-/// [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes also goes to the overflow breaker.
+/// [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes, or that holds a backslash (which a name
+/// may not: see [`NameError`]), also goes to the overflow breaker.
 ///
 /// A cheap `Clone`: clones share the breakers.
 ///
@@ -177,8 +178,8 @@ impl KeyedBuilder {
     /// Builds the family, keying requests with `key`.
     ///
     /// # Errors
-    /// [`NameError`] if the overflow breaker's name (`prefix + overflow_key`) is empty or
-    /// longer than [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes.
+    /// [`NameError`] if the overflow breaker's name (`prefix + overflow_key`) is empty,
+    /// longer than [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes or holds a backslash.
     pub fn build<K>(self, key: K) -> Result<KeyedBreakers<K>, NameError> {
         NameError::check(&format!("{}{}", self.prefix, self.overflow_key))?;
         Ok(self.build_unchecked(key))
@@ -275,7 +276,7 @@ impl<K> KeyedBreakers<K> {
         }
         let inner = &*self.inner;
         let name_len = inner.prefix.len() + key.len();
-        if name_len == 0 || name_len > MAX_NAME_LEN {
+        if name_len == 0 || name_len > MAX_NAME_LEN || !allowed_chars(key) {
             return self.overflow_breaker();
         }
         let mut map = inner.map.write().unwrap_or_else(|e| e.into_inner());

@@ -131,7 +131,7 @@ fn bucket_line(out: &mut String, labels: &str, le: &str, count: u64) {
 }
 
 /// The escaped value of the `breaker` label of a sample line, if it has one.
-fn breaker_label(line: &str) -> Option<&str> {
+pub(crate) fn breaker_label(line: &str) -> Option<&str> {
     let labels = &line[line.find('{')? + 1..];
     let before = labels_before_breaker(labels)?;
     let value = &labels[before.len() + "breaker=\"".len()..];

@@ -79,6 +79,18 @@ fn with_retired<R>(f: impl FnOnce(&mut Retired) -> R) -> R {
     f(guard.get_or_insert_with(Retired::default))
 }
 
+/// How many removed breakers' totals are kept for `recorder` and names starting with
+/// `prefix` (for the memory test: a recorder's address may be an earlier one's).
+#[cfg(test)]
+pub(crate) fn retired_of(recorder: RecorderId, prefix: &str) -> usize {
+    with_retired(|r| {
+        r.totals
+            .keys()
+            .filter(|(id, name)| *id == recorder && name.starts_with(prefix))
+            .count()
+    })
+}
+
 /// The recorder in force.
 pub(crate) fn recorder_id() -> RecorderId {
     metrics::with_recorder(|r| std::ptr::from_ref(r).cast::<()>().addr())
@@ -113,6 +125,11 @@ impl CallCounters {
             base: with_retired(|r| r.take(&(recorder, name.clone()))).map(Box::new),
             recorder,
         }
+    }
+
+    /// The recorder the series live in.
+    pub(crate) fn recorder(&self) -> RecorderId {
+        self.recorder
     }
 
     /// A call with the outcome of index `i` ran; counted into the recorder until the

@@ -151,6 +151,7 @@ impl Metrics {
         describe_metrics();
         let mode = Mode::at_build();
         let b = || name.clone();
+        let (state_gauges, since) = born_one_hot(name, state, since_unix);
         let m = Metrics {
             name: name.clone(),
             counters: CallCounters::new(name),
@@ -167,9 +168,8 @@ impl Metrics {
                 .own
                 .then(|| Durations::new(histogram, Bounds::default(), mode.render_only).map(Box::new))
                 .flatten(),
-            state: State::ALL
-                .map(|s| metrics::gauge!(STATE, LABEL_BREAKER => b(), LABEL_STATE => s.as_str())),
-            since: metrics::gauge!(STATE_SINCE_TIMESTAMP_SECONDS, LABEL_BREAKER => b()),
+            state: state_gauges,
+            since,
             open_until: metrics::gauge!(OPEN_UNTIL_TIMESTAMP_SECONDS, LABEL_BREAKER => b()),
             shown: Mutex::new(Shown {
                 epoch: 0,
@@ -200,7 +200,7 @@ impl Metrics {
         if state == State::MetricsOnly {
             m.dry_run_counters();
         }
-        scrape::show(name);
+        scrape::built(m.counters.recorder(), name);
         m.write_state();
         m.open_until.set(f64::NAN);
         m.config(config);
@@ -291,6 +291,11 @@ impl Metrics {
         Some(own.snapshot())
     }
 
+    /// The recorder the breaker's series live in.
+    pub(crate) fn recorder(&self) -> super::lifetime::RecorderId {
+        self.counters.recorder()
+    }
+
     /// The breaker's name.
     #[cfg(feature = "prometheus")]
     pub(crate) fn name(&self) -> &str {
@@ -349,7 +354,7 @@ impl Metrics {
         let _publishing = scrape::publishing();
         self.detached.store(true, Ordering::Relaxed);
         self.counters.retire(&self.name, totals);
-        scrape::hide(&self.name);
+        scrape::removed(self.counters.recorder(), &self.name);
     }
 
     /// The breaker was restored from a state store into `state` (not a transition).
@@ -404,6 +409,32 @@ impl Metrics {
     #[cfg(test)]
     fn shown(&self) -> u64 {
         self.shown.lock().unwrap().epoch
+    }
+}
+
+/// Registers the six state gauges and the since gauge of breaker `name` and writes them
+/// (one-hot on `state`, since `since_unix`), holding the scrape lock: a series is born at 0
+/// in the recorder, and no render may see a breaker with every state at 0.
+fn born_one_hot(name: &Arc<str>, state: State, since_unix: f64) -> ([Gauge; 6], Gauge) {
+    use names::{LABEL_BREAKER, LABEL_STATE, STATE, STATE_SINCE_TIMESTAMP_SECONDS};
+    let _publishing = scrape::publishing();
+    let gauges = State::ALL.map(|s| {
+        let g = metrics::gauge!(STATE, LABEL_BREAKER => name.clone(), LABEL_STATE => s.as_str());
+        g.set(if s == state { 1.0 } else { 0.0 });
+        g
+    });
+    let since = metrics::gauge!(STATE_SINCE_TIMESTAMP_SECONDS, LABEL_BREAKER => name.clone());
+    since.set(since_unix);
+    (gauges, since)
+}
+
+impl Drop for Metrics {
+    /// The breaker's last handle is gone: it no longer keeps its series in the render's
+    /// count of live breakers (its series stay, as before, unless it was removed).
+    fn drop(&mut self) {
+        if !self.detached.load(Ordering::Relaxed) {
+            scrape::dropped(self.counters.recorder(), &self.name);
+        }
     }
 }
 

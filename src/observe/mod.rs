@@ -58,6 +58,14 @@ use crate::event::{Event, OutcomeTotals};
 use crate::state::State;
 use crate::window::WindowCounts;
 
+#[cfg(feature = "metrics")]
+pub(crate) use self::scrape::Recorders;
+
+/// Without metrics, a registry has no recorders to scope its renders to.
+#[cfg(not(feature = "metrics"))]
+#[derive(Debug, Default)]
+pub(crate) struct Recorders(());
+
 /// Publishes the lifetime counters of `breakers` from their striped totals, for a render
 /// that holds the scrape lock (see `lifetime`).
 #[cfg(all(feature = "metrics", any(feature = "prometheus", feature = "rt-tokio")))]
@@ -220,6 +228,14 @@ impl Observer {
     #[cfg(all(feature = "metrics", any(feature = "prometheus", feature = "rt-tokio")))]
     pub(crate) fn publish_counters(&self, totals: &OutcomeTotals) {
         self.metrics.publish_counters(totals);
+    }
+
+    /// Adds the recorder the breaker's series live in to `recorders` (its registry's).
+    pub(crate) fn scope(&self, recorders: &Recorders) {
+        #[cfg(feature = "metrics")]
+        recorders.add(self.metrics.recorder());
+        #[cfg(not(feature = "metrics"))]
+        let _ = recorders;
     }
 
     /// Publishes the state gauges for a render that holds the scrape lock.

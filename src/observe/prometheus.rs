@@ -45,6 +45,7 @@ pub use metrics_exporter_prometheus::{
 
 pub use super::describe_metrics;
 use super::exposition::{self, Own};
+use super::lifetime::{self, RecorderId};
 use super::names::CALL_DURATION_SECONDS;
 use super::scrape;
 use crate::Registry;
@@ -172,7 +173,7 @@ pub fn with_local_recorder<T>(recorder: &PrometheusRecorder, f: impl FnOnce() ->
 pub fn render(handle: &PrometheusHandle, registry: &Registry) -> String {
     registry.poll_timeouts();
     let breakers = registry.all();
-    render_consistent(handle, || {
+    render_consistent(handle, &registry.recorders().with_current(), || {
         let mut own = Own::default();
         for b in &breakers {
             b.observer().publish();
@@ -188,17 +189,21 @@ pub fn render(handle: &PrometheusHandle, registry: &Registry) -> String {
 }
 
 /// Under the scrape lock: `publish` (which returns the histograms breakerbox writes
-/// itself), upkeep and render; then joins the histograms to the text and leaves out
-/// removed breakers.
-fn render_consistent(handle: &PrometheusHandle, publish: impl FnOnce() -> Own) -> String {
-    let (text, own) = {
+/// itself), upkeep and render; then joins the histograms to the text and leaves out the
+/// series of removed breakers of `recorders` (see `scrape`).
+fn render_consistent(
+    handle: &PrometheusHandle,
+    recorders: &[RecorderId],
+    publish: impl FnOnce() -> Own,
+) -> String {
+    let (text, own, hidden) = {
         let _publishing = scrape::publishing();
         let own = publish();
         handle.run_upkeep();
-        (handle.render(), own)
+        (handle.render(), own, scrape::removed_series(recorders))
     };
     // The values were read under the lock; their text is written after it.
-    exposition::merge(&text, &own, scrape::removed_series())
+    exposition::merge(&text, &own, hidden)
 }
 
 /// Answers scrapes on `listener` one at a time, for as long as the process runs.
@@ -226,7 +231,8 @@ fn answer(mut stream: TcpStream, handle: &PrometheusHandle) -> io::Result<()> {
             break;
         }
     }
-    let body = render_consistent(handle, Own::default);
+    // The listener's thread has no local recorder: this is the global one it serves.
+    let body = render_consistent(handle, &[lifetime::recorder_id()], Own::default);
     write!(
         stream,
         "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n\

@@ -1,6 +1,7 @@
 //! Observability: exact metric values from a debugging recorder, the Prometheus rendering
 //! (counters at scrape, the one-hot state gauge, scrapes racing operator actions, the eager
-//! timer), `promtool check metrics` on the exporter's output, spans and span policies as
+//! timer), hostile breaker names read back by real parsers, `promtool check metrics` on
+//! the exporter's output, spans and span policies as
 //! OpenTelemetry receives them, and end to end: the demo, a real Prometheus with the
 //! shipped rules, Alertmanager, the dashboards' queries.
 //!
@@ -13,6 +14,7 @@ mod support;
 mod counters_at_scrape;
 mod debugging;
 mod e2e;
+mod label_values;
 mod prometheus;
 mod promtool;
 mod scrape;

@@ -12,7 +12,7 @@ use crate::support::prom_text::*;
 use breakerbox::observe::prometheus;
 use breakerbox::{Config, ManualClock, Registry, State};
 
-fn promtool_available() -> bool {
+pub(crate) fn promtool_available() -> bool {
     match Command::new("promtool").arg("--version").output() {
         Ok(out) => out.status.success(),
         Err(_) => false,
@@ -20,7 +20,7 @@ fn promtool_available() -> bool {
 }
 
 /// Runs `promtool check metrics` on `text`; returns its exit success and its output.
-fn promtool_check(text: &str) -> (bool, String) {
+pub(crate) fn promtool_check(text: &str) -> (bool, String) {
     let mut child = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())

@@ -1,12 +1,13 @@
 //! What a Prometheus scrape sees: the one-hot state gauge under scrapes racing operator
-//! actions, the series of a breaker removed from its registry, and the listener that
+//! actions and breakers being built and removed, the series of a breaker removed from its registry, and the listener that
 //! `observe::prometheus::install` serves.
 #![cfg(all(feature = "prometheus", feature = "test-util"))]
 
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 
 use crate::support::drive::*;
@@ -96,6 +97,77 @@ fn a_scrape_never_sees_zero_or_two_states_while_operators_act() {
     );
 }
 
+/// Breakers built (under new names, whose series the recorder has never held) and removed
+/// while a scraper renders: no scrape shows a breaker whose six state series are all 0,
+/// or two at 1, or a since-timestamp of 0. 10,000 scrapes, in blocks of 5 with a new
+/// recorder each so the exporter's text stays small; each scrape races the build of one
+/// breaker and the removal of another.
+#[test]
+fn a_scrape_never_sees_zero_or_two_states_while_breakers_are_built_and_removed() {
+    const BLOCKS: usize = 2_000;
+    const SCRAPES: usize = 5;
+    let mut violations = Vec::new();
+    let mut seen = 0;
+    for block in 0..BLOCKS {
+        let (rec, handle) = recorder();
+        let registry = Registry::new();
+        // Scrape `i` starts the build of breaker `i`, and waits for it before scrape `i + 1`.
+        let (started, made) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        thread::scope(|s| {
+            s.spawn(|| {
+                prometheus::with_local_recorder(&rec, || {
+                    for n in 0..SCRAPES {
+                        while started.load(Ordering::Acquire) <= n {
+                            thread::yield_now();
+                        }
+                        registry
+                            .breaker(&format!("built-{n}"), Config::default())
+                            .unwrap();
+                        if n >= 2 {
+                            registry.remove(&format!("built-{}", n - 2)).unwrap();
+                        }
+                        made.store(n + 1, Ordering::Release);
+                    }
+                });
+            });
+            for scrape in 0..SCRAPES {
+                started.store(scrape + 1, Ordering::Release);
+                let text = prometheus::render(&handle, &registry);
+                let state: Vec<&str> = text
+                    .lines()
+                    .filter(|l| l.starts_with("breakerbox_state"))
+                    .collect();
+                let samples = parse(&state.join("\n"));
+                let names: BTreeSet<&String> =
+                    samples.iter().map(|s| &s.labels["breaker"]).collect();
+                seen += names.len();
+                for name in names {
+                    let (hot, n) = hot_states(&samples, name);
+                    let since = value(
+                        &samples,
+                        "breakerbox_state_since_timestamp_seconds",
+                        &[("breaker", name)],
+                    );
+                    if hot.len() != 1 || n != 6 || !since.is_some_and(|s| s > 0.0) {
+                        violations.push((block, scrape, name.clone(), hot, n, since));
+                    }
+                }
+                while made.load(Ordering::Acquire) <= scrape {
+                    thread::yield_now();
+                }
+            }
+        });
+    }
+    // Each scrape but a block's first sees one or two breakers.
+    assert!(seen >= BLOCKS * (SCRAPES - 1), "{seen} breakers seen");
+    assert_eq!(
+        violations.len(),
+        0,
+        "first violations: {:?}",
+        &violations[..violations.len().min(5)]
+    );
+}
+
 #[test]
 fn a_removed_breaker_leaves_the_render_until_built_again() {
     let (rec, handle) = recorder();
@@ -143,6 +215,46 @@ fn a_removed_breaker_leaves_the_render_until_built_again() {
         hot_states(&back, "removed-open"),
         (vec!["forced_open".to_owned()], 6)
     );
+}
+
+/// Two registries with a breaker named `twin`: removing one registry's leaves the other's
+/// in its scrape, whether each registry has its own recorder or both share one (then the
+/// series are the live twin's); the series leave once no twin is live.
+#[test]
+fn removing_a_name_from_one_registry_keeps_the_other_registrys_breaker_in_its_scrape() {
+    let twin_in = |registry: &Registry, handle: &prometheus::PrometheusHandle| {
+        let text = prometheus::render(handle, registry);
+        (
+            hot_states(&parse(&text), "twin"),
+            series_of(&text, "twin").len(),
+        )
+    };
+    let forced = (vec!["forced_open".to_owned()], 6);
+
+    // Each registry with its own recorder.
+    let ((rec_a, handle_a), (rec_b, handle_b)) = (recorder(), recorder());
+    let (a, b) = (Registry::new(), Registry::new());
+    metrics::with_local_recorder(&rec_a, || a.breaker("twin", Config::default()).unwrap());
+    metrics::with_local_recorder(&rec_b, || b.breaker("twin", Config::default()))
+        .unwrap()
+        .force_open();
+    a.remove("twin").unwrap();
+    assert_eq!(twin_in(&b, &handle_b).0, forced, "B's own twin");
+    assert_eq!(twin_in(&a, &handle_a), ((vec![], 0), 0), "A's removed twin");
+
+    // Both registries with one recorder: one set of `twin` series, the live one's.
+    let (rec, handle) = recorder();
+    let (a, b) = (Registry::new(), Registry::new());
+    metrics::with_local_recorder(&rec, || {
+        a.breaker("twin", Config::default()).unwrap();
+        b.breaker("twin", Config::default()).unwrap().force_open();
+    });
+    a.remove("twin").unwrap();
+    assert_eq!(twin_in(&b, &handle).0, forced);
+    assert_eq!(twin_in(&a, &handle).0, forced, "the same series, B's");
+    b.remove("twin").unwrap();
+    assert_eq!(twin_in(&b, &handle), ((vec![], 0), 0));
+    assert_eq!(twin_in(&a, &handle), ((vec![], 0), 0));
 }
 
 /// One GET of `/metrics` from the listener at `port`: the status line and the body.

@@ -12,30 +12,33 @@ pub struct Sample {
     pub value: f64,
 }
 
-/// Every sample line of `text` (comments and blank lines skipped).
+/// Every sample line of `text` (comments and blank lines skipped), parsed strictly: label
+/// values unescaped (`\\`, `\"`, `\n`; any other escape, an unquoted value or a label
+/// left open panics).
 pub fn parse(text: &str) -> Vec<Sample> {
     let mut out = Vec::new();
     for line in text.lines() {
         if line.starts_with('#') || line.trim().is_empty() {
             continue;
         }
-        let (series, value) = line.rsplit_once(' ').expect("sample line");
-        let (name, labels) = match series.split_once('{') {
-            Some((n, rest)) => (n, rest.trim_end_matches('}')),
-            None => (series, ""),
+        let (name, labels, rest) = match line.find(['{', ' ']) {
+            Some(i) if line.as_bytes()[i] == b'{' => {
+                let (labels, rest) = parse_labels(&line[i + 1..], line);
+                (&line[..i], labels, rest)
+            }
+            _ => {
+                let (name, rest) = line.split_once(' ').expect("sample line");
+                (name, BTreeMap::new(), rest)
+            }
         };
-        let labels = labels
-            .split("\",")
-            .filter(|l| !l.is_empty())
-            .map(|l| {
-                let (k, v) = l.split_once("=\"").expect("label");
-                (k.to_owned(), v.trim_end_matches('"').to_owned())
-            })
-            .collect();
+        let value = rest.strip_prefix(' ').unwrap_or(rest).trim_end();
         let value = match value {
             "NaN" => f64::NAN,
             "+Inf" => f64::INFINITY,
-            v => v.parse().expect("number"),
+            "-Inf" => f64::NEG_INFINITY,
+            v => v
+                .parse()
+                .unwrap_or_else(|_| panic!("number {v:?}: {line:?}")),
         };
         out.push(Sample {
             name: name.to_owned(),
@@ -44,6 +47,40 @@ pub fn parse(text: &str) -> Vec<Sample> {
         });
     }
     out
+}
+
+/// The labels after a sample's `{` (in `line`), and what follows the closing `}`.
+fn parse_labels<'a>(mut rest: &'a str, line: &str) -> (BTreeMap<String, String>, &'a str) {
+    let mut labels = BTreeMap::new();
+    loop {
+        if let Some(after) = rest.strip_prefix('}') {
+            return (labels, after);
+        }
+        let (key, after) = rest
+            .split_once("=\"")
+            .unwrap_or_else(|| panic!("label name: {line:?}"));
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let end = loop {
+            match chars.next() {
+                Some((i, '"')) => break i,
+                Some((_, '\\')) => match chars.next() {
+                    Some((_, '\\')) => value.push('\\'),
+                    Some((_, '"')) => value.push('"'),
+                    Some((_, 'n')) => value.push('\n'),
+                    other => panic!("escape {other:?}: {line:?}"),
+                },
+                Some((_, c)) => value.push(c),
+                None => panic!("label value left open: {line:?}"),
+            }
+        };
+        assert!(
+            labels.insert(key.to_owned(), value).is_none(),
+            "label {key} twice: {line:?}"
+        );
+        rest = &after[end + 1..];
+        rest = rest.strip_prefix(',').unwrap_or(rest);
+    }
 }
 
 /// The value of the one series of `name` whose labels include `labels`.

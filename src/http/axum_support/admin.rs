@@ -345,9 +345,9 @@ mod tests {
     };
     use crate::{CallTimeout, Config};
 
-    /// Quotes, a backslash, control characters (C0 and DEL), a would-be HTML tag, and
-    /// non-ASCII text of two, three and four bytes per character.
-    const NASTY: &str = "db \"main\" \\ shard\n\t\r\u{1}\u{8}\u{c}\u{1f}\u{7f} </x> é 日本 🦀";
+    /// Quotes, control characters (C0 and DEL), a would-be HTML tag, and non-ASCII text
+    /// of two, three and four bytes per character (a name holds no backslash).
+    const NASTY: &str = "db \"main\" / shard\n\t\r\u{1}\u{8}\u{c}\u{1f}\u{7f} </x> é 日本 🦀";
 
     fn json(body: &[u8]) -> Value {
         serde_json::from_slice(body)
