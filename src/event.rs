@@ -90,6 +90,12 @@ pub struct Transition {
     pub open_for: Option<Duration>,
     /// Wall-clock time of the transition.
     pub at: SystemTime,
+    /// Made before a restart and read back from a state store: the breaker started in `to`
+    /// without a transition, and `from`, `reason`, `at` and `open_for` are the persisted
+    /// record's (the window's numbers are not kept). Only a breaker's
+    /// [`Snapshot::last_transition`](crate::Snapshot::last_transition) holds such a
+    /// transition; listeners never receive one.
+    pub restored: bool,
 }
 
 #[cfg(feature = "test-util")]
@@ -132,6 +138,7 @@ impl Transition {
             threshold: None,
             open_for: None,
             at: SystemTime::now(),
+            restored: false,
         }
     }
 }
@@ -426,6 +433,7 @@ mod tests {
             threshold: None,
             open_for: None,
             at: SystemTime::now(),
+            restored: false,
         };
         for e in [call, rejected, Event::Transition(&t), Event::WouldOpen(&t)] {
             set.emit(&e, 1);

@@ -255,6 +255,7 @@ pub(crate) mod tests {
             threshold: Some(0.5),
             open_for: Some(Duration::from_secs(30)),
             at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            restored: false,
         }
     }
 

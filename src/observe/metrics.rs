@@ -352,8 +352,14 @@ impl Metrics {
         scrape::hide(&self.name);
     }
 
-    /// The breaker was restored from a state store into `state` (not a transition).
+    /// The breaker was restored from a state store into `state` (not a transition): its
+    /// state gauges show it, and the series a transition into it would have created exist,
+    /// at 0 (the operator transitions out of it; the dry-run trips of `metrics_only`).
     pub(crate) fn restored(&self, state: State, epoch: u64, since_unix: f64, open_until: f64) {
+        self.transitions.enter(state);
+        if state == State::MetricsOnly {
+            self.dry_run_counters();
+        }
         {
             let mut shown = self.shown.lock().unwrap_or_else(PoisonError::into_inner);
             *shown = Shown {
@@ -444,6 +450,7 @@ mod tests {
             threshold: None,
             open_for: None,
             at: std::time::SystemTime::UNIX_EPOCH,
+            restored: false,
         }
     }
 

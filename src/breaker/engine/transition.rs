@@ -110,6 +110,7 @@ impl Inner {
             },
             open_for,
             at: self.clock.system_time(now),
+            restored: false,
         };
         // A dry run keeps measuring through a would-have-opened trip: its window stays.
         if !dry_run
