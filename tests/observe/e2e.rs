@@ -304,48 +304,6 @@ async fn two_replicas_dashboards_alerts_and_notifications_against_real_servers()
     .await;
     phase("search forced open on both replicas");
 
-    // Replica b crashes and is started again at once, on its port and with its state file:
-    // about one scrape interval without it, so `up` may never drop. Its forced open comes
-    // back from the state file, and its counters start again from zero.
-    let forced = eventually("b's force-open saved", Duration::from_secs(20), || async {
-        let file: Value = serde_json::from_str(&std::fs::read_to_string(&b_state).ok()?).ok()?;
-        let record = file["breakers"]["search"].clone();
-        (record["state"] == "forced_open").then_some(record)
-    })
-    .await;
-    b.kill();
-    let restarted_at = std::time::Instant::now();
-    let mut b = replica(
-        &demo,
-        &Replica {
-            name: "demo-b-restarted",
-            ..b_replica
-        },
-    );
-    let search = eventually(
-        "the restarted replica serving",
-        Duration::from_secs(30),
-        || async {
-            let url = format!("{}/api/circuit-breakers/health", b.url());
-            let health: Value = http.get(url).send().await.ok()?.json().await.ok()?;
-            health["breakers"]
-                .as_array()?
-                .iter()
-                .find(|v| v["name"] == "search")
-                .cloned()
-        },
-    )
-    .await;
-    phase("replica b restarted");
-    assert_eq!(search["state"], "forced_open", "{search}");
-    let last = &search["last_transition"];
-    assert_eq!(last["restored"], true, "{search}");
-    assert_eq!(last["reason"], "forced", "{search}");
-    assert_eq!(
-        last["at_unix_ms"], forced["at_unix_ms"],
-        "{search} vs {forced}"
-    );
-
     // Every dashboard query and template variable returns data. The demo's traffic takes
     // its breakers through every state within a 30 s cycle: retried until it has.
     let files = [
@@ -415,6 +373,49 @@ async fn two_replicas_dashboards_alerts_and_notifications_against_real_servers()
     assert!(count >= 10, "only {count} rules loaded");
     phase("every series moving, every rule healthy");
 
+    // Replica b crashes, after half a minute of traffic, and is started again at once, on
+    // its port and with its state file: about one scrape interval without it, so `up` may
+    // never drop. Its forced open comes back from the state file, and its counters start
+    // again from zero, below their last values: a counter reset inside a panel interval.
+    let forced = eventually("b's force-open saved", Duration::from_secs(20), || async {
+        let file: Value = serde_json::from_str(&std::fs::read_to_string(&b_state).ok()?).ok()?;
+        let record = file["breakers"]["search"].clone();
+        (record["state"] == "forced_open").then_some(record)
+    })
+    .await;
+    b.kill();
+    let restarted_at = std::time::Instant::now();
+    let mut b = replica(
+        &demo,
+        &Replica {
+            name: "demo-b-restarted",
+            ..b_replica
+        },
+    );
+    let search = eventually(
+        "the restarted replica serving",
+        Duration::from_secs(30),
+        || async {
+            let url = format!("{}/api/circuit-breakers/health", b.url());
+            let health: Value = http.get(url).send().await.ok()?.json().await.ok()?;
+            health["breakers"]
+                .as_array()?
+                .iter()
+                .find(|v| v["name"] == "search")
+                .cloned()
+        },
+    )
+    .await;
+    phase("replica b restarted");
+    assert_eq!(search["state"], "forced_open", "{search}");
+    let last = &search["last_transition"];
+    assert_eq!(last["restored"], true, "{search}");
+    assert_eq!(last["reason"], "forced", "{search}");
+    assert_eq!(
+        last["at_unix_ms"], forced["at_unix_ms"],
+        "{search} vs {forced}"
+    );
+
     // The open alert (the shipped rule: a minute open without closing) fires on each
     // replica, and the fleet-wide one for the job; b's failing notifier fires too.
     let firing = |alert: &'static str, labels: String| {
@@ -473,12 +474,17 @@ async fn two_replicas_dashboards_alerts_and_notifications_against_real_servers()
     // Bar and heatmap panels count every event once: their points sum to the counters'
     // real increase over a range of 15 s intervals from before b's restart to now, where
     // b's counters were reset (never a negative bar).
+    // The interval holding the restart must have ended a step before the checked range
+    // does (the newest step is left out: its scrapes may still come in).
+    let settled = Duration::from_secs(50);
+    tokio::time::sleep(settled.saturating_sub(restarted_at.elapsed())).await;
     let steps = (restarted_at.elapsed().as_secs() / 15 + 3)
         .max(6)
         .to_string();
     let mut sums = args.clone();
     sums.extend(["--steps", steps.as_str(), "--expect-resets"]);
     let (ok, out) = python("scripts/check_panel_sums.py", &sums).await;
+    eprintln!("{out}");
     assert!(
         ok,
         "bar or heatmap panels do not sum to the counters:\n{out}"
@@ -500,8 +506,7 @@ async fn two_replicas_dashboards_alerts_and_notifications_against_real_servers()
             .contains("ALERTS.md#breakerboxbreakeropen")
     );
 
-    // An operator resets the restored `search` on replica b: its alert resolves, and with
-    // one replica of two open the breaker is no longer fleet-wide.
+    // An operator resets the restored `search` on replica b: its alert resolves.
     let resp = admin(&b, "reset/search").await.unwrap();
     assert!(resp.status().is_success(), "{}", resp.status());
     eventually(
@@ -510,20 +515,12 @@ async fn two_replicas_dashboards_alerts_and_notifications_against_real_servers()
         || async { from_am(&am_inbox, "BreakerboxBreakerOpen", &b_inst, "resolved") },
     )
     .await;
-    eventually(
-        "BreakerboxFleetWideOpen gone with one replica of two open",
-        Duration::from_secs(30),
-        || async {
-            let q = r#"ALERTS{alertname="BreakerboxFleetWideOpen"}"#;
-            query(&http, &prom_url, q).await.is_empty().then_some(())
-        },
-    )
-    .await;
     phase("alert fired and resolved through Alertmanager");
 
     // Replica b dies (SIGKILL, no goodbye). Its own alerts resolve although their counters
     // stay in the rules' windows, and the dead replica fires. Replica a, still forced open,
-    // is now the whole live fleet: `search` is open fleet-wide.
+    // is now the whole live fleet: `search` is open fleet-wide (counting the dead replica,
+    // 1 of 2 would not be more than half, and the alert could not fire).
     let killed = Command::new("kill")
         .arg("-KILL")
         .arg(b.pid().to_string())
