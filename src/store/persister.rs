@@ -340,12 +340,7 @@ impl Shared {
 
 /// Warns that `name`'s record asked for `asked` more open time than a restored breaker
 /// may wait, and that it waits `kept`.
-fn capped(
-    name: &str,
-    record: &Record,
-    asked: std::time::Duration,
-    kept: Option<std::time::Duration>,
-) {
+fn capped(name: &str, record: &Record, asked: Duration, kept: Option<Duration>) {
     #[cfg(not(feature = "tracing"))]
     let _ = (name, record, asked, kept);
     #[cfg(feature = "tracing")]

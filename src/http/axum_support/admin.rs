@@ -83,6 +83,7 @@ impl BreakerApi {
     /// in microseconds in 48 bits, about 8.9 years from its clock's origin: a year stays
     /// exact for any process younger than about 7.9 years, where a longer TTL could be cut
     /// short silently.
+    ///
     /// A breaker restored forced open from a state store waits at most this long too.
     pub const MAX_TTL: Duration = crate::store::MAX_RESTORED_TTL;
 
