@@ -9,6 +9,9 @@ use breakerbox::{Config, ManualClock, Reason, State};
 use crate::store::{config, first_run_forced_open_for, registry, state_file};
 use crate::support::logs::Logs;
 
+/// The longest TTL the admin API accepts, and the most a restored forced open waits.
+const YEAR: Duration = Duration::from_secs(365 * 86_400);
+
 /// A TTL longer than the admin API accepts (365 days), here one beyond any clock, is cut
 /// to 365 days when the breaker is restored, with a warning naming the breaker.
 #[test]
@@ -33,8 +36,6 @@ fn a_ttl_beyond_the_admin_limit_is_cut_to_it_across_a_restart() {
     db.poll_timeouts();
     assert_eq!(db.state(), State::HalfOpen);
 }
-
-const YEAR: Duration = Duration::from_secs(365 * 86_400);
 
 /// A state file written by hand (or by an attacker) with a deadline 584 million years
 /// away: an Open breaker waits at most the longest reset timeout its config can choose,
