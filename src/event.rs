@@ -95,6 +95,12 @@ pub struct Transition {
     /// replica's own window. `None` otherwise, and for a fleet probe result (a
     /// half-open round decided by another replica's trials).
     pub fleet: Option<FleetNumbers>,
+    /// Made before a restart and read back from a state store: the breaker started in `to`
+    /// without a transition, and `from`, `reason`, `at` and `open_for` are the persisted
+    /// record's (the window's numbers are not kept). Only a breaker's
+    /// [`Snapshot::last_transition`](crate::Snapshot::last_transition) holds such a
+    /// transition; listeners never receive one.
+    pub restored: bool,
 }
 
 /// The fleet's numbers behind a fleet verdict: the window summed over the live replicas,
@@ -185,6 +191,7 @@ impl Transition {
             open_for: None,
             at: SystemTime::now(),
             fleet: None,
+            restored: false,
         }
     }
 }
@@ -480,6 +487,7 @@ mod tests {
             open_for: None,
             at: SystemTime::now(),
             fleet: None,
+            restored: false,
         };
         for e in [call, rejected, Event::Transition(&t), Event::WouldOpen(&t)] {
             set.emit(&e, 1);

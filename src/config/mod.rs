@@ -503,6 +503,14 @@ impl Config {
         let cap = self.max_reset_timeout().max(base);
         crate::backoff::Backoff::new(base, self.b.backoff_factor, cap).delay(trips)
     }
+
+    /// The longest an Open breaker with this config can stay open before it probes: the
+    /// grown reset timeout's cap, spread by the largest jitter. Saturates.
+    pub(crate) fn longest_open(&self) -> Duration {
+        let cap = self.max_reset_timeout().max(self.b.reset_timeout);
+        let secs = cap.as_secs_f64() * (1.0 + self.b.reset_jitter.max(0.0));
+        Duration::try_from_secs_f64(secs).map_or(Duration::MAX, |d| d.max(cap))
+    }
 }
 
 pub(crate) fn preset(b: ConfigBuilder) -> Config {

@@ -157,7 +157,7 @@ async fn finish(
     }
     let mut pipe = redis::pipe();
     let result = b.inner.last_transition.load_full().and_then(|t| {
-        if t.from != State::HalfOpen {
+        if t.from != State::HalfOpen || t.restored {
             return None;
         }
         match (t.to, t.reason) {

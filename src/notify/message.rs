@@ -287,6 +287,7 @@ pub(crate) mod tests {
             open_for: Some(Duration::from_secs(30)),
             at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
             fleet: None,
+            restored: false,
         }
     }
 

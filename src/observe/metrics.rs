@@ -41,7 +41,9 @@ use crate::window::WindowCounts;
 
 /// Registers the HELP text (and the unit, for `_seconds` metrics) of every breakerbox
 /// metric with the recorder in force: the global recorder, or the local one inside
-/// [`metrics::with_local_recorder`].
+/// [`metrics::with_local_recorder`]. Also sets `breakerbox_process_start_time_seconds`
+/// there: the time breakerbox started in this process (its first call of this function),
+/// so a restart shows even when it hides the counters' reset between two scrapes.
 ///
 /// Breakers call this when they are built, so an application rarely needs to; call it
 /// after installing a recorder if that recorder should know the descriptions before the
@@ -59,6 +61,14 @@ pub fn describe_metrics() {
             MetricKind::Histogram => r.describe_histogram(m.name.into(), unit, m.help.into()),
         });
     }
+    metrics::gauge!(names::PROCESS_START_TIME_SECONDS).set(process_start());
+}
+
+/// Unix time in seconds at which breakerbox started in this process: the first time it
+/// was asked.
+fn process_start() -> f64 {
+    static STARTED: OnceLock<f64> = OnceLock::new();
+    *STARTED.get_or_init(|| crate::time::unix_seconds(std::time::SystemTime::now()))
 }
 
 /// The reasons a dry run can report (the Closed -> Open triggers).
@@ -357,8 +367,14 @@ impl Metrics {
         scrape::removed(self.counters.recorder(), &self.name);
     }
 
-    /// The breaker was restored from a state store into `state` (not a transition).
+    /// The breaker was restored from a state store into `state` (not a transition): its
+    /// state gauges show it, and the series a transition into it would have created exist,
+    /// at 0 (the operator transitions out of it; the dry-run trips of `metrics_only`).
     pub(crate) fn restored(&self, state: State, epoch: u64, since_unix: f64, open_until: f64) {
+        self.transitions.enter(state);
+        if state == State::MetricsOnly {
+            self.dry_run_counters();
+        }
         {
             let mut shown = self.shown.lock().unwrap_or_else(PoisonError::into_inner);
             *shown = Shown {
@@ -476,6 +492,7 @@ mod tests {
             open_for: None,
             at: std::time::SystemTime::UNIX_EPOCH,
             fleet: None,
+            restored: false,
         }
     }
 

@@ -78,6 +78,10 @@ pub const STATE_STORE_SAVES_TOTAL: &str = "breakerbox_state_store_saves_total";
 /// Gauge of the breakers whose latest state change is not in the state store yet (waiting
 /// for a save, or being written by one), summed over the process's registries.
 pub const STATE_STORE_UNSAVED: &str = "breakerbox_state_store_unsaved";
+/// Gauge: Unix time in seconds at which breakerbox started in this process (when it first
+/// registered its metrics), without labels. Changes when the process restarts, also when
+/// it restarts within one scrape interval and the counters' reset is hidden.
+pub const PROCESS_START_TIME_SECONDS: &str = "breakerbox_process_start_time_seconds";
 
 /// Label: the breaker's name.
 pub const LABEL_BREAKER: &str = "breaker";
@@ -426,5 +430,11 @@ pub const METRICS: &[MetricInfo] = &[
         MetricKind::Gauge,
         &[],
         "Breakers whose latest state change is not in the state store yet: waiting for a save, or being written by one.",
+    ),
+    info(
+        PROCESS_START_TIME_SECONDS,
+        MetricKind::Gauge,
+        &[],
+        "Unix time in seconds at which breakerbox started in this process (first registered its metrics): changes on every restart.",
     ),
 ];

@@ -141,6 +141,12 @@ impl TransitionCounters {
         }
     }
 
+    /// Owes at 0 the operator transitions out of `state`, which the breaker entered without
+    /// a transition (restored from a state store), as a transition into it would have.
+    pub(crate) fn enter(&self, state: State) {
+        self.lock().enter(&self.name, state);
+    }
+
     /// Calls `f` with each series owed at 0 and not registered.
     #[cfg(feature = "prometheus")]
     pub(crate) fn for_each_zero(&self, mut f: impl FnMut(TransitionKey)) {

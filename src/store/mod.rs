@@ -46,6 +46,8 @@ use std::path::PathBuf;
 pub use file::FileStore;
 pub(crate) use persister::Persister;
 pub use persister::StoreStats;
+#[cfg(feature = "axum")]
+pub(crate) use record::MAX_RESTORED_TTL;
 pub use record::Record;
 #[cfg(feature = "fleet-redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "fleet-redis")))]

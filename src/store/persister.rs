@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use super::record::{Caps, MAX_RESTORED_TTL};
 use super::{Changes, Record, Records, StateStore, StoreError};
 use crate::backoff::{self, Backoff};
 use crate::breaker::CircuitBreaker;
@@ -181,6 +182,9 @@ impl Persister {
     /// Starts `breaker` (just built, not handed out yet) in its latest persisted state.
     /// Returns whether it was restored into Open or ForcedOpen, whose deadline may have
     /// passed already: the caller then applies timeouts, outside its locks.
+    ///
+    /// A deadline further away than the breaker could have set itself (see [`Caps`]) is
+    /// cut to that, with a warning naming the record.
     pub(crate) fn restore(&self, breaker: &CircuitBreaker) -> bool {
         let record = self.shared.books().latest.get(breaker.name()).cloned();
         let Some(record) = record else {
@@ -188,21 +192,29 @@ impl Persister {
         };
         let inner = &breaker.inner;
         let now = inner.clock.system_time(inner.clock.now());
-        let Some((state, open_for)) = record.start_at(now) else {
+        let caps = Caps {
+            open: breaker.config().longest_open(),
+            forced: MAX_RESTORED_TTL,
+        };
+        let Some(start) = record.start_at(now, caps) else {
             return false;
         };
-        let restored = inner.restore(state, open_for);
+        if let Some(asked) = start.capped {
+            capped(breaker.name(), &record, asked, start.open_for);
+        }
+        let cause = record.restored_transition(breaker.name_arc());
+        let restored = inner.restore(start.state, start.open_for, cause);
         #[cfg(feature = "tracing")]
         if restored {
             tracing::info!(
                 target: "breakerbox::store",
                 breaker = breaker.name(),
-                state = state.as_str(),
-                open_for = ?open_for,
+                state = start.state.as_str(),
+                open_for = ?start.open_for,
                 "breaker restored from its persisted state"
             );
         }
-        restored && open_for.is_some()
+        restored && start.open_for.is_some()
     }
 
     /// Saves every change made so far on the calling thread.
@@ -324,6 +336,24 @@ impl Shared {
                 .unwrap_or_else(PoisonError::into_inner);
         }
     }
+}
+
+/// Warns that `name`'s record asked for `asked` more open time than a restored breaker
+/// may wait, and that it waits `kept`.
+fn capped(name: &str, record: &Record, asked: Duration, kept: Option<Duration>) {
+    #[cfg(not(feature = "tracing"))]
+    let _ = (name, record, asked, kept);
+    #[cfg(feature = "tracing")]
+    tracing::warn!(
+        target: "breakerbox::store",
+        breaker = name,
+        state = record.state.as_str(),
+        until_unix_ms = ?record.until_unix_ms,
+        open_for_ms = ?record.open_for_ms,
+        asked = ?asked,
+        kept = ?kept,
+        "persisted deadline of breaker {name:?} is further away than it could have chosen: cut to the longest it may wait"
+    );
 }
 
 fn warn(what: &str, error: &dyn std::fmt::Display) {

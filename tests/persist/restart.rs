@@ -77,7 +77,7 @@ async fn a_forced_open_ttl_survives_a_real_restart_of_the_demo() {
 
     // The writer has saved the force-open, and some of its TTL has run: the health API
     // counts whole seconds, rounded up, so wait until it says at least 2 fewer.
-    let before = eventually(
+    let (before, forced) = eventually(
         "the force-open saved and 2 s of its TTL run",
         Duration::from_secs(60),
         || async {
@@ -85,10 +85,12 @@ async fn a_forced_open_ttl_survives_a_real_restart_of_the_demo() {
             (record["state"] == "forced_open").then_some(())?;
             let view = breaker(&http, &first, "postgres").await?;
             let left = view["retry_after_secs"].as_u64()?;
-            (view["state"] == "forced_open" && left <= TTL - 2).then_some(left)
+            (view["state"] == "forced_open" && left <= TTL - 2)
+                .then(|| (left, view["last_transition"].clone()))
         },
     )
     .await;
+    assert_eq!(forced["restored"], false, "{forced}");
 
     phase("force-open saved, 2 s of its TTL run");
     // A crash: SIGKILL leaves the process no chance to save anything more.
@@ -114,6 +116,14 @@ async fn a_forced_open_ttl_survives_a_real_restart_of_the_demo() {
         left > 0 && left <= before && left < TTL,
         "remaining {left} s after the restart; {before} s before it, TTL {TTL} s"
     );
+    // Its last transition is the force-open of the first run, marked restored: the
+    // reason and the time come from the state file, not from the restart.
+    let last = &view["last_transition"];
+    assert_eq!(last["restored"], true, "{view}");
+    for key in ["from", "to", "reason", "at", "at_unix_ms", "open_for_ms"] {
+        assert_eq!(last[key], forced[key], "last_transition.{key}: {view}");
+    }
+    assert_eq!(last["reason"], "forced");
     // The operator states the first run set survive too (the second run does not set them).
     let search = breaker(&http, &second, "search").await.unwrap();
     assert_eq!(search["state"], "disabled");

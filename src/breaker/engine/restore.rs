@@ -2,10 +2,12 @@
 //! Open or ForcedOpen with a given deadline without a transition.
 
 use crate::sync::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::stamp;
 use super::{Inner, nanos, unix_seconds};
+use crate::event::Transition;
 use crate::state::State;
 
 impl Inner {
@@ -15,11 +17,19 @@ impl Inner {
     /// are refused (a breaker starts Closed; HalfOpen is reached through an expired
     /// deadline).
     ///
-    /// Not a transition: nothing is counted or reported, only the state gauges are set.
-    /// Meant for a breaker that has not been handed out yet; like a transition it swaps
-    /// the state word by compare-and-swap and stamps the deadline with the new epoch, so
-    /// it is safe (and returns `false`) if the breaker has moved meanwhile.
-    pub(crate) fn restore(&self, state: State, open_for: Option<Duration>) -> bool {
+    /// Not a transition: nothing is counted or reported, only the state gauges are set
+    /// and the transition series out of `state` are owed at 0, as on entering it. `cause`,
+    /// the transition that entered the state before the restart (marked restored), becomes
+    /// the breaker's last transition. Meant for a breaker that has not been handed out
+    /// yet; like a transition it swaps the state word by compare-and-swap and stamps the
+    /// deadline with the new epoch, so it is safe (and returns `false`) if the breaker has
+    /// moved meanwhile.
+    pub(crate) fn restore(
+        &self,
+        state: State,
+        open_for: Option<Duration>,
+        cause: Option<Transition>,
+    ) -> bool {
         if matches!(state, State::Closed | State::HalfOpen) {
             return false;
         }
@@ -42,6 +52,7 @@ impl Inner {
         if state == State::Open {
             self.trips.store(1, Ordering::Relaxed);
         }
+        self.last_transition.store(cause.map(Arc::new));
         let since = self.clock.system_time(now);
         let open_until = match (state, open_for) {
             (State::Open | State::ForcedOpen, Some(d)) => since

@@ -127,6 +127,7 @@ impl Inner {
             open_for,
             at: self.clock.system_time(now),
             fleet,
+            restored: false,
         };
         // A dry run keeps measuring through a would-have-opened trip: its window stays.
         if !dry_run

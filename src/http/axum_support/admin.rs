@@ -83,7 +83,9 @@ impl BreakerApi {
     /// in microseconds in 48 bits, about 8.9 years from its clock's origin: a year stays
     /// exact for any process younger than about 7.9 years, where a longer TTL could be cut
     /// short silently.
-    pub const MAX_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
+    ///
+    /// A breaker restored forced open from a state store waits at most this long too.
+    pub const MAX_TTL: Duration = crate::store::MAX_RESTORED_TTL;
 
     /// The API of `registry`, with the admin routes off.
     pub fn new(registry: &Registry) -> Self {

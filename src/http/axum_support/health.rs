@@ -116,13 +116,16 @@ impl BreakerView {
 }
 
 /// The last transition: the answer to "why is it open?". The transition's fields and the
-/// window's numbers at that moment, side by side in one object.
+/// window's numbers at that moment, side by side in one object, and whether it was made
+/// before a restart (`restored`: the breaker started in its state from a state store; the
+/// state, reason and time are the persisted record's, the window's numbers are zero).
 #[derive(Debug, Serialize)]
 struct LastTransition {
     #[serde(flatten)]
     transition: TransitionView,
     #[serde(flatten)]
     window: WindowNumbers,
+    restored: bool,
 }
 
 impl LastTransition {
@@ -130,6 +133,7 @@ impl LastTransition {
         LastTransition {
             transition: TransitionView::from(t),
             window: WindowNumbers::from(t),
+            restored: t.restored,
         }
     }
 }
