@@ -7,4 +7,5 @@ mod support;
 
 #[cfg(feature = "full")]
 mod restart;
+mod shutdown;
 mod store;
