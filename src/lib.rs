@@ -197,7 +197,7 @@ pub use fallback::{Fallback, FallbackReason};
 pub use limited::{LimitReason, Limited};
 pub use name::{MAX_NAME_LEN, NameError, NameProblem};
 pub use observe::{DurationBuckets, DurationHistogram, SpanPolicy, Successes};
-pub use registry::{Registry, RegistryBuilder};
+pub use registry::{Registry, RegistryBuilder, ShutdownReport};
 pub use state::{Reason, State};
 #[cfg(feature = "rt-tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rt-tokio")))]

@@ -2,6 +2,7 @@
 //! listener set for every breaker in the registry.
 
 mod builder;
+mod shutdown;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -16,6 +17,13 @@ use crate::store::{Persister, StateStore, StoreError, StoreStats};
 
 use crate::observe::{DurationBuckets, DurationHistogram, Recorders, SpanPolicy};
 pub use builder::RegistryBuilder;
+#[cfg(feature = "notify")]
+pub(crate) use shutdown::Flushed;
+pub use shutdown::ShutdownReport;
+#[cfg(feature = "rt-tokio")]
+pub(crate) use shutdown::Task;
+#[cfg(any(feature = "fleet-redis", feature = "notify"))]
+pub(crate) use shutdown::{Attachment, Flush};
 
 /// A set of named breakers sharing one clock and one listener set. A cheap handle: clones
 /// share the same registry.
@@ -55,6 +63,8 @@ struct RegistryInner {
     /// The recorders its breakers were built with: what its renders leave out of a
     /// removed breaker's series depends on them.
     recorders: Recorders,
+    /// What runs in the background for the registry, for [`Registry::shutdown`].
+    attachments: shutdown::Attachments,
 }
 
 impl fmt::Debug for Registry {
@@ -96,6 +106,7 @@ impl Registry {
                 histogram: Mutex::default(),
                 buckets: Mutex::default(),
                 recorders: Recorders::default(),
+                attachments: shutdown::Attachments::default(),
             }),
         }
     }

@@ -5,6 +5,8 @@
 //! `metrics`), for exporters other than `observe::prometheus::render`.
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
@@ -23,6 +25,8 @@ pub const MIN_TIMER_PERIOD: Duration = Duration::from_millis(1);
 pub struct TimerHandle {
     task: Option<JoinHandle<()>>,
     period: Duration,
+    /// Set when the handle stops the task, before the runtime has ended it.
+    stopped: Arc<AtomicBool>,
 }
 
 impl fmt::Debug for TimerHandle {
@@ -48,6 +52,7 @@ impl TimerHandle {
         TimerHandle {
             task: Some(task),
             period,
+            stopped: Arc::default(),
         }
     }
 
@@ -56,9 +61,11 @@ impl TimerHandle {
         self.period
     }
 
-    /// Whether the timer task is still running.
+    /// Whether the timer task is still running: false once it is stopped (by its handle
+    /// or by [`Registry::shutdown`]) or ended.
     pub fn is_running(&self) -> bool {
-        self.task.as_ref().is_some_and(|t| !t.is_finished())
+        !self.stopped.load(Ordering::Acquire)
+            && self.task.as_ref().is_some_and(|t| !t.is_finished())
     }
 
     /// Stops the timer (the same as dropping the handle).
@@ -73,6 +80,7 @@ impl TimerHandle {
 impl Drop for TimerHandle {
     fn drop(&mut self) {
         if let Some(task) = self.task.take() {
+            self.stopped.store(true, Ordering::Release);
             task.abort();
         }
     }
@@ -106,11 +114,18 @@ impl Registry {
     #[cfg_attr(docsrs, doc(cfg(feature = "rt-tokio")))]
     pub fn spawn_timer(&self, period: Duration) -> TimerHandle {
         let registry = self.clone();
-        TimerHandle::spawn(period, move || {
+        let timer = TimerHandle::spawn(period, move || {
             registry.poll_timeouts();
             #[cfg(feature = "metrics")]
             crate::observe::publish_counters(&registry.all());
-        })
+        });
+        if let Some(task) = &timer.task {
+            self.attach(Box::new(crate::registry::Task {
+                task: task.abort_handle(),
+                stopped: timer.stopped.clone(),
+            }));
+        }
+        timer
     }
 }
 

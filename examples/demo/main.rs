@@ -139,11 +139,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             app::table(&demo.registry, &demo.replica_id, &demo.limits.refused)
         );
     }
-    if let Err(e) = demo.registry.persist_now() {
+    // Stops the timer and the fleet task, saves the state file, flushes the notifier.
+    let report = demo.registry.shutdown(Duration::from_secs(5)).await;
+    if let Some(Err(e)) = &report.persisted {
         eprintln!("breaker state not saved: {e}");
     }
-    if let Some(d) = &demo.dispatcher {
-        let stats = d.shutdown(Duration::from_secs(5)).await;
+    for stats in &report.notifications {
         println!("notifications: {stats:?}");
     }
     if let Some(provider) = tracer {

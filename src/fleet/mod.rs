@@ -45,9 +45,10 @@ mod verdict;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use crate::event::ListenerId;
-use crate::registry::Registry;
+use crate::registry::{Attachment, Flush, Registry};
 
 pub use config::{FleetConfig, FleetError};
 
@@ -106,6 +107,10 @@ impl Fleet {
         task::set_gauge(&breakers, false);
         keys::register(&breakers);
         let task = runtime.spawn(task::run(registry.clone(), client, shared.clone()));
+        registry.attach(Box::new(Stop {
+            task: task.abort_handle(),
+            listener,
+        }));
         Ok(Fleet {
             registry: registry.clone(),
             listener,
@@ -128,10 +133,34 @@ impl Fleet {
 impl Drop for Fleet {
     fn drop(&mut self) {
         self.task.abort();
-        self.registry.unsubscribe(self.listener);
-        // Back to local half-open limits: no lease will be granted any more.
-        for b in self.registry.all() {
-            b.inner.set_trial_gate(None);
-        }
+        leave(&self.registry, self.listener);
+    }
+}
+
+/// The fleet's side after its task stopped: the operator-action listener unsubscribed,
+/// and local half-open limits again (no lease will be granted any more).
+fn leave(registry: &Registry, listener: ListenerId) {
+    registry.unsubscribe(listener);
+    for b in registry.all() {
+        b.inner.set_trial_gate(None);
+    }
+}
+
+/// The fleet as a registry attachment: [`Registry::shutdown`] stops its task and leaves
+/// the fleet, as dropping the [`Fleet`] does.
+struct Stop {
+    task: tokio::task::AbortHandle,
+    listener: ListenerId,
+}
+
+impl Attachment for Stop {
+    fn is_gone(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    fn stop(&self, registry: &Registry) -> Option<Box<dyn FnOnce(Duration) -> Flush + Send>> {
+        self.task.abort();
+        leave(registry, self.listener);
+        None
     }
 }

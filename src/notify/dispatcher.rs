@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -18,7 +18,7 @@ use super::stats::{ChannelStats, Stats};
 use super::suppress::{Suppressor, Verdict};
 use super::{Notifier, NotifyError};
 use crate::event::{Event, Listener, ListenerId, Transition};
-use crate::registry::Registry;
+use crate::registry::{Attachment, Flush, Flushed, Registry};
 
 /// Builds a [`Dispatcher`]; see [`Dispatcher::builder`].
 #[derive(Debug)]
@@ -114,12 +114,12 @@ impl DispatcherBuilder {
         let worker = tokio::spawn(worker.run(rx, stop_rx));
         Ok(Dispatcher {
             shared,
-            control: Mutex::new(Some(Control {
+            control: Arc::new(Mutex::new(Some(Control {
                 stop,
                 cancel,
                 worker,
                 channels: channel_tasks,
-            })),
+            }))),
         })
     }
 }
@@ -148,7 +148,9 @@ impl DispatcherBuilder {
 /// ```
 pub struct Dispatcher {
     shared: Arc<Shared>,
-    control: Mutex<Option<Control>>,
+    /// Shared with the registries it is subscribed to, which flush it on
+    /// [`Registry::shutdown`] (weakly: a dropped dispatcher is not kept).
+    control: Arc<Mutex<Option<Control>>>,
 }
 
 struct Control {
@@ -196,6 +198,10 @@ impl Dispatcher {
         for name in registry.names() {
             self.shared.preregister(&name);
         }
+        registry.attach(Box::new(Flusher {
+            shared: self.shared.clone(),
+            control: Arc::downgrade(&self.control),
+        }));
         registry.subscribe(self.listener())
     }
 
@@ -218,30 +224,58 @@ impl Dispatcher {
     /// channels to deliver it; what is still undelivered then is dropped (and counted).
     /// Later calls return the stats at once.
     pub async fn shutdown(&self, deadline: Duration) -> Stats {
-        let control = self
-            .control
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        let Some(control) = control else {
-            return self.stats();
-        };
-        let end = super::deadline::after(Instant::now(), deadline);
-        let _ = control.stop.send(());
-        let mut tasks = control.channels;
-        tasks.insert(0, control.worker);
-        let flushed = async {
-            for task in &mut tasks {
-                let _ = task.await;
-            }
-        };
-        if timeout_at(end, flushed).await.is_err() {
-            let _ = control.cancel.send(true);
-            for task in tasks.iter_mut().filter(|t| !t.is_finished()) {
-                let _ = task.await;
-            }
+        shutdown(&self.shared, &self.control, deadline).await
+    }
+}
+
+/// [`Dispatcher::shutdown`], for the dispatcher's handle and for a registry's shutdown.
+async fn shutdown(shared: &Shared, control: &Mutex<Option<Control>>, deadline: Duration) -> Stats {
+    let control = control.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let Some(control) = control else {
+        return shared.stats();
+    };
+    let end = super::deadline::after(Instant::now(), deadline);
+    let _ = control.stop.send(());
+    let mut tasks = control.channels;
+    tasks.insert(0, control.worker);
+    let flushed = async {
+        for task in &mut tasks {
+            let _ = task.await;
         }
-        self.stats()
+    };
+    if timeout_at(end, flushed).await.is_err() {
+        let _ = control.cancel.send(true);
+        for task in tasks.iter_mut().filter(|t| !t.is_finished()) {
+            let _ = task.await;
+        }
+    }
+    shared.stats()
+}
+
+/// A dispatcher subscribed to a registry, as its attachment: [`Registry::shutdown`]
+/// flushes it like [`Dispatcher::shutdown`].
+struct Flusher {
+    shared: Arc<Shared>,
+    control: Weak<Mutex<Option<Control>>>,
+}
+
+impl Attachment for Flusher {
+    fn is_gone(&self) -> bool {
+        self.control
+            .upgrade()
+            .is_none_or(|c| c.lock().unwrap_or_else(|e| e.into_inner()).is_none())
+    }
+
+    fn stop(&self, _: &Registry) -> Option<Box<dyn FnOnce(Duration) -> Flush + Send>> {
+        let control = self.control.upgrade()?;
+        let shared = self.shared.clone();
+        Some(Box::new(move |left| {
+            Box::pin(async move {
+                Flushed {
+                    notifications: Some(shutdown(&shared, &control, left).await),
+                }
+            })
+        }))
     }
 }
 

@@ -8,4 +8,5 @@ mod support;
 #[cfg(feature = "full")]
 mod restart;
 mod restored;
+mod shutdown;
 mod store;

@@ -205,6 +205,21 @@ async fn a_dead_replicas_counts_leave_the_aggregate() {
     assert_eq!(fleet[1].1.state(), State::Closed, "r2");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_shutdown_stops_the_fleet_task() {
+    let (_server, fleet) = connected_fleet().await;
+    let report = fleet[0].0.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(report.stopped, 1, "the fleet task");
+    // r0 no longer publishes: its 6 failures and r1's 6 would be 12 failing calls on two
+    // replicas, a fleet verdict, were it still in the fleet.
+    fail(&fleet[0].1, 6);
+    fail(&fleet[1].1, 6);
+    tokio::time::sleep(PERIOD * 5).await;
+    for (_, b, _) in &fleet {
+        assert_eq!(b.state(), State::Closed, "{}", b.name());
+    }
+}
+
 /// A TCP server that counts connections: the dependency the half-open trials probe.
 async fn counting_server() -> (u16, Arc<AtomicU32>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
