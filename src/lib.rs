@@ -172,6 +172,9 @@ mod name;
 pub mod notify;
 pub mod observe;
 mod registry;
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub mod reqwest;
 mod state;
 pub mod store;
 mod stripe;
@@ -179,6 +182,9 @@ mod sync;
 mod time;
 #[cfg(feature = "rt-tokio")]
 mod timer;
+#[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
+pub mod tonic;
 #[cfg(any(feature = "axum", feature = "notify"))]
 mod view;
 mod window;
