@@ -357,4 +357,29 @@ mod tests {
         let single = registry.breaker("one", Config::default()).unwrap();
         assert!(matches!(single.acquire(&req("/")), Picked::Admitted(_)));
     }
+
+    #[test]
+    fn a_lookup_does_not_wait_for_another_keys_registration() {
+        use std::sync::mpsc;
+        use std::time::Duration;
+
+        let registry = Registry::new();
+        let keyed = KeyedBreakers::builder(&registry, Config::default())
+            .build(())
+            .unwrap();
+        keyed.breaker_for("a");
+        // Another key's registration in progress: it holds the family's write lock.
+        let registering = keyed.inner.write.lock().unwrap();
+        let (tx, rx) = mpsc::channel();
+        let other = keyed.clone();
+        let lookup = std::thread::spawn(move || {
+            let name = other.breaker_for("a").map(|b| b.name().to_owned());
+            tx.send(name).unwrap();
+        });
+        // A bound on a hang, not a timing assertion: the lookup takes no lock at all.
+        let name = rx.recv_timeout(Duration::from_secs(30));
+        drop(registering);
+        lookup.join().unwrap();
+        assert_eq!(name.unwrap().as_deref(), Some("http:a"));
+    }
 }
