@@ -38,3 +38,13 @@ pub struct Notify;
 #[cfg(all(feature = "persist", feature = "test-util"))]
 #[doc = include_str!("../docs/PERSISTENCE.md")]
 pub struct Persistence;
+
+/// `docs/CLIENTS.md`.
+#[cfg(all(
+    feature = "reqwest",
+    feature = "tonic",
+    feature = "axum",
+    feature = "test-util"
+))]
+#[doc = include_str!("../docs/CLIENTS.md")]
+pub struct Clients;

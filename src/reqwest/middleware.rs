@@ -38,6 +38,7 @@ use crate::state::State;
 /// use breakerbox::reqwest::CircuitBreakerMiddleware;
 /// use breakerbox::Registry;
 ///
+/// # let _ = rustls::crypto::ring::default_provider().install_default();
 /// let registry = Registry::new();
 /// let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
 ///     .with(CircuitBreakerMiddleware::new(&registry))
