@@ -16,6 +16,7 @@
 //! OpenTelemetry collector over OTLP/HTTP as well.
 
 mod app;
+mod clients;
 mod dependency;
 mod otlp;
 mod traffic;
