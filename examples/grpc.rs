@@ -120,7 +120,11 @@ fn show(method: &str, r: &Result<Vec<u8>, Status>) {
     match r {
         Ok(body) => println!("{method}: OK {}", String::from_utf8_lossy(body)),
         Err(s) => match pushback_ms(s) {
-            Some(ms) => println!("{method}: {:?} {:?}, pushback {ms} ms", s.code(), s.message()),
+            Some(ms) => println!(
+                "{method}: {:?} {:?}, pushback {ms} ms",
+                s.code(),
+                s.message()
+            ),
             None => println!("{method}: {:?} {:?}", s.code(), s.message()),
         },
     }
@@ -147,7 +151,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let config = Config::rpc().into_builder().failure_threshold(2).build()?;
     let per_method = GrpcBreakerLayer::keyed(&registry, config, GrpcKey::Method)?;
-    let channel = tonic::transport::Channel::from_shared(url)?.connect().await?;
+    let channel = tonic::transport::Channel::from_shared(url)?
+        .connect()
+        .await?;
     let client = ServiceBuilder::new().layer(per_method).service(channel);
 
     println!("the server answers NOT_FOUND: the server answered, nothing trips");

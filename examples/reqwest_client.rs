@@ -30,7 +30,11 @@ async fn upstream(name: &'static str, down: Arc<AtomicBool>) -> String {
             let down = down.load(Ordering::SeqCst);
             async move {
                 if down {
-                    (StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "2")], "down")
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        [("retry-after", "2")],
+                        "down",
+                    )
                 } else {
                     (StatusCode::OK, [("retry-after", "0")], name)
                 }

@@ -43,14 +43,20 @@ pub async fn drive(demo: &Demo, deadline: Option<Instant>) {
                 let api = clients::Recommendations::start(&demo.registry, name, config, dep)
                     .await
                     .expect("the recommendations upstream starts");
-                tasks.push(tokio::spawn(over_network(running, clients::Remote::Http(api))));
+                tasks.push(tokio::spawn(over_network(
+                    running,
+                    clients::Remote::Http(api),
+                )));
                 continue;
             }
             "search" => {
                 let search = clients::Search::start(b.clone(), dep)
                     .await
                     .expect("the search server starts");
-                tasks.push(tokio::spawn(over_network(running, clients::Remote::Grpc(search))));
+                tasks.push(tokio::spawn(over_network(
+                    running,
+                    clients::Remote::Grpc(search),
+                )));
                 continue;
             }
             _ => {}

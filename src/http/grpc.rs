@@ -126,7 +126,12 @@ mod tests {
 
     #[test]
     fn only_grpc_content_types_are_grpc() {
-        let req = |ct: &str| Request::post("/").header(CONTENT_TYPE, ct).body(()).unwrap();
+        let req = |ct: &str| {
+            Request::post("/")
+                .header(CONTENT_TYPE, ct)
+                .body(())
+                .unwrap()
+        };
         assert!(is_grpc(&req("application/grpc")));
         assert!(is_grpc(&req("application/grpc+proto")));
         assert!(!is_grpc(&req("application/json")));

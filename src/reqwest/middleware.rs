@@ -4,10 +4,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use http::Extensions;
 use ::reqwest::header::RETRY_AFTER;
 use ::reqwest::{Request, Response, StatusCode};
 use ::reqwest_middleware::{Middleware, Next};
+use http::Extensions;
 
 use super::classify::{ClassifyUpstream, UpstreamClassifier};
 use super::key::{Origin, UpstreamKey};

@@ -15,7 +15,11 @@ use crate::upstream::{registry, trips_after};
 
 /// A breaker that never trips on its own (no threshold is reached), on `clock`.
 fn steady(name: &str, clock: &ManualClock) -> CircuitBreaker {
-    let config = trips_after(1000).into_builder().min_calls(1000).build().unwrap();
+    let config = trips_after(1000)
+        .into_builder()
+        .min_calls(1000)
+        .build()
+        .unwrap();
     CircuitBreaker::builder(name)
         .config(config)
         .clock(clock.clone())
@@ -29,21 +33,30 @@ async fn a_rejected_grpc_request_reads_as_unavailable_with_the_pushback_trailer(
     let guard = steady("grpc-server", &clock);
     let server = GrpcServer::start(guard.clone()).await;
     let channel = server.channel().await;
-    assert_eq!(call(channel.clone(), "Answer", Code::Ok).await.unwrap(), b"ok");
+    assert_eq!(
+        call(channel.clone(), "Answer", Code::Ok).await.unwrap(),
+        b"ok"
+    );
 
     guard.force_open_for(Duration::from_millis(1500));
     let status = call(channel.clone(), "Answer", Code::Ok).await.unwrap_err();
     assert_eq!(status.code(), Code::Unavailable);
     assert_eq!(pushback_ms(&status), Some(1500));
-    assert_eq!(status.message(), "circuit breaker `grpc-server` is forced_open");
+    assert_eq!(
+        status.message(),
+        "circuit breaker `grpc-server` is forced_open"
+    );
 
     guard.force_open();
     let status = call(channel.clone(), "Answer", Code::Ok).await.unwrap_err();
     assert_eq!(status.code(), Code::Unavailable);
     assert_eq!(pushback_ms(&status), Some(-1), "no TTL: do not retry");
-    assert_eq!(server.calls.load(Ordering::SeqCst), 1, "rejections never reach it");
+    assert_eq!(
+        server.calls.load(Ordering::SeqCst),
+        1,
+        "rejections never reach it"
+    );
     assert_eq!(guard.snapshot().totals.rejected, 2);
-
 }
 
 /// Every code, and how the default classifier counts it (the table in the docs).
@@ -92,7 +105,11 @@ async fn the_client_layer_classifies_every_status_code_as_the_table_says() {
         let before = client_breaker.snapshot().totals;
         let result = call(svc.clone(), "Answer", code).await;
         assert_eq!(result.err().map_or(Code::Ok, |s| s.code()), code);
-        assert_eq!(delta(before, client_breaker.snapshot().totals), expected, "{code:?}");
+        assert_eq!(
+            delta(before, client_breaker.snapshot().totals),
+            expected,
+            "{code:?}"
+        );
     }
 }
 
@@ -141,7 +158,9 @@ async fn per_method_breakers_trip_only_their_method_and_per_service_share_one() 
     let server = GrpcServer::start(steady("server", &clock)).await;
     let channel = server.channel().await;
     let per_method = GrpcBreakerLayer::keyed(&registry, trips_after(2), GrpcKey::Method).unwrap();
-    let svc = ServiceBuilder::new().layer(per_method).service(channel.clone());
+    let svc = ServiceBuilder::new()
+        .layer(per_method)
+        .service(channel.clone());
     for _ in 0..2 {
         let _ = call(svc.clone(), "Broken", Code::Internal).await;
     }
@@ -152,8 +171,7 @@ async fn per_method_breakers_trip_only_their_method_and_per_service_share_one() 
     assert_eq!(state("grpc:test.Codes/Broken"), State::Open);
     assert_eq!(state("grpc:test.Codes/Fine"), State::Closed);
 
-    let per_service =
-        GrpcBreakerLayer::keyed(&registry, trips_after(2), GrpcKey::Service).unwrap();
+    let per_service = GrpcBreakerLayer::keyed(&registry, trips_after(2), GrpcKey::Service).unwrap();
     let svc = ServiceBuilder::new().layer(per_service).service(channel);
     let _ = call(svc.clone(), "A", Code::Unavailable).await;
     let _ = call(svc.clone(), "B", Code::DeadlineExceeded).await;

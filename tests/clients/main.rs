@@ -3,7 +3,12 @@
 //! `Retry-After`, hangs, closed ports), and gRPC against a real tonic server whose method
 //! answers each status code. One test binary for both.
 
-#![cfg(all(feature = "reqwest", feature = "tonic", feature = "axum", feature = "test-util"))]
+#![cfg(all(
+    feature = "reqwest",
+    feature = "tonic",
+    feature = "axum",
+    feature = "test-util"
+))]
 
 #[path = "../support/mod.rs"]
 mod support;

@@ -29,7 +29,10 @@ async fn a_failing_host_trips_only_its_own_breaker() {
     for _ in 0..3 {
         let res = http.get(a.url("/quote")).send().await.unwrap();
         assert_eq!(res.status(), 500);
-        assert_eq!(http.get(b.url("/quote")).send().await.unwrap().status(), 200);
+        assert_eq!(
+            http.get(b.url("/quote")).send().await.unwrap().status(),
+            200
+        );
     }
     let state = |u: &Upstream| mw.breakers().breaker_for(&u.origin()).unwrap().state();
     assert_eq!(state(&a), State::Open);
@@ -37,7 +40,10 @@ async fn a_failing_host_trips_only_its_own_breaker() {
     let err = http.get(a.url("/quote")).send().await.unwrap_err();
     assert!(rejection(&err).is_some(), "{err}");
     assert_eq!(a.hits(), 3, "a rejected request never reaches the host");
-    assert_eq!(http.get(b.url("/quote")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        http.get(b.url("/quote")).send().await.unwrap().status(),
+        200
+    );
     let mut expected = [a.origin(), b.origin()].map(|o| format!("upstream:{o}"));
     expected.sort();
     assert_eq!(registry.names(), expected);
@@ -175,13 +181,28 @@ async fn open_time_after(honor: bool, status: u16, retry: u64) -> Duration {
 #[tokio::test]
 async fn an_upstream_retry_after_stretches_the_open_time_up_to_max_reset_timeout_when_asked() {
     // reset_timeout 10 s, max_reset_timeout 60 s (`trips_after`).
-    assert_eq!(open_time_after(false, 429, 30).await, Duration::from_secs(10));
-    assert_eq!(open_time_after(true, 429, 30).await, Duration::from_secs(30));
-    assert_eq!(open_time_after(true, 503, 45).await, Duration::from_secs(45));
-    assert_eq!(open_time_after(true, 503, 86_400).await, Duration::from_secs(60));
+    assert_eq!(
+        open_time_after(false, 429, 30).await,
+        Duration::from_secs(10)
+    );
+    assert_eq!(
+        open_time_after(true, 429, 30).await,
+        Duration::from_secs(30)
+    );
+    assert_eq!(
+        open_time_after(true, 503, 45).await,
+        Duration::from_secs(45)
+    );
+    assert_eq!(
+        open_time_after(true, 503, 86_400).await,
+        Duration::from_secs(60)
+    );
     // Never shorter than the reset timeout; only 503 and 429 say how long to wait.
     assert_eq!(open_time_after(true, 429, 2).await, Duration::from_secs(10));
-    assert_eq!(open_time_after(true, 500, 30).await, Duration::from_secs(10));
+    assert_eq!(
+        open_time_after(true, 500, 30).await,
+        Duration::from_secs(10)
+    );
 }
 
 #[test]
@@ -195,7 +216,12 @@ fn lookups_on_two_hosts_from_two_threads_count_exactly() {
             let mw = mw.clone();
             std::thread::spawn(move || {
                 for _ in 0..50_000 {
-                    mw.breakers().breaker_for(host).unwrap().try_acquire().unwrap().success();
+                    mw.breakers()
+                        .breaker_for(host)
+                        .unwrap()
+                        .try_acquire()
+                        .unwrap()
+                        .success();
                 }
             })
         })

@@ -26,11 +26,17 @@ fn retries() -> RetryTransientMiddleware<ExponentialBackoff> {
 }
 
 fn breaker_inside(mw: &CircuitBreakerMiddleware) -> ClientWithMiddleware {
-    ClientBuilder::new(client()).with(retries()).with(mw.clone()).build()
+    ClientBuilder::new(client())
+        .with(retries())
+        .with(mw.clone())
+        .build()
 }
 
 fn breaker_outside(mw: &CircuitBreakerMiddleware) -> ClientWithMiddleware {
-    ClientBuilder::new(client()).with(mw.clone()).with(retries()).build()
+    ClientBuilder::new(client())
+        .with(mw.clone())
+        .with(retries())
+        .build()
 }
 
 fn middleware(registry: &Registry, threshold: u32) -> CircuitBreakerMiddleware {
@@ -66,7 +72,12 @@ async fn breaker_inside_the_retries_stops_them_once_open_and_the_rejection_is_no
     assert_eq!(up.hits(), 2);
     let open = rejection(&err).expect("the retry middleware hands the rejection back");
     assert_eq!(open.state(), State::Open);
-    let totals = mw.breakers().breaker_for(&up.origin()).unwrap().snapshot().totals;
+    let totals = mw
+        .breakers()
+        .breaker_for(&up.origin())
+        .unwrap()
+        .snapshot()
+        .totals;
     assert_eq!((totals.failures, totals.rejected), (2, 1));
     // The next request is rejected once, with no attempt at all.
     let err = http.get(up.url("/")).send().await.unwrap_err();
@@ -105,6 +116,9 @@ async fn breaker_outside_the_retries_counts_exhausted_transport_errors_as_one_fa
     let url = crate::upstream::closed_port_url();
     let err = http.get(&url).send().await.unwrap_err();
     assert!(rejection(&err).is_none());
-    let b = mw.breakers().breaker_for(url.trim_end_matches('/')).unwrap();
+    let b = mw
+        .breakers()
+        .breaker_for(url.trim_end_matches('/'))
+        .unwrap();
     assert_eq!(b.snapshot().totals.failures, 1);
 }

@@ -84,7 +84,11 @@ async fn answer(State(shared): State<Shared>) -> (StatusCode, HeaderMap, &'stati
             if let Some(secs) = retry {
                 headers.insert("retry-after", secs.into());
             }
-            (StatusCode::from_u16(code).unwrap(), headers, "upstream says no")
+            (
+                StatusCode::from_u16(code).unwrap(),
+                headers,
+                "upstream says no",
+            )
         }
         Mode::Hang => std::future::pending().await,
     }
@@ -118,5 +122,7 @@ pub fn trips_after(n: u32) -> Config {
 
 /// A client with `mw` and nothing else.
 pub fn client_with(mw: CircuitBreakerMiddleware) -> reqwest_middleware::ClientWithMiddleware {
-    reqwest_middleware::ClientBuilder::new(client()).with(mw).build()
+    reqwest_middleware::ClientBuilder::new(client())
+        .with(mw)
+        .build()
 }

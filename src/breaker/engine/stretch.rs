@@ -30,12 +30,10 @@ impl Inner {
                 return false;
             }
             let next = stamp(w.epoch(), Some(want));
-            match self.deadline.compare_exchange(
-                current,
-                next,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
+            match self
+                .deadline
+                .compare_exchange(current, next, Ordering::AcqRel, Ordering::Acquire)
+            {
                 Ok(_) => return true,
                 Err(seen) => current = seen,
             }
