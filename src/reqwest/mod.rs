@@ -10,11 +10,11 @@
 //!   are successes (the upstream answered). A closure replaces it ([`ClassifyUpstream`]).
 //! - A rejection is an error, never a made-up response: [`rejection`] finds its
 //!   [`BreakerOpen`] (with `retry_after`).
-//! - With `reqwest-retry`: put the breaker *outside* the retries (added to the client
-//!   before the retry middleware) so a rejection is not retried and a request counts once
-//!   whatever its attempts; *inside* (added after it), each attempt is a call of its own,
-//!   and once the breaker opens the retry middleware gets the rejection, which it does
-//!   not retry. See `docs/CLIENTS.md`.
+//! - With `reqwest-retry`, put the breaker *inside* the retries (added to the client after
+//!   the retry middleware): each attempt is a call of the host's breaker, and once it
+//!   opens the retry middleware gets the rejection, which it does not retry, so the
+//!   retries stop at once. *Outside* (added before it), a request counts once whatever
+//!   its attempts and a rejection comes before any attempt. See `docs/CLIENTS.md`.
 //!
 //! ```
 //! use breakerbox::reqwest::{CircuitBreakerMiddleware, rejection};
