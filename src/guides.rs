@@ -43,3 +43,13 @@ pub struct Persistence;
 #[cfg(feature = "fleet-redis")]
 #[doc = include_str!("../docs/FLEET.md")]
 pub struct Fleet;
+
+/// `docs/CLIENTS.md`.
+#[cfg(all(
+    feature = "reqwest",
+    feature = "tonic",
+    feature = "axum",
+    feature = "test-util"
+))]
+#[doc = include_str!("../docs/CLIENTS.md")]
+pub struct Clients;

@@ -115,10 +115,12 @@
 //! | `limit` | no | a bulkhead (concurrency limit) and a rate limit (`breakerbox::limit`) |
 //! | `prometheus` | no | helpers that install a Prometheus recorder and exporter |
 //! | `otel` | no | helpers that build an OpenTelemetry tracing layer |
-//! | `tower` | no | a tower `Layer` answering 503 when a breaker is open (`breakerbox::http`) |
+//! | `tower` | no | a tower `Layer` answering 503 when a breaker is open, `UNAVAILABLE` with a retry pushback to gRPC (`breakerbox::http`) |
 //! | `axum` | no | health and admin routes (`http::BreakerApi`) |
 //! | `notify` | no | the notification dispatcher and the `Notifier` trait (`breakerbox::notify`) |
 //! | `notify-email`, `notify-webhook` | no | email (SMTP), webhook/Slack and Alertmanager channels |
+//! | `reqwest` | no | a `reqwest-middleware` middleware with one breaker per upstream host (`breakerbox::reqwest`) |
+//! | `tonic` | no | a gRPC client layer over a tonic `Channel`, classified by gRPC status (`breakerbox::tonic`) |
 //! | `full` | no | everything |
 //!
 //! ## State that survives a restart
@@ -140,7 +142,8 @@
 //!
 //! ## Guides
 //! The repository's `docs/` folder has the metric and span contract (`METRICS.md`), the
-//! alert runbooks (`ALERTS.md`), the HTTP edge (`HTTP.md`), notifications (`NOTIFY.md`),
+//! alert runbooks (`ALERTS.md`), the HTTP edge (`HTTP.md`), outbound clients through
+//! reqwest and tonic (`CLIENTS.md`), notifications (`NOTIFY.md`),
 //! persistence across restarts (`PERSISTENCE.md`), the engine's design (`ARCHITECTURE.md`)
 //! and the benchmarks (`BENCHMARKS.md`).
 
@@ -172,6 +175,9 @@ mod name;
 pub mod notify;
 pub mod observe;
 mod registry;
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub mod reqwest;
 mod state;
 pub mod store;
 mod stripe;
@@ -179,6 +185,9 @@ mod sync;
 mod time;
 #[cfg(feature = "rt-tokio")]
 mod timer;
+#[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
+pub mod tonic;
 #[cfg(any(feature = "axum", feature = "notify"))]
 mod view;
 mod window;

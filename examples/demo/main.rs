@@ -17,6 +17,7 @@
 //! OpenTelemetry collector over OTLP/HTTP as well.
 
 mod app;
+mod clients;
 mod dependency;
 mod logs;
 mod traffic;

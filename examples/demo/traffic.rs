@@ -1,4 +1,5 @@
-//! The demo's traffic: a caller per breaker in a loop, a new block fanning out RPC lookups
+//! The demo's traffic: a caller per breaker in a loop (`recommendations` over HTTP through
+//! the reqwest middleware, `search` over gRPC through the tonic layer, see `clients`), a new block fanning out RPC lookups
 //! every second, and an operator forcing `pricing-api` open now and then.
 //!
 //! Two dependencies sometimes hang: `solana-rpc` and `pricing-api` leave 2% of requests
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 use breakerbox::{CallError, CircuitBreaker, Fallback};
 
 use crate::app::{BLOCK_FAN_OUT, Demo, Limits, breakers};
+use crate::clients;
 use crate::dependency::Dependency;
 
 /// Drives every breaker with simulated traffic until `deadline` (forever with `None`);
@@ -34,6 +36,30 @@ pub async fn drive(demo: &Demo, deadline: Option<Instant>) {
         let dep = Arc::new(Dependency::new(name, demo.seed));
         if name == "solana-rpc" {
             rpc = Some((b.clone(), dep.clone()));
+        }
+        match name {
+            "recommendations" => {
+                let config = b.config();
+                let api = clients::Recommendations::start(&demo.registry, name, config, dep)
+                    .await
+                    .expect("the recommendations upstream starts");
+                tasks.push(tokio::spawn(over_network(
+                    running,
+                    clients::Remote::Http(api),
+                )));
+                continue;
+            }
+            "search" => {
+                let search = clients::Search::start(b.clone(), dep)
+                    .await
+                    .expect("the search server starts");
+                tasks.push(tokio::spawn(over_network(
+                    running,
+                    clients::Remote::Grpc(search),
+                )));
+                continue;
+            }
+            _ => {}
         }
         let limits = demo.limits.clone();
         tasks.push(tokio::spawn(async move {
@@ -82,6 +108,16 @@ pub async fn drive(demo: &Demo, deadline: Option<Instant>) {
                 let _ = t.await;
             }
         }
+    }
+}
+
+/// A caller of a dependency over the network.
+async fn over_network(running: impl Fn() -> bool, remote: clients::Remote) {
+    while running() {
+        if remote.request().await {
+            tokio::time::sleep(Duration::from_millis(20)).await
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 

@@ -23,6 +23,7 @@ use crate::window::Window;
 mod complete;
 mod fleet;
 mod restore;
+mod stretch;
 mod transition;
 
 /// A config with the window it shapes.

@@ -244,6 +244,14 @@ impl CircuitBreaker {
             .rates(settings.window.counts(now), settings.config.min_calls());
     }
 
+    /// Keeps an Open breaker open for `wait` from now if that is later than its deadline,
+    /// at most `max_reset_timeout` after the trip (an upstream's `Retry-After`). Returns
+    /// whether the deadline moved.
+    #[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
+    pub(crate) fn stretch_open(&self, wait: Duration) -> bool {
+        self.inner.stretch_open(wait)
+    }
+
     /// A point-in-time view: state, since when, window numbers, lifetime counts, the last
     /// transition and the config.
     pub fn snapshot(&self) -> Snapshot {

@@ -9,6 +9,7 @@ use http::header::{CONNECTION, HeaderValue};
 use pin_project_lite::pin_project;
 
 use super::classify::ClassifyResponse;
+use super::grpc::grpc_rejection_response;
 use super::response::{ResponseBody, anonymous_rejection_response, rejection_response};
 use crate::breaker::OwnedPermit;
 use crate::error::BreakerOpen;
@@ -22,11 +23,14 @@ pub(crate) struct Reject {
     pub(crate) close: bool,
     /// Leave the breaker's name and state out of the body.
     pub(crate) hide_names: bool,
+    /// A gRPC request: answer `UNAVAILABLE` with a pushback instead of a 503.
+    pub(crate) grpc: bool,
 }
 
 pin_project! {
     /// Resolves to the inner service's response, after recording its outcome with the
-    /// breaker, or at once to the 503 rejection.
+    /// breaker, or at once to the rejection: a 503, or for a gRPC request a trailers-only
+    /// `UNAVAILABLE` with `grpc-retry-pushback-ms`.
     ///
     /// Dropped before it completes, the call counts as ignored and frees its half-open
     /// trial slot. A refusal by a bulkhead or a rate limit inside (a response carrying a
@@ -117,7 +121,9 @@ where
             }
             KindProj::Rejected { open, how } => {
                 let open = open.take().expect("ResponseFuture polled after completion");
-                let mut res = if how.hide_names {
+                let mut res = if how.grpc {
+                    grpc_rejection_response(&open, how.hide_names)
+                } else if how.hide_names {
                     anonymous_rejection_response(&open)
                 } else {
                     rejection_response(&open)

@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use arc_swap::ArcSwap;
 
 use http::Request;
 
@@ -121,7 +123,13 @@ struct KeyedInner<K> {
     prefix: Box<str>,
     overflow_key: Box<str>,
     max_keys: usize,
-    map: RwLock<HashMap<Box<str>, CircuitBreaker>>,
+    /// The keys' breakers, read without a lock (`arc-swap`'s `load`): a lookup on one key
+    /// never waits for another key's lookup or registration. Copied on write, which
+    /// happens at most `max_keys` times; the keys are `Arc<str>`, so a copy allocates
+    /// only the table.
+    map: ArcSwap<HashMap<Arc<str>, CircuitBreaker>>,
+    /// Serializes registrations (not lookups).
+    write: Mutex<()>,
     overflow: OnceLock<CircuitBreaker>,
 }
 
@@ -195,7 +203,8 @@ impl KeyedBuilder {
                 prefix: self.prefix.into(),
                 overflow_key: self.overflow_key.into(),
                 max_keys: self.max_keys,
-                map: RwLock::default(),
+                map: ArcSwap::default(),
+                write: Mutex::new(()),
                 overflow: OnceLock::new(),
             }),
         }
@@ -251,7 +260,7 @@ impl<K> KeyedBreakers<K> {
 
     /// How many keys have a breaker of their own.
     pub fn len(&self) -> usize {
-        self.read().len()
+        self.inner.map.load().len()
     }
 
     /// Whether no key has a breaker yet.
@@ -264,14 +273,12 @@ impl<K> KeyedBreakers<K> {
         self.inner.overflow.get().cloned()
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Box<str>, CircuitBreaker>> {
-        self.inner.map.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Looks the breaker up, creating it if needed. No lock is held when this returns, so
-    /// listeners run by the caller's acquire may use this family freely.
-    fn breaker(&self, key: &str) -> Option<CircuitBreaker> {
-        if let Some(b) = self.read().get(key) {
+    /// Looks the breaker up, creating it if needed. The lookup takes no lock; a
+    /// registration takes the family's write lock (other lookups go on). No lock is held
+    /// when this returns, so listeners run by the caller's acquire may use this family
+    /// freely.
+    pub(crate) fn breaker(&self, key: &str) -> Option<CircuitBreaker> {
+        if let Some(b) = self.inner.map.load().get(key) {
             return Some(b.clone());
         }
         let inner = &*self.inner;
@@ -279,16 +286,21 @@ impl<K> KeyedBreakers<K> {
         if name_len == 0 || name_len > MAX_NAME_LEN || !allowed_chars(key) {
             return self.overflow_breaker();
         }
-        let mut map = inner.map.write().unwrap_or_else(|e| e.into_inner());
+        let write = inner.write.lock().unwrap_or_else(|e| e.into_inner());
+        let map = inner.map.load_full();
         if let Some(b) = map.get(key) {
             return Some(b.clone());
         }
         if map.len() >= inner.max_keys {
-            drop(map);
+            drop(write);
             return self.overflow_breaker();
         }
         let b = self.register(&format!("{}{key}", inner.prefix))?;
-        map.insert(key.into(), b.clone());
+        let mut next = HashMap::with_capacity(map.len() + 1);
+        next.extend(map.iter().map(|(k, v)| (k.clone(), v.clone())));
+        next.insert(Arc::from(key), b.clone());
+        inner.map.store(Arc::new(next));
+        drop(write);
         Some(b)
     }
 
@@ -345,5 +357,30 @@ mod tests {
         assert_eq!(open.name(), "http:/a");
         let single = registry.breaker("one", Config::default()).unwrap();
         assert!(matches!(single.acquire(&req("/")), Picked::Admitted(_)));
+    }
+
+    #[test]
+    fn a_lookup_does_not_wait_for_another_keys_registration() {
+        use std::sync::mpsc;
+        use std::time::Duration;
+
+        let registry = Registry::new();
+        let keyed = KeyedBreakers::builder(&registry, Config::default())
+            .build(())
+            .unwrap();
+        keyed.breaker_for("a");
+        // Another key's registration in progress: it holds the family's write lock.
+        let registering = keyed.inner.write.lock().unwrap();
+        let (tx, rx) = mpsc::channel();
+        let other = keyed.clone();
+        let lookup = std::thread::spawn(move || {
+            let name = other.breaker_for("a").map(|b| b.name().to_owned());
+            tx.send(name).unwrap();
+        });
+        // A bound on a hang, not a timing assertion: the lookup takes no lock at all.
+        let name = rx.recv_timeout(Duration::from_secs(30));
+        drop(registering);
+        lookup.join().unwrap();
+        assert_eq!(name.unwrap().as_deref(), Some("http:a"));
     }
 }

@@ -9,7 +9,9 @@
 //!   [`ClassifyResponse`]: by default [`StatusClassifier`] (5xx and errors are failures).
 //! - A rejection is a response, not an error: 503, `Retry-After` (the remaining open time
 //!   in seconds, rounded up, at least 1) and an `application/problem+json` body of type
-//!   `CircuitBreakerOpen` naming the breaker ([`rejection_response`]). With the `axum`
+//!   `CircuitBreakerOpen` naming the breaker ([`rejection_response`]). A gRPC request
+//!   (`content-type: application/grpc*`) gets gRPC's answer instead: a trailers-only
+//!   `UNAVAILABLE` with `grpc-retry-pushback-ms` ([`grpc_rejection_response`]). With the `axum`
 //!   feature [`BreakerOpen`](crate::BreakerOpen) and [`CallError`](crate::CallError)
 //!   implement `IntoResponse` the same way, so a handler can use `?` on a breaker's result.
 //! - `BreakerApi` (feature `axum`): `GET /health`, and bearer-protected
@@ -42,6 +44,7 @@
 mod axum_support;
 mod classify;
 mod future;
+mod grpc;
 mod keyed;
 mod layer;
 mod response;
@@ -51,6 +54,10 @@ pub(crate) mod service;
 pub use axum_support::*;
 pub use classify::{ClassifyResponse, StatusClassifier};
 pub use future::ResponseFuture;
+pub use grpc::{
+    GRPC_MESSAGE, GRPC_RETRY_PUSHBACK_MS, GRPC_STATUS, grpc_pushback_ms, grpc_rejection_response,
+    is_grpc,
+};
 pub use keyed::{KeyedBreakers, KeyedBuilder, PickBreaker, Picked, RequestKey};
 pub use layer::CircuitBreakerLayer;
 pub use response::{

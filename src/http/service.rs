@@ -7,6 +7,7 @@ use tower::Service;
 
 use super::classify::ClassifyResponse;
 use super::future::{Reject, ResponseFuture};
+use super::grpc::is_grpc;
 use super::keyed::{PickBreaker, Picked};
 use super::response::ResponseBody;
 
@@ -28,7 +29,9 @@ pub(crate) fn may_have_body<B>(req: &Request<B>) -> bool {
 /// It adds no backpressure: `poll_ready` asks the inner service only, and the breaker
 /// decides in `call`. A rejected request never reaches the inner service; it is answered
 /// at once with a 503 response (see [`rejection_response`](super::rejection_response)),
-/// not an error, so the service's error type is the inner one (`Infallible` stays
+/// or, for a gRPC request (`content-type: application/grpc*`), with a trailers-only
+/// `UNAVAILABLE` and gRPC's retry pushback (see
+/// [`grpc_rejection_response`](super::grpc_rejection_response)); not an error, so the service's error type is the inner one (`Infallible` stays
 /// `Infallible`). A rejected request that carries a body (left unread) gets
 /// `connection: close`, so keep-alive clients do not reuse a connection the server must
 /// drop. The outcome is classified when the response head is ready; the time
@@ -98,9 +101,12 @@ where
                 ResponseFuture::called(self.inner.call(req), guard)
             }
             Picked::Rejected(open) => {
+                let grpc = is_grpc(&req);
                 let how = Reject {
-                    close: may_have_body(&req),
+                    // HTTP/2 (gRPC) has no `connection: close`: a stream is reset instead.
+                    close: !grpc && may_have_body(&req),
                     hide_names: self.hide_names,
+                    grpc,
                 };
                 ResponseFuture::rejected(open, how)
             }

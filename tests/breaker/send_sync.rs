@@ -36,6 +36,31 @@ fn public_types_are_send_sync_debug() {
     assert_send_sync_debug::<breakerbox::http::Picked>();
     #[cfg(feature = "limit")]
     assert_send_sync_debug::<breakerbox::limit::RateLimitBuilder>();
+    #[cfg(feature = "reqwest")]
+    {
+        use breakerbox::reqwest as rq;
+        assert_send_sync_debug::<rq::CircuitBreakerMiddleware>();
+        assert_send_sync_debug::<rq::MiddlewareBuilder>();
+        assert_send_sync_debug::<rq::UpstreamClassifier>();
+        assert_send_sync_debug::<rq::Origin>();
+    }
+    #[cfg(feature = "tonic")]
+    {
+        use breakerbox::tonic as grpc;
+        assert_send_sync_debug::<grpc::GrpcBreakerLayer>();
+        assert_send_sync_debug::<grpc::GrpcClassifier>();
+        assert_send_sync_debug::<grpc::GrpcKey>();
+        assert_send_sync_debug::<
+            grpc::GrpcBody<http_body_util::Empty<bytes::Bytes>, grpc::GrpcClassifier>,
+        >();
+        assert_send_sync_debug::<
+            grpc::GrpcBreakerService<
+                (),
+                breakerbox::http::KeyedBreakers<grpc::GrpcKey>,
+                grpc::GrpcClassifier,
+            >,
+        >();
+    }
     assert_send_sync_debug::<RegistryBuilder>();
     assert_send_sync_debug::<store::Record>();
     assert_send_sync_debug::<store::StoreError>();

@@ -7,6 +7,7 @@ mod support;
 
 mod admin_api;
 mod edge;
+mod grpc_rejection;
 mod layer;
 mod limit_composition;
 mod server;
