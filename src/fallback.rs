@@ -3,36 +3,9 @@
 
 use crate::breaker::CircuitBreaker;
 use crate::error::CallError;
-
-/// Why a fallback was taken: the `reason` label of `breakerbox_fallbacks_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum FallbackReason {
-    /// The breaker, a bulkhead or a rate limit refused the call.
-    Rejected,
-    /// The call ran past the breaker's `call_timeout`.
-    Timeout,
-    /// The call ran and returned its own error.
-    Failure,
-}
+use crate::state::FallbackReason;
 
 impl FallbackReason {
-    /// Every reason, in label order.
-    pub const ALL: [FallbackReason; 3] = [
-        FallbackReason::Rejected,
-        FallbackReason::Timeout,
-        FallbackReason::Failure,
-    ];
-
-    /// The label value: `rejected`, `timeout` or `failure`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            FallbackReason::Rejected => "rejected",
-            FallbackReason::Timeout => "timeout",
-            FallbackReason::Failure => "failure",
-        }
-    }
-
     /// The reason for `error`.
     pub fn of<E>(error: &CallError<E>) -> FallbackReason {
         match error {
@@ -40,12 +13,6 @@ impl FallbackReason {
             CallError::Timeout(_) => FallbackReason::Timeout,
             CallError::Inner(_) => FallbackReason::Failure,
         }
-    }
-}
-
-impl std::fmt::Display for FallbackReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

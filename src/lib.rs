@@ -202,12 +202,12 @@ pub use clock::{Clock, MonotonicClock, UpkeepHandle};
 pub use config::{Config, ConfigBuilder, MAX_HALF_OPEN_COUNT, MAX_WINDOW_BUCKETS, WindowKind};
 pub use error::{BreakerOpen, BuildError, CallError, CallTimeout, ConfigError, RegistryError};
 pub use event::{Event, FleetNumbers, Listener, ListenerId, Outcome, Transition};
-pub use fallback::{Fallback, FallbackReason};
+pub use fallback::Fallback;
 pub use limited::{LimitReason, Limited};
 pub use name::{MAX_NAME_LEN, NameError, NameProblem};
 pub use observe::{DurationBuckets, DurationHistogram, SpanPolicy, Successes};
 pub use registry::{Registry, RegistryBuilder, ShutdownReport};
-pub use state::{Reason, State};
+pub use state::{FallbackReason, Reason, State};
 #[cfg(feature = "rt-tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rt-tokio")))]
 pub use timer::{MIN_TIMER_PERIOD, TimerHandle};

@@ -5,7 +5,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::time::Duration;
 
-use crate::error::Name;
+use crate::name::Name;
 
 /// Why a limit refused a call: the `reason` label of `breakerbox_limit_rejections_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

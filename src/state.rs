@@ -160,6 +160,42 @@ impl fmt::Display for Reason {
     }
 }
 
+/// Why a fallback was taken: the `reason` label of `breakerbox_fallbacks_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FallbackReason {
+    /// The breaker, a bulkhead or a rate limit refused the call.
+    Rejected,
+    /// The call ran past the breaker's `call_timeout`.
+    Timeout,
+    /// The call ran and returned its own error.
+    Failure,
+}
+
+impl FallbackReason {
+    /// Every reason, in label order.
+    pub const ALL: [FallbackReason; 3] = [
+        FallbackReason::Rejected,
+        FallbackReason::Timeout,
+        FallbackReason::Failure,
+    ];
+
+    /// The label value: `rejected`, `timeout` or `failure`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FallbackReason::Rejected => "rejected",
+            FallbackReason::Timeout => "timeout",
+            FallbackReason::Failure => "failure",
+        }
+    }
+}
+
+impl std::fmt::Display for FallbackReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -117,7 +117,7 @@ impl Registry {
         let timer = TimerHandle::spawn(period, move || {
             registry.poll_timeouts();
             #[cfg(feature = "metrics")]
-            crate::observe::publish_counters(&registry.all());
+            crate::observe::publish::publish_counters(&registry.all());
         });
         if let Some(task) = &timer.task {
             self.attach(Box::new(crate::registry::Task {
@@ -143,7 +143,7 @@ impl CircuitBreaker {
         TimerHandle::spawn(period, move || {
             breaker.poll_timeouts();
             #[cfg(feature = "metrics")]
-            crate::observe::publish_counters(std::slice::from_ref(&breaker));
+            crate::observe::publish::publish_counters(std::slice::from_ref(&breaker));
         })
     }
 }

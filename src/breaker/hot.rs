@@ -2,8 +2,8 @@
 
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
-use super::engine::nanos;
 use crate::config::Config;
+use crate::time::nanos;
 
 /// The config values the call path reads, copied out of the `arc-swap`ed settings into
 /// atomics, so a call does not pay for an `arc-swap` load and its guard (as much as a clock

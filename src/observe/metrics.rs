@@ -35,8 +35,7 @@ use super::transitions::TransitionCounters;
 use crate::config::Config;
 use crate::event::OutcomeTotals;
 use crate::event::{Outcome, Transition};
-use crate::fallback::FallbackReason;
-use crate::state::{Reason, State};
+use crate::state::{FallbackReason, Reason, State};
 use crate::window::WindowCounts;
 
 /// Registers the HELP text (and the unit, for `_seconds` metrics) of every breakerbox

@@ -35,6 +35,8 @@ pub mod otel;
 #[cfg(feature = "prometheus")]
 #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
 pub mod prometheus;
+#[cfg(all(feature = "metrics", any(feature = "prometheus", feature = "rt-tokio")))]
+pub(crate) mod publish;
 #[cfg(feature = "metrics")]
 mod scrape;
 mod span_policy;
@@ -65,23 +67,6 @@ pub(crate) use self::scrape::Recorders;
 #[cfg(not(feature = "metrics"))]
 #[derive(Debug, Default)]
 pub(crate) struct Recorders(());
-
-/// Publishes the lifetime counters of `breakers` from their striped totals, for a render
-/// that holds the scrape lock (see `lifetime`).
-#[cfg(all(feature = "metrics", any(feature = "prometheus", feature = "rt-tokio")))]
-pub(crate) fn publish_counters_locked(breakers: &[crate::CircuitBreaker]) {
-    for b in breakers {
-        b.observer().publish_counters(&b.outcome_totals());
-    }
-}
-
-/// [`publish_counters_locked`] under the scrape lock: the eager timer's tick, for
-/// exporters other than [`prometheus::render`].
-#[cfg(all(feature = "metrics", feature = "rt-tokio"))]
-pub(crate) fn publish_counters(breakers: &[crate::CircuitBreaker]) {
-    let _publishing = scrape::publishing();
-    publish_counters_locked(breakers);
-}
 
 /// Per-breaker observation hooks, built once when the breaker is built.
 pub(crate) struct Observer {

@@ -183,7 +183,7 @@ pub fn render(handle: &PrometheusHandle, registry: &Registry) -> String {
             }
             metrics.transition_zeros(|key| own.transition_zero(metrics.name(), key));
         }
-        super::publish_counters_locked(&breakers);
+        super::publish::publish_counters_locked(&breakers);
         own
     })
 }

@@ -72,7 +72,7 @@ pub struct ShutdownReport {
 
 impl Registry {
     /// Shuts down what runs in the background for this registry, in the order that loses
-    /// nothing: stops its eager timers ([`spawn_timer`](Registry::spawn_timer)) and its
+    /// nothing: stops its eager timers (`spawn_timer`, feature `rt-tokio`) and its
     /// fleet task (feature `fleet-redis`; its breakers go back to local decisions), saves
     /// every state change to its state store, then gives each notifier subscribed with
     /// `Dispatcher::subscribe` (feature `notify`) the time left of `deadline` to deliver
@@ -89,12 +89,14 @@ impl Registry {
     ///
     /// let registry = Registry::new();
     /// let db = registry.breaker("postgres", Config::database()).unwrap();
-    /// let timer = registry.spawn_timer(Duration::from_secs(1));
+    /// # #[cfg(feature = "rt-tokio")] {
+    /// let timer = registry.spawn_timer(Duration::from_secs(1)); // feature `rt-tokio`
     /// // axum::serve(listener, app).with_graceful_shutdown(signal).await?; then:
     /// let report = registry.shutdown(Duration::from_secs(5)).await;
     /// assert_eq!(report.stopped, 1);
     /// assert!(!timer.is_running());
     /// assert!(report.persisted.is_none(), "no state store");
+    /// # }
     /// # let _ = db;
     /// # }
     /// ```

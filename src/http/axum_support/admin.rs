@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, State};
 use axum::http::header::CACHE_CONTROL;
 use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use humantime_serde::re::humantime;
 use serde::Serialize;
 
-use super::auth::Admin;
+use super::auth::{Admin, AdminToken};
 use super::health::{BreakerView, Health};
 use crate::breaker::CircuitBreaker;
 use crate::http::response::Problem;
@@ -130,11 +130,6 @@ impl BreakerApi {
         router.with_state(Arc::new(self))
     }
 
-    /// The admin token, if the admin routes are on.
-    pub(super) fn token(&self) -> Option<&[u8]> {
-        self.token.as_deref()
-    }
-
     /// The breaker named exactly `name` (the rest of the path, percent-decoded).
     fn find(&self, name: &str) -> Result<CircuitBreaker, ApiError> {
         self.registry
@@ -144,6 +139,12 @@ impl BreakerApi {
 }
 
 pub(super) type Api = Arc<BreakerApi>;
+
+impl FromRef<Api> for AdminToken {
+    fn from_ref(api: &Api) -> AdminToken {
+        AdminToken(api.token.clone())
+    }
+}
 
 async fn health(State(api): State<Api>) -> Response {
     api.registry.poll_timeouts();

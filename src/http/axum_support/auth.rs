@@ -1,21 +1,32 @@
 //! Bearer-token authentication of the admin routes, compared in constant time.
 
-use axum::extract::FromRequestParts;
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode, request::Parts};
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
-use super::admin::Api;
+/// The bearer token admin routes accept, taken from a router's state through `FromRef`
+/// (so any router whose state yields one can require [`Admin`]); none refuses every
+/// request.
+#[derive(Debug, Clone, Default)]
+pub(super) struct AdminToken(pub(super) Option<Arc<[u8]>>);
 
 /// Proof that the request carried the admin bearer token.
 pub(super) struct Admin;
 
-impl FromRequestParts<Api> for Admin {
+impl<S> FromRequestParts<S> for Admin
+where
+    AdminToken: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, Response> {
-        let expected = api.token().unwrap_or_default();
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let token = AdminToken::from_ref(state);
+        let expected = token.0.as_deref().unwrap_or_default();
         let provided = parts.headers.get(AUTHORIZATION).and_then(bearer);
         match provided {
             Some(token) if !expected.is_empty() && token_eq(expected, token) => Ok(Admin),
