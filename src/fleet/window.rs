@@ -97,16 +97,17 @@ pub(super) fn invoke(
         .arg(keep);
 }
 
-/// The script's reply as the fleet's aggregate; `None` for anything else.
+/// The script's reply as the fleet's aggregate; `None` for anything else (a negative count
+/// included: the client's conversion to `u64` would wrap it).
 pub(super) fn parse(v: Value) -> Option<Aggregate> {
     let (calls, failures, slow, failing, slow_replicas) =
-        <(u64, u64, u64, u32, u32)>::from_redis_value(v).ok()?;
+        <(i64, i64, i64, i64, i64)>::from_redis_value(v).ok()?;
     Some(Aggregate {
-        calls,
-        failures,
-        slow,
-        failing_replicas: failing,
-        slow_replicas,
+        calls: u64::try_from(calls).ok()?,
+        failures: u64::try_from(failures).ok()?,
+        slow: u64::try_from(slow).ok()?,
+        failing_replicas: u32::try_from(failing).ok()?,
+        slow_replicas: u32::try_from(slow_replicas).ok()?,
     })
 }
 
