@@ -9,6 +9,7 @@ mod support;
 
 mod fleet;
 mod fleet_keys;
+mod fleet_scale;
 mod fleet_upgrade;
 mod fleet_window;
 mod redis_breaker;
