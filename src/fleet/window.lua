@@ -1,157 +1,199 @@
--- One breaker's fleet window, kept server-side: a replica's publish and read in one call,
--- O(1) in the number of replicas and, amortized, in the window's periods (about 13 Redis
--- commands in a call, a dozen more once per period fleet-wide when the window slides).
+-- One breaker's fleet window, kept server-side: a replica's publish and read in one call
+-- of 3 Redis commands (HMGET, ZADD, HSET), whatever the number of replicas; once per
+-- period fleet-wide the window slides (the slots that left it are subtracted, the dead
+-- replicas' counts taken out), a few more.
 --
--- KEYS: [1] w  the fleet's slot totals (fields cSLOT fSLOT sSLOT), rolling totals (c f s),
---              the lowest slot in them (lo) and the latest time seen (now);
---       [2] r  this replica's own slots, a ring of `n` fields (kSLOT%n = "SLOT c f s"):
---              what is subtracted when it dies;
---       [3] fz replicas with failures, scored by their last failing slot;
---       [4] sz the same for slow calls;
---       [5] hb heartbeats: replicas scored by the time of their last call.
+-- KEYS: [1] w, one hash:
+--         per slot s: cS fS sS (calls, failures, slow calls published in it), FS SS (the
+--           replicas whose last failure, slow call, was in it);
+--         c f s F S: the same summed over the window (F, S: replicas failing, slow);
+--         lo: the window's first slot; now: the latest time seen (ms);
+--         per replica: l:ID = "last failing slot, last slow slot", and a ring of its own
+--           slots r:ID:(s % n) = "s calls failures slow": what leaves when it dies;
+--       [2] hb, a sorted set: the replicas scored by the time of their last call.
 -- ARGV: [1] replica id, [2] now (ms), [3] period (ms), [4] slots in the window (n),
---       [5] heartbeat ttl (ms), [6] calls, [7] failures, [8] slow calls (deltas),
---       [9] age (ms) of this replica's last close, or -1, [10] the prefix of the replicas'
---       own keys (r = prefix .. id), [11] keys' time to live (ms).
--- Returns {calls, failures, slow, replicas failing, replicas slow} over the window (or
--- over the slots after the close). Garbage in a field counts as 0; a key of another type
--- is a WRONGTYPE error before anything is written.
-local w, r, fz, sz, hb = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+--       [5] heartbeat ttl (ms), [6] calls, [7] failures, [8] slow calls (deltas since
+--       the last call), [9] age (ms) of this replica's last close or -1, [10] the keys'
+--       time to live (ms).
+-- Returns {calls, failures, slow, replicas failing, replicas slow} over the window, or
+-- over the slots after the one of the close. Garbage in a field counts as 0; a key of
+-- another type is an error (WRONGTYPE) before anything is written.
+local w, hb = KEYS[1], KEYS[2]
 local function num(x) return tonumber(x) or 0 end
-local KINDS = { 'c', 'f', 's' }
-
 local id = ARGV[1]
-local period, n, ttl = math.max(1, num(ARGV[3])), math.max(1, num(ARGV[4])), num(ARGV[5])
-local delta = { c = num(ARGV[6]), f = num(ARGV[7]), s = num(ARGV[8]) }
-local age, rprefix, keep = num(ARGV[9]), ARGV[10], ARGV[11]
+local now = num(ARGV[2])
+local period = math.max(1, num(ARGV[3]))
+local n = math.max(1, num(ARGV[4]))
+local ttl = num(ARGV[5])
+local dc, df, ds = num(ARGV[6]), num(ARGV[7]), num(ARGV[8])
+local age = tonumber(ARGV[9]) or -1
+local keep = ARGV[10]
+local K = { 'c', 'f', 's', 'F', 'S' }
+local CHUNK = 1000
 
--- Reads first: a key of another type fails here, before anything is written.
-local wv = redis.call('HMGET', w, 'now', 'lo', 'c', 'f', 's')
-local stored = num(wv[1])
--- The fleet's time never goes back: a replica whose clock is behind counts in the latest slot.
-local now = math.max(num(ARGV[2]), stored)
-local cur = math.floor(now / period)
-local lo = cur - n + 1
-local ring = 'k' .. (cur % n)
-local mine = redis.call('HGET', r, ring)
-for _, k in ipairs({ fz, sz }) do
-  local t = redis.call('TYPE', k).ok
-  if t ~= 'none' and t ~= 'zset' then
-    return redis.error_reply('WRONGTYPE ' .. k .. ' holds a ' .. t)
-  end
-end
-local dead = redis.call('ZRANGEBYSCORE', hb, '-inf', now - ttl)
-local tot = { c = num(wv[3]), f = num(wv[4]), s = num(wv[5]) }
-
--- Adds v to a counter field; a field that is not an integer restarts from v. (A zero is
--- skipped: Lua's -0 is "-0", which HINCRBY refuses.)
-local function incr(key, field, v)
-  if v == 0 then return end
-  local res = redis.pcall('HINCRBY', key, field, v)
-  if type(res) == 'table' and res.err then redis.call('HSET', key, field, v) end
-end
-
-if now > stored then redis.call('HSET', w, 'now', now) end
--- The first call in a new slot: the slots below lo leave the totals.
-local wlo = tonumber(wv[2])
-local slid = wlo == nil or wlo < lo
-if slid then
-  if wlo ~= nil and lo - wlo >= n then
-    redis.call('HDEL', w, 'c', 'f', 's')
-    for s = wlo, wlo + n - 1 do redis.call('HDEL', w, 'c' .. s, 'f' .. s, 's' .. s) end
-    tot = { c = 0, f = 0, s = 0 }
-  elseif wlo ~= nil then
-    for s = wlo, lo - 1 do
-      local v = redis.call('HMGET', w, 'c' .. s, 'f' .. s, 's' .. s)
-      if v[1] or v[2] or v[3] then
-        for i, k in ipairs(KINDS) do
-          if v[i] then
-            incr(w, k, -num(v[i]))
-            tot[k] = tot[k] - num(v[i])
-          end
-        end
-        redis.call('HDEL', w, 'c' .. s, 'f' .. s, 's' .. s)
-      end
+-- HMGET or HDEL of many fields, in chunks (unpack's limit).
+local function many(cmd, fields)
+  local out = {}
+  for i = 1, #fields, CHUNK do
+    local part = redis.call(cmd, w, unpack(fields, i, math.min(#fields, i + CHUNK - 1)))
+    if cmd == 'HMGET' then
+      for j = 1, #part do out[#out + 1] = part[j] end
     end
   end
-  redis.call('HSET', w, 'lo', lo)
-  redis.call('ZREMRANGEBYSCORE', fz, '-inf', '(' .. lo)
-  redis.call('ZREMRANGEBYSCORE', sz, '-inf', '(' .. lo)
+  return out
 end
 
--- Replicas whose heartbeat is a ttl old: their slots in the window leave the totals.
-for _, d in ipairs(dead) do
-  if d ~= id then
-    local dk = rprefix .. d
-    local fields = redis.pcall('HVALS', dk)
-    if type(fields) == 'table' and not fields.err then
-      for _, v in ipairs(fields) do
-        local p = {}
-        for x in string.gmatch(v, '%S+') do p[#p + 1] = num(x) end
+local function words(v)
+  local p = {}
+  if v then for x in string.gmatch(v, '%S+') do p[#p + 1] = tonumber(x) end end
+  return p
+end
+
+-- Reads first (a key of another type fails here). The slot is guessed from this
+-- replica's clock and read again if a peer's clock was ahead.
+local function slot_fields(cur)
+  return 'c' .. cur, 'f' .. cur, 's' .. cur, 'F' .. cur, 'S' .. cur, 'r:' .. id .. ':' .. (cur % n)
+end
+local v = redis.call('HMGET', w, 'now', 'lo', 'c', 'f', 's', 'F', 'S', 'l:' .. id,
+  slot_fields(math.floor(now / period)))
+-- The fleet's time never goes back: a replica whose clock is behind counts in the latest slot.
+now = math.max(now, num(v[1]))
+local cur = math.floor(now / period)
+local lo = cur - n + 1
+local tot = { num(v[3]), num(v[4]), num(v[5]), num(v[6]), num(v[7]) }
+local last = words(v[8])
+local here = { v[9], v[10], v[11], v[12], v[13], v[14] }
+if math.floor(num(ARGV[2]) / period) ~= cur then
+  here = redis.call('HMGET', w, slot_fields(cur))
+end
+redis.call('ZADD', hb, now, id)
+
+local wlo = tonumber(v[2])
+local slid = wlo == nil or wlo < lo
+if slid then
+  -- The slots below lo leave the totals.
+  if wlo ~= nil then
+    local names = {}
+    for s = wlo, math.min(lo - 1, wlo + n - 1) do
+      for i = 1, 5 do names[#names + 1] = K[i] .. s end
+    end
+    if lo - wlo >= n then
+      tot = { 0, 0, 0, 0, 0 }
+    else
+      local old = many('HMGET', names)
+      for j = 1, #names do
+        local i = (j - 1) % 5 + 1
+        tot[i] = tot[i] - num(old[j])
+      end
+    end
+    many('HDEL', names)
+  end
+  -- Replicas whose heartbeat is a ttl old: their counts in the window leave it.
+  for _, d in ipairs(redis.call('ZRANGEBYSCORE', hb, '-inf', now - ttl)) do
+    if d ~= id then
+      local mine = { 'l:' .. d }
+      for k = 0, n - 1 do mine[#mine + 1] = 'r:' .. d .. ':' .. k end
+      local got = many('HMGET', mine)
+      local sub = {}
+      local dl = words(got[1])
+      for i = 1, 2 do
+        local s = dl[i]
+        if s and s >= lo and s <= cur then
+          sub[#sub + 1] = { K[i + 3] .. s, 1 }
+          tot[i + 3] = tot[i + 3] - 1
+        end
+      end
+      for j = 2, #got do
+        local p = words(got[j])
         local s = p[1]
         if s and s >= lo and s <= cur then
-          for i, k in ipairs(KINDS) do
+          for i = 1, 3 do
             local x = p[i + 1] or 0
-            if x ~= 0 and redis.call('HEXISTS', w, k .. s) == 1 then
-              incr(w, k .. s, -x)
-              incr(w, k, -x)
-              tot[k] = tot[k] - x
+            if x ~= 0 then
+              sub[#sub + 1] = { K[i] .. s, x }
+              tot[i] = tot[i] - x
             end
           end
         end
       end
+      if #sub > 0 then
+        local names = {}
+        for j = 1, #sub do names[j] = sub[j][1] end
+        local vals = many('HMGET', names)
+        local set = {}
+        for j = 1, #sub do
+          set[#set + 1] = sub[j][1]
+          set[#set + 1] = num(vals[j]) - sub[j][2]
+        end
+        redis.call('HSET', w, unpack(set))
+      end
+      many('HDEL', mine)
     end
-    redis.call('DEL', dk)
-    redis.call('ZREM', fz, d)
-    redis.call('ZREM', sz, d)
+    redis.call('ZREM', hb, d)
   end
-  redis.call('ZREM', hb, d)
 end
 
--- This replica's heartbeat and deltas.
-redis.call('ZADD', hb, now, id)
-if delta.c > 0 or delta.f > 0 or delta.s > 0 then
-  if delta.f > 0 then
-    redis.call('ZADD', fz, cur, id)
-    redis.call('PEXPIRE', fz, keep)
-  end
-  if delta.s > 0 then
-    redis.call('ZADD', sz, cur, id)
-    redis.call('PEXPIRE', sz, keep)
-  end
-  local own = { c = 0, f = 0, s = 0 }
-  if mine then
-    local p = {}
-    for x in string.gmatch(mine, '%S+') do p[#p + 1] = num(x) end
-    if p[1] == cur then own = { c = p[2] or 0, f = p[3] or 0, s = p[4] or 0 } end
-  end
-  for _, k in ipairs(KINDS) do
-    local v = delta[k]
-    if v > 0 then
-      incr(w, k .. cur, v)
-      incr(w, k, v)
-      tot[k] = tot[k] + v
-      own[k] = own[k] + v
+-- This replica's deltas, and one HSET of everything that changed.
+local set = { 'now', now, 'lo', lo }
+if dc > 0 or df > 0 or ds > 0 then
+  local cs = { num(here[1]) + dc, num(here[2]) + df, num(here[3]) + ds, num(here[4]), num(here[5]) }
+  tot[1], tot[2], tot[3] = tot[1] + dc, tot[2] + df, tot[3] + ds
+  -- The replicas failing (slow) in the window: this one's last failing slot moves to cur.
+  local moved = false
+  for i = 1, 2 do
+    local d = (i == 1) and df or ds
+    local s = last[i]
+    if d > 0 and s ~= cur then
+      if s and s >= lo and s < cur then
+        set[#set + 1] = K[i + 3] .. s
+        set[#set + 1] = num(redis.call('HGET', w, K[i + 3] .. s)) - 1
+      else
+        tot[i + 3] = tot[i + 3] + 1
+      end
+      cs[i + 3] = cs[i + 3] + 1
+      last[i] = cur
+      moved = true
     end
   end
-  redis.call('HSET', r, ring, cur .. ' ' .. own.c .. ' ' .. own.f .. ' ' .. own.s)
-  redis.call('PEXPIRE', r, keep)
+  if moved then
+    set[#set + 1] = 'l:' .. id
+    set[#set + 1] = (last[1] or -1) .. ' ' .. (last[2] or -1)
+  end
+  for i = 1, 5 do
+    set[#set + 1] = K[i] .. cur
+    set[#set + 1] = cs[i]
+  end
+  local own = words(here[6])
+  if own[1] ~= cur then own = { cur, 0, 0, 0 } end
+  set[#set + 1] = 'r:' .. id .. ':' .. (cur % n)
+  set[#set + 1] = cur .. ' ' .. ((own[2] or 0) + dc) .. ' ' .. ((own[3] or 0) + df) .. ' '
+    .. ((own[4] or 0) + ds)
 end
+for i = 1, 5 do
+  set[#set + 1] = K[i]
+  set[#set + 1] = tot[i]
+end
+redis.call('HSET', w, unpack(set))
 if slid then
-  for _, k in ipairs({ w, fz, sz, hb }) do redis.call('PEXPIRE', k, keep) end
+  redis.call('PEXPIRE', w, keep)
+  redis.call('PEXPIRE', hb, keep)
 end
 
--- The read: the rolling totals, or the slots after this replica's last close.
+-- The read: the totals, or the slots after this replica's last close.
 local from = lo
 if age >= 0 then from = math.max(lo, math.floor((now - age) / period) + 1) end
 local sum = tot
 if from > lo then
-  sum = { c = 0, f = 0, s = 0 }
+  sum = { 0, 0, 0, 0, 0 }
+  local names = {}
   for s = from, cur do
-    local v = redis.call('HMGET', w, 'c' .. s, 'f' .. s, 's' .. s)
-    for i, k in ipairs(KINDS) do sum[k] = sum[k] + num(v[i]) end
+    for i = 1, 5 do names[#names + 1] = K[i] .. s end
+  end
+  local got = many('HMGET', names)
+  for j = 1, #names do
+    local i = (j - 1) % 5 + 1
+    sum[i] = sum[i] + num(got[j])
   end
 end
-local nf = redis.call('ZCOUNT', fz, from, '+inf')
-local ns = redis.call('ZCOUNT', sz, from, '+inf')
-return { math.max(0, sum.c), math.max(0, sum.f), math.max(0, sum.s), nf, ns }
+return { math.max(0, sum[1]), math.max(0, sum[2]), math.max(0, sum[3]),
+  math.max(0, sum[4]), math.max(0, sum[5]) }

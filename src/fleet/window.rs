@@ -2,14 +2,13 @@
 //! adds its deltas into per-period slot totals and rolling totals, and reads back the
 //! fleet's totals and the count of replicas failing, in one script call whose work does
 //! not grow with the number of replicas (nor, but right after a close, with the window's
-//! periods). A replica's own slots are kept too, so that its counts leave the totals when
-//! its heartbeat (a score in a sorted set) is older than 3 periods.
+//! periods). Each replica's own slots are kept too, so that its counts leave the totals
+//! once its heartbeat (a score in a sorted set) is 3 periods old.
 //!
-//! Keys, all of one breaker in one Redis Cluster hash slot (`{NAME}`), versioned (`v2`)
-//! so that replicas of the previous layout (`P:w:NAME`, `P:hb:REPLICA`) run beside these
-//! during a rolling deploy without reading each other's windows:
-//! `P:v2:{NAME}:w`, `P:v2:{NAME}:r:REPLICA`, `P:v2:{NAME}:f`, `P:v2:{NAME}:s`,
-//! `P:v2:{NAME}:hb`.
+//! Two keys per breaker, in one Redis Cluster hash slot (`{NAME}`), versioned (`v2`) so
+//! that replicas of the previous layout (`P:w:NAME`, `P:hb:REPLICA`) run beside these
+//! during a rolling deploy without reading each other's windows: the hash `P:v2:{NAME}:w`
+//! and the sorted set `P:v2:{NAME}:hb`.
 
 use std::time::Duration;
 
@@ -63,7 +62,7 @@ impl Params {
     }
 }
 
-/// Adds one script call (`EVALSHA sha 5 KEYS... ARGV...`) for `name` to `pipe`.
+/// Adds one script call (`EVALSHA sha 2 KEYS... ARGV...`) for `name` to `pipe`.
 pub(super) fn invoke(
     pipe: &mut redis::Pipeline,
     sha: &str,
@@ -74,15 +73,11 @@ pub(super) fn invoke(
     p: Publish,
 ) {
     let base = base(prefix, name);
-    let rprefix = format!("{base}:r:");
     let keep = super::task::millis(params.window.saturating_add(params.heartbeat_ttl));
     pipe.cmd("EVALSHA")
         .arg(sha)
-        .arg(5)
+        .arg(2)
         .arg(format!("{base}:w"))
-        .arg(format!("{rprefix}{replica}"))
-        .arg(format!("{base}:f"))
-        .arg(format!("{base}:s"))
         .arg(format!("{base}:hb"))
         .arg(replica)
         .arg(p.now_ms)
@@ -93,7 +88,6 @@ pub(super) fn invoke(
         .arg(p.failures)
         .arg(p.slow)
         .arg(p.closed_age_ms.map_or(-1, |a| a.min(i64::MAX as u64) as i64))
-        .arg(rprefix)
         .arg(keep);
 }
 
@@ -126,7 +120,7 @@ mod tests {
         };
         invoke(&mut pipe, "sha", "bb", "pg", "a", params, Publish::default());
         let packed = String::from_utf8_lossy(&pipe.get_packed_pipeline()).into_owned();
-        for key in ["bb:v2:{pg}:w", "bb:v2:{pg}:r:a", "bb:v2:{pg}:f", "bb:v2:{pg}:hb"] {
+        for key in ["bb:v2:{pg}:w", "bb:v2:{pg}:hb"] {
             assert!(packed.contains(key), "{key} in {packed}");
         }
     }

@@ -142,8 +142,8 @@ async fn one_replica_below_quorum_opens_only_itself() {
 }
 
 /// Whether `replica` still has a heartbeat in the window keys of `dep` at `port` (a
-/// replica's heartbeat older than 3 periods is removed, with its counts, by the next round
-/// of any other replica).
+/// replica's heartbeat 3 periods old is removed, with its counts, by the first round of
+/// another replica in the next period).
 async fn has_heartbeat(port: u16, replica: &str) -> bool {
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
@@ -156,16 +156,17 @@ async fn has_heartbeat(port: u16, replica: &str) -> bool {
     score.is_some()
 }
 
-/// The slots of `dep` in which `replica` published calls (its own ring of the window).
+/// The slots of `dep` in which `replica` published calls (its own ring in the window).
 pub(crate) async fn published_by(port: u16, replica: &str) -> usize {
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let w: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
-        .arg(format!("breakerbox:v2:{{dep}}:r:{replica}"))
+        .arg("breakerbox:v2:{dep}:w")
         .query_async(&mut conn)
         .await
         .unwrap();
-    w.len()
+    let ring = format!("r:{replica}:");
+    w.keys().filter(|k| k.starts_with(&ring)).count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -138,11 +138,8 @@ async fn round_slots(
         let (calls, failures) = deltas(replica, b);
         pipe.cmd("EVALSHA")
             .arg(sha)
-            .arg(5)
+            .arg(2)
             .arg(format!("{base}:w"))
-            .arg(format!("{base}:r:r{replica}"))
-            .arg(format!("{base}:f"))
-            .arg(format!("{base}:s"))
             .arg(format!("{base}:hb"))
             .arg(format!("r{replica}"))
             .arg(now)
@@ -153,7 +150,6 @@ async fn round_slots(
             .arg(failures)
             .arg(0)
             .arg(-1)
-            .arg(format!("{base}:r:"))
             .arg(ms(s.window) + 3 * ms(s.period));
     }
     let replies: Vec<Vec<i64>> = pipe.query_async(conn).await?;
