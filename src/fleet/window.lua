@@ -25,7 +25,8 @@ local now = num(ARGV[2])
 local period = math.max(1, num(ARGV[3]))
 local n = math.max(1, num(ARGV[4]))
 local ttl = num(ARGV[5])
-local dc, df, ds = num(ARGV[6]), num(ARGV[7]), num(ARGV[8])
+local dc, df, ds = math.max(0, num(ARGV[6])), math.max(0, num(ARGV[7])),
+  math.max(0, num(ARGV[8]))
 local age = tonumber(ARGV[9]) or -1
 local keep = ARGV[10]
 local K = { 'c', 'f', 's', 'F', 'S' }
@@ -43,28 +44,43 @@ local function many(cmd, fields)
   return out
 end
 
+-- The numbers of a stored "a b ..." value (at most 4).
 local function words(v)
-  local p = {}
-  if v then for x in string.gmatch(v, '%S+') do p[#p + 1] = tonumber(x) end end
-  return p
+  if not v then return {} end
+  local a, b, c, d = string.match(v, '^(%S+) ?(%S*) ?(%S*) ?(%S*)')
+  return { tonumber(a), tonumber(b), tonumber(c), tonumber(d) }
 end
 
--- Reads first (a key of another type fails here). The slot is guessed from this
--- replica's clock and read again if a peer's clock was ahead.
+-- Reads first (a key of another type fails here): the totals, and the fields of the slot
+-- this call writes, guessed from this replica's clock and read again if a peer's clock
+-- was ahead. Failures and slow calls need their own fields only when there are some.
+local publish = dc > 0 or df > 0 or ds > 0
 local function slot_fields(cur)
-  return 'c' .. cur, 'f' .. cur, 's' .. cur, 'F' .. cur, 'S' .. cur, 'r:' .. id .. ':' .. (cur % n)
+  local f = { 'c' .. cur, 'r:' .. id .. ':' .. (cur % n), 'f' .. cur, 'F' .. cur, 's' .. cur,
+    'S' .. cur }
+  if ds > 0 then return f end
+  f[5], f[6] = nil, nil
+  if df > 0 then return f end
+  f[3], f[4] = nil, nil
+  return f
 end
-local v = redis.call('HMGET', w, 'now', 'lo', 'c', 'f', 's', 'F', 'S', 'l:' .. id,
-  slot_fields(math.floor(now / period)))
+local fields = { 'now', 'lo', 'c', 'f', 's', 'F', 'S', 'l:' .. id }
+local guess = math.floor(now / period)
+if publish then
+  for _, f in ipairs(slot_fields(guess)) do fields[#fields + 1] = f end
+end
+local v = redis.call('HMGET', w, unpack(fields))
 -- The fleet's time never goes back: a replica whose clock is behind counts in the latest slot.
-now = math.max(now, num(v[1]))
+local stored = num(v[1])
+now = math.max(now, stored)
 local cur = math.floor(now / period)
 local lo = cur - n + 1
 local tot = { num(v[3]), num(v[4]), num(v[5]), num(v[6]), num(v[7]) }
 local last = words(v[8])
+-- here: this slot's c, ring, f, F, s, S (those read).
 local here = { v[9], v[10], v[11], v[12], v[13], v[14] }
-if math.floor(num(ARGV[2]) / period) ~= cur then
-  here = redis.call('HMGET', w, slot_fields(cur))
+if publish and guess ~= cur then
+  here = redis.call('HMGET', w, unpack(slot_fields(cur)))
 end
 redis.call('ZADD', hb, now, id)
 
@@ -134,23 +150,34 @@ if slid then
 end
 
 -- This replica's deltas, and one HSET of everything that changed.
-local set = { 'now', now, 'lo', lo }
-if dc > 0 or df > 0 or ds > 0 then
-  local cs = { num(here[1]) + dc, num(here[2]) + df, num(here[3]) + ds, num(here[4]), num(here[5]) }
-  tot[1], tot[2], tot[3] = tot[1] + dc, tot[2] + df, tot[3] + ds
+local set = {}
+local changed = { slid, slid, slid, slid, slid }
+if publish then
+  local delta = { dc, df, ds }
+  local cs = { num(here[1]) + dc, num(here[3]) + df, num(here[5]) + ds, num(here[4]),
+    num(here[6]) }
+  for i = 1, 3 do
+    if delta[i] > 0 then
+      tot[i] = tot[i] + delta[i]
+      changed[i] = true
+      set[#set + 1] = K[i] .. cur
+      set[#set + 1] = cs[i]
+    end
+  end
   -- The replicas failing (slow) in the window: this one's last failing slot moves to cur.
   local moved = false
   for i = 1, 2 do
-    local d = (i == 1) and df or ds
     local s = last[i]
-    if d > 0 and s ~= cur then
+    if delta[i + 1] > 0 and s ~= cur then
       if s and s >= lo and s < cur then
         set[#set + 1] = K[i + 3] .. s
         set[#set + 1] = num(redis.call('HGET', w, K[i + 3] .. s)) - 1
       else
         tot[i + 3] = tot[i + 3] + 1
+        changed[i + 3] = true
       end
-      cs[i + 3] = cs[i + 3] + 1
+      set[#set + 1] = K[i + 3] .. cur
+      set[#set + 1] = cs[i + 3] + 1
       last[i] = cur
       moved = true
     end
@@ -159,21 +186,27 @@ if dc > 0 or df > 0 or ds > 0 then
     set[#set + 1] = 'l:' .. id
     set[#set + 1] = (last[1] or -1) .. ' ' .. (last[2] or -1)
   end
-  for i = 1, 5 do
-    set[#set + 1] = K[i] .. cur
-    set[#set + 1] = cs[i]
-  end
-  local own = words(here[6])
+  local own = words(here[2])
   if own[1] ~= cur then own = { cur, 0, 0, 0 } end
   set[#set + 1] = 'r:' .. id .. ':' .. (cur % n)
   set[#set + 1] = cur .. ' ' .. ((own[2] or 0) + dc) .. ' ' .. ((own[3] or 0) + df) .. ' '
     .. ((own[4] or 0) + ds)
 end
 for i = 1, 5 do
-  set[#set + 1] = K[i]
-  set[#set + 1] = tot[i]
+  if changed[i] then
+    set[#set + 1] = K[i]
+    set[#set + 1] = tot[i]
+  end
 end
-redis.call('HSET', w, unpack(set))
+if now > stored then
+  set[#set + 1] = 'now'
+  set[#set + 1] = now
+end
+if slid then
+  set[#set + 1] = 'lo'
+  set[#set + 1] = lo
+end
+if #set > 0 then redis.call('HSET', w, unpack(set)) end
 if slid then
   redis.call('PEXPIRE', w, keep)
   redis.call('PEXPIRE', hb, keep)

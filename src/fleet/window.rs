@@ -5,7 +5,8 @@
 //! periods). Each replica's own slots are kept too, so that its counts leave the totals
 //! once its heartbeat (a score in a sorted set) is 3 periods old.
 //!
-//! Two keys per breaker, in one Redis Cluster hash slot (`{NAME}`), versioned (`v2`) so
+//! Two keys per breaker, in one Redis Cluster hash slot (`{NAME}`: ready for a cluster,
+//! which the fleet does not connect to yet), versioned (`v2`) so
 //! that replicas of the previous layout (`P:w:NAME`, `P:hb:REPLICA`) run beside these
 //! during a rolling deploy without reading each other's windows: the hash `P:v2:{NAME}:w`
 //! and the sorted set `P:v2:{NAME}:hb`.

@@ -246,7 +246,14 @@ async fn prefill_fields(conn: &mut MultiplexedConnection, s: &Setup) -> redis::R
 /// Runs one point against the Redis at `url` (flushed first).
 pub async fn run(url: &str, s: Setup) -> redis::RedisResult<Report> {
     let client = redis::Client::open(url)?;
-    let mut admin = client.get_multiplexed_async_connection().await?;
+    // No response timeout of the client's own (500 ms): a saturated server answers late,
+    // and the rounds are bounded by the period below.
+    let config = redis::AsyncConnectionConfig::new()
+        .set_response_timeout(None)
+        .set_connection_timeout(None);
+    let mut admin = client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await?;
     redis::cmd("FLUSHALL").query_async::<()>(&mut admin).await?;
     let sha: String = redis::cmd("SCRIPT")
         .arg("LOAD")
@@ -261,7 +268,9 @@ pub async fn run(url: &str, s: Setup) -> redis::RedisResult<Report> {
     let start = tokio::time::Instant::now();
     let mut tasks = Vec::with_capacity(s.replicas);
     for replica in 0..s.replicas {
-        let mut conn = client.get_multiplexed_async_connection().await?;
+        let mut conn = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
         let (sha, log) = (sha.clone(), log.clone());
         let offset = s.period.mul_f64(replica as f64 / s.replicas as f64);
         tasks.push(tokio::spawn(async move {
