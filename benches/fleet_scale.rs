@@ -11,9 +11,9 @@
 //! Needs `redis-server` on the PATH (skipped otherwise). The simulation is the tests' own
 //! (`tests/support/fleet_sim.rs`).
 
+mod common;
 #[path = "../tests/support/fleet_sim.rs"]
 mod fleet_sim;
-mod common;
 
 use std::time::Duration;
 
@@ -46,7 +46,10 @@ fn row(r: &Report) {
 
 fn main() {
     // `cargo bench` passes `--bench`; the first other argument is the list of R.
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let after = args.first().map_or_else(|| vec![10], |a| list(a));
     let before = std::env::var("FLEET_SCALE_BEFORE").map_or_else(|_| vec![10], |v| list(&v));
     if common::redis::Redis::start().is_none() {
@@ -54,7 +57,9 @@ fn main() {
         return;
     }
     let rt = tokio::runtime::Runtime::new().expect("a runtime");
-    println!("| design | R | B | commands / round | bytes / round | Redis CPU s/s | CPU s/s per 1k R·B | round p50 ms | round p99 ms | failed rounds |");
+    println!(
+        "| design | R | B | commands / round | bytes / round | Redis CPU s/s | CPU s/s per 1k R·B | round p50 ms | round p99 ms | failed rounds |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let points = before
         .iter()

@@ -190,7 +190,15 @@ async fn round(
             window: window_of(b, shared),
             heartbeat_ttl: cfg.heartbeat_ttl(),
         };
-        window::invoke(&mut pipe, sha, prefix, b.name(), &cfg.replica_id, params, publish);
+        window::invoke(
+            &mut pipe,
+            sha,
+            prefix,
+            b.name(),
+            &cfg.replica_id,
+            params,
+            publish,
+        );
         totals.push(now);
     }
     let replies: Vec<redis::Value> = if breakers.is_empty() {

@@ -88,7 +88,10 @@ pub(super) fn invoke(
         .arg(p.calls)
         .arg(p.failures)
         .arg(p.slow)
-        .arg(p.closed_age_ms.map_or(-1, |a| a.min(i64::MAX as u64) as i64))
+        .arg(
+            p.closed_age_ms
+                .map_or(-1, |a| a.min(i64::MAX as u64) as i64),
+        )
         .arg(keep);
 }
 
@@ -119,7 +122,15 @@ mod tests {
             window: Duration::from_secs(60),
             heartbeat_ttl: Duration::from_secs(3),
         };
-        invoke(&mut pipe, "sha", "bb", "pg", "a", params, Publish::default());
+        invoke(
+            &mut pipe,
+            "sha",
+            "bb",
+            "pg",
+            "a",
+            params,
+            Publish::default(),
+        );
         let packed = String::from_utf8_lossy(&pipe.get_packed_pipeline()).into_owned();
         for key in ["bb:v2:{pg}:w", "bb:v2:{pg}:hb"] {
             assert!(packed.contains(key), "{key} in {packed}");

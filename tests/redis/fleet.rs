@@ -187,7 +187,11 @@ async fn a_dead_replicas_counts_leave_the_aggregate() {
         (!has_heartbeat(server.port, "r0").await).then_some(())
     })
     .await;
-    assert_eq!(published_by(server.port, "r0").await, 0, "r0's slots removed");
+    assert_eq!(
+        published_by(server.port, "r0").await,
+        0,
+        "r0's slots removed"
+    );
     // r1's 6 failures alone are below min_calls and below the quorum; with r0's they
     // would be 12 failing calls on two replicas.
     fail(&fleet[0].1, 6);

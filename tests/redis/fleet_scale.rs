@@ -40,12 +40,21 @@ async fn the_server_side_window_costs_the_same_per_round_with_five_times_the_rep
         per_breaker(&small, small.commands_per_round()),
         per_breaker(&large, large.commands_per_round()),
     );
-    assert!(c10 <= c2 * 1.1, "commands per breaker: {c2} at R=2, {c10} at R=10");
+    assert!(
+        c10 <= c2 * 1.1,
+        "commands per breaker: {c2} at R=2, {c10} at R=10"
+    );
     let (b2, b10) = (small.bytes_per_round(), large.bytes_per_round());
-    assert!(b10 <= b2 * 1.1, "bytes per round: {b2} at R=2, {b10} at R=10");
+    assert!(
+        b10 <= b2 * 1.1,
+        "bytes per round: {b2} at R=2, {b10} at R=10"
+    );
     // The previous layout, for contrast: each round reads every replica's fields.
     let old_small = point(&url, Design::Fields, 2).await;
     let old_large = point(&url, Design::Fields, 10).await;
     let (o2, o10) = (old_small.bytes_per_round(), old_large.bytes_per_round());
-    assert!(o10 > o2 * 3.0, "previous layout: {o2} at R=2, {o10} at R=10");
+    assert!(
+        o10 > o2 * 3.0,
+        "previous layout: {o2} at R=2, {o10} at R=10"
+    );
 }

@@ -108,7 +108,11 @@ async fn counters(conn: &mut MultiplexedConnection) -> redis::RedisResult<(u64, 
         .filter_map(|l| l.trim().split_once(':'))
         .collect();
     let int = |k: &str| map.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    let float = |k: &str| map.get(k).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let float = |k: &str| {
+        map.get(k)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     Ok((
         int("total_commands_processed"),
         int("total_net_input_bytes"),
@@ -120,7 +124,7 @@ async fn counters(conn: &mut MultiplexedConnection) -> redis::RedisResult<(u64, 
 /// The deltas a replica publishes for a breaker each period: 10 calls, a failure on one
 /// breaker in ten.
 fn deltas(replica: usize, breaker: usize) -> (u64, u64) {
-    (10, u64::from((replica + breaker) % 10 == 0))
+    (10, u64::from((replica + breaker).is_multiple_of(10)))
 }
 
 /// One replica's round in the server-side design: one script call per breaker.
@@ -200,7 +204,11 @@ async fn round_fields(
                 .unwrap_or(0);
             if at + ms(s.window) < now {
                 any_stale = true;
-                stale.cmd("HDEL").arg(format!("sim:w:b{b}")).arg(field).ignore();
+                stale
+                    .cmd("HDEL")
+                    .arg(format!("sim:w:b{b}"))
+                    .arg(field)
+                    .ignore();
             }
             ids.push(field.split_once(':').map_or(field.as_str(), |(r, _)| r));
         }
@@ -286,10 +294,7 @@ pub async fn run(url: &str, s: Setup) -> redis::RedisResult<Report> {
                         Design::Fields => round_fields(&mut conn, &s, replica, &mut seq).await,
                     }
                 };
-                let ok = matches!(
-                    tokio::time::timeout(s.period, round).await,
-                    Ok(Ok(true))
-                );
+                let ok = matches!(tokio::time::timeout(s.period, round).await, Ok(Ok(true)));
                 let took = t.elapsed();
                 let mut log = log.lock().unwrap();
                 if log.0 {
