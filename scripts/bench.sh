@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benches (breakerbox and its peers in one run: benches/compare.rs, benches/scale.rs,
-# and a Prometheus scrape of 1,000 and 10,000 breakers: benches/render.rs),
+# a Prometheus scrape of 1,000 and 10,000 breakers: benches/render.rs, and fleet mode with
+# 10 to 500 simulated replicas against a real redis-server: benches/fleet_scale.rs),
 # measures the memory per breaker (tests/memory.rs), counts instructions per call with
 # callgrind when valgrind is installed (scripts/instructions.sh), and prints the tables of
 # docs/BENCHMARKS.md as ratios.
@@ -53,6 +54,11 @@ PY
     "${bench[@]}" --bench scale --bench render -- "$@" >"$out/bench.log" 2>&1 \
         || { tail -n 30 "$out/bench.log" >&2; exit 1; }
     grep -E '^breakers_[0-9a-z_]+: [0-9]+ bytes' "$out/bench.log" >"$out/render.txt" || true
+    # Fleet mode at scale: R simulated replicas against one redis-server (skipped without
+    # one); the previous key layout at R = 10 and 50 only (it saturates Redis beyond).
+    echo "running the fleet simulation, R = 10, 50, 200, 500 (log: $out/fleet_scale.txt)..." >&2
+    FLEET_SCALE_BEFORE=10,50 "${bench[@]}" --bench fleet_scale -- 10,50,200,500 \
+        >"$out/fleet_scale.txt" 2>&1 || tail -n 30 "$out/fleet_scale.txt" >&2
     cargo test --release --features "$features" --test memory -- --nocapture 2>/dev/null \
         | grep '^memory per breaker' >"$out/memory.txt" || true
     if command -v valgrind >/dev/null; then
@@ -276,3 +282,10 @@ for bench, label in [
     mb = f"{size / 1e6:.1f} MB" if size else "-"
     print(f"| {label} | {t} | {mb} | {per} |")
 PY
+
+if [[ -s "$out/fleet_scale.txt" ]]; then
+    echo
+    echo "## Fleet mode at scale (benches/fleet_scale.rs): B = 100 breakers, period 1 s, window 60 s"
+    echo
+    grep '^|' "$out/fleet_scale.txt" || true
+fi

@@ -1,14 +1,15 @@
 //! One breaker's unusable key costs that breaker's fleet view only: a key under the
-//! fleet's prefix that holds the wrong type (`SET prefix:w:name x`, by hand or by another
+//! fleet's prefix that holds the wrong type (`SET prefix:v2:{name}:w x`, by hand or by another
 //! program) or content that is not text makes Redis (or the reply's conversion) fail the
 //! commands on that key. Those failures are that breaker's: it decides locally for the
 //! round, the failure is counted (`breakerbox_fleet_key_errors_total`) and logged once
 //! until the key works again. Any other error (the connection, a server that refuses
 //! writes) still fails the whole round.
 
-use std::collections::HashMap;
+use redis::{RedisError, RedisResult, Value};
 
-use redis::{FromRedisValue, RedisError, RedisResult, Value};
+use super::verdict::Aggregate;
+use super::window;
 
 use crate::breaker::CircuitBreaker;
 
@@ -20,51 +21,18 @@ pub(super) fn is_key_error(e: &RedisError) -> bool {
         .is_some_and(|errs| !errs.is_empty() && errs.iter().all(|(_, s)| s.code() == "WRONGTYPE"))
 }
 
-/// What a round got for one breaker's window key.
-#[derive(Debug, Default)]
-pub(super) struct WindowReply {
-    /// The delta was written (or there was none to write).
-    pub(super) published: bool,
-    /// The fleet's buckets; `None` when the key is unusable.
-    pub(super) fields: Option<HashMap<String, String>>,
-}
-
-/// Splits the replies of a round's pipeline (sent with `ignore_errors`): the heartbeat's,
-/// then for each breaker `sent[i]` replies, the last one its `HGETALL` and the first its
-/// `HSET` when `sent[i]` is 3. A key error is the breaker's; any other error is returned.
-pub(super) fn split(replies: Vec<Value>, sent: &[usize]) -> RedisResult<Vec<WindowReply>> {
+/// Splits the replies of a round's pipeline (sent with `ignore_errors`): one window
+/// script call per breaker, `n` in all. A key error (or a reply that is not the script's)
+/// is the breaker's: `None`, and the script wrote nothing; any other error is returned.
+pub(super) fn split(replies: Vec<Value>, n: usize) -> RedisResult<Vec<Option<Aggregate>>> {
     let mut replies = replies.into_iter();
-    check(replies.next().unwrap_or(Value::Nil))?;
-    let mut out = Vec::with_capacity(sent.len());
-    for &n in sent {
-        let mut reply = WindowReply {
-            published: true,
-            fields: None,
-        };
-        let mut usable = true;
-        for i in 0..n {
-            let value = replies.next().unwrap_or(Value::Nil);
-            let ok = match check(value) {
-                Ok(v) if i + 1 == n => match HashMap::from_redis_value(v) {
-                    Ok(fields) => {
-                        reply.fields = Some(fields);
-                        true
-                    }
-                    Err(_) => false,
-                },
-                Ok(_) => true,
-                Err(e) if is_key_error(&e) => false,
-                Err(e) => return Err(e),
-            };
-            if !ok && i == 0 && n == 3 {
-                reply.published = false;
-            }
-            usable &= ok;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        match check(replies.next().unwrap_or(Value::Nil)) {
+            Ok(v) => out.push(window::parse(v)),
+            Err(e) if is_key_error(&e) => out.push(None),
+            Err(e) => return Err(e),
         }
-        if !usable {
-            reply.fields = None;
-        }
-        out.push(reply);
     }
     Ok(out)
 }

@@ -41,6 +41,7 @@ mod ops;
 mod probe;
 mod task;
 mod verdict;
+mod window;
 
 use std::fmt;
 use std::sync::Arc;

@@ -12,7 +12,8 @@ use super::Shared;
 use super::keys;
 use super::ops::{self, Cursor};
 use super::probe::{self, Held};
-use super::verdict::{Bucket, aggregate, numbers, verdict};
+use super::verdict::{Aggregate, numbers, verdict};
+use super::window::{self, Params, Publish};
 use crate::breaker::{CallTotals, CircuitBreaker};
 use crate::config::WindowKind;
 use crate::registry::Registry;
@@ -51,7 +52,8 @@ pub(super) async fn run(registry: Registry, client: redis::Client, shared: Arc<S
         .set_number_of_retries(0);
     let mut conn: Option<Conn> = None;
     let mut memos: HashMap<Arc<str>, Memo> = HashMap::new();
-    let mut seq = unix_ms(SystemTime::now());
+    // The window script's SHA1 on the current connection, loaded by its first round.
+    let mut sha: Option<String> = None;
     let mut cursor: Cursor = None;
     // The first round logs its outcome either way: a Redis down at start is said too.
     let mut first = true;
@@ -63,13 +65,18 @@ pub(super) async fn run(registry: Registry, client: redis::Client, shared: Arc<S
         let names: HashSet<&str> = breakers.iter().map(|b| b.name()).collect();
         memos.retain(|name, _| names.contains(&**name));
         if conn.is_none() {
+            sha = None;
             conn =
                 ConnectionManager::new_lazy_with_config(client.clone(), manager_cfg.clone()).ok();
         }
         let ok = match conn.as_mut() {
             Some(c) => {
                 let round = async {
-                    round(c, &shared, &breakers, &mut memos, &mut seq).await?;
+                    let sha = match &sha {
+                        Some(s) => s.clone(),
+                        None => sha.insert(load_script(c).await?).clone(),
+                    };
+                    round(c, &sha, &shared, &breakers, &mut memos).await?;
                     let (prefix, id) = (cfg.key_prefix.as_str(), cfg.replica_id.as_str());
                     ops::round(c, prefix, id, &registry, &shared.outbox, &mut cursor).await
                 };
@@ -127,10 +134,6 @@ fn log_change(shared: &Shared, ok: bool) {
 #[cfg(not(feature = "tracing"))]
 fn log_change(_: &Shared, _: bool) {}
 
-fn key(prefix: &str, kind: &str, name: &str) -> String {
-    format!("{prefix}:{kind}:{name}")
-}
-
 /// The fleet window of a breaker: a time window's own length, else the configured
 /// `count_window` (default 10 periods).
 fn window_of(b: &CircuitBreaker, shared: &Shared) -> Duration {
@@ -143,156 +146,100 @@ fn window_of(b: &CircuitBreaker, shared: &Shared) -> Duration {
     }
 }
 
-/// One round: heartbeat and deltas out, the fleet's buckets in, verdicts, probing.
+/// Loads the window script on this connection: its SHA1 for `EVALSHA`.
+async fn load_script(conn: &mut Conn) -> redis::RedisResult<String> {
+    redis::cmd("SCRIPT")
+        .arg("LOAD")
+        .arg(window::SCRIPT)
+        .query_async(conn)
+        .await
+}
+
+/// One round: each breaker's deltas out and the fleet's totals in (one script call per
+/// breaker, pipelined), verdicts, probing.
 async fn round(
     conn: &mut Conn,
+    sha: &str,
     shared: &Shared,
     breakers: &[CircuitBreaker],
     memos: &mut HashMap<Arc<str>, Memo>,
-    seq: &mut u64,
 ) -> redis::RedisResult<()> {
     let cfg = &shared.config;
     let prefix = cfg.key_prefix.as_str();
-    let ttl = millis(cfg.heartbeat_ttl());
     let now_ms = unix_ms(SystemTime::now());
     for b in breakers {
         b.poll_timeouts();
     }
     let mut pipe = redis::pipe();
-    // Replies one by one: a wrong-typed key fails its breaker's commands, not the round.
+    // Replies one by one: a wrong-typed key fails its breaker's call, not the round.
     pipe.ignore_errors();
-    let mut sent = Vec::with_capacity(breakers.len());
-    pipe.cmd("SET")
-        .arg(key(prefix, "hb", &cfg.replica_id))
-        .arg(1)
-        .arg("PX")
-        .arg(ttl);
     let mut totals = Vec::with_capacity(breakers.len());
     for b in breakers {
         let now = b.inner.totals.totals();
         let last = memos.get(b.name_arc()).map(|m| m.last).unwrap_or_default();
-        let delta = Bucket {
-            at_ms: now_ms,
+        let publish = Publish {
+            now_ms,
             calls: (now.successes.saturating_add(now.failures))
                 .saturating_sub(last.successes.saturating_add(last.failures)),
             failures: now.failures.saturating_sub(last.failures),
             slow: now.slow.saturating_sub(last.slow),
+            closed_age_ms: closed_age_ms(b, now_ms),
         };
-        let wkey = key(prefix, "w", b.name());
-        if delta.calls > 0 || delta.slow > 0 {
-            *seq = seq.saturating_add(1);
-            let field = format!("{}:{}", cfg.replica_id, seq);
-            pipe.cmd("HSET").arg(&wkey).arg(field).arg(delta.encode());
-            let keep = millis(window_of(b, shared)).saturating_add(ttl);
-            pipe.cmd("PEXPIRE").arg(&wkey).arg(keep);
-            sent.push(3);
-        } else {
-            sent.push(1);
-        }
-        pipe.cmd("HGETALL").arg(&wkey);
+        let params = Params {
+            period: cfg.period,
+            window: window_of(b, shared),
+            heartbeat_ttl: cfg.heartbeat_ttl(),
+        };
+        window::invoke(
+            &mut pipe,
+            sha,
+            prefix,
+            b.name(),
+            &cfg.replica_id,
+            params,
+            publish,
+        );
         totals.push(now);
     }
-    let replies: Vec<redis::Value> = pipe.query_async(conn).await?;
-    let replies = keys::split(replies, &sent)?;
-    for ((b, now), reply) in breakers.iter().zip(totals).zip(&replies) {
-        let memo = memos.entry(b.name_arc().clone()).or_default();
-        if reply.published {
-            memo.last = now;
-        }
-        let wkey = key(prefix, "w", b.name());
-        keys::report(b, &wkey, reply.fields.is_some(), &mut memo.key_failing);
-    }
-    let windows: Vec<&HashMap<String, String>> =
-        replies.iter().filter_map(|r| r.fields.as_ref()).collect();
-    let live = live_replicas(conn, prefix, &windows).await?;
-    let mut cleanup = redis::pipe();
-    let mut stale = false;
-    for (b, reply) in breakers.iter().zip(&replies) {
-        // An unusable key: this breaker decides locally this round.
-        let Some(fields) = &reply.fields else {
-            continue;
-        };
-        let window_ms = millis(window_of(b, shared));
-        let mut buckets = Vec::with_capacity(fields.len());
-        for (field, value) in fields {
-            let replica = field.split_once(':').map_or(field.as_str(), |(r, _)| r);
-            match Bucket::decode(value) {
-                Some(x) if x.at_ms.saturating_add(window_ms) >= now_ms => {
-                    buckets.push((replica, x))
-                }
-                _ => {
-                    stale = true;
-                    cleanup
-                        .cmd("HDEL")
-                        .arg(key(prefix, "w", b.name()))
-                        .arg(field)
-                        .ignore();
-                }
-            }
-        }
-        decide(
-            b,
-            &buckets,
-            &live,
-            now_ms.saturating_sub(window_ms),
-            cfg.quorum,
-        );
-    }
-    if stale {
-        cleanup.query_async::<()>(conn).await?;
-    }
-    probe::round(conn, shared, breakers, memos).await
-}
-
-/// The replicas with a live heartbeat among those that published buckets.
-async fn live_replicas(
-    conn: &mut Conn,
-    prefix: &str,
-    windows: &[&HashMap<String, String>],
-) -> redis::RedisResult<HashSet<String>> {
-    let mut ids: Vec<&str> = windows
-        .iter()
-        .flat_map(|w| w.keys())
-        .map(|f| f.split_once(':').map_or(f.as_str(), |(r, _)| r))
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let mut pipe = redis::pipe();
-    for id in &ids {
-        pipe.cmd("EXISTS").arg(key(prefix, "hb", id));
-    }
-    let alive: Vec<bool> = if ids.is_empty() {
+    let replies: Vec<redis::Value> = if breakers.is_empty() {
         Vec::new()
     } else {
         pipe.query_async(conn).await?
     };
-    Ok(ids
-        .into_iter()
-        .zip(alive)
-        .filter(|(_, a)| *a)
-        .map(|(id, _)| id.to_owned())
-        .collect())
+    let replies = keys::split(replies, breakers.len())?;
+    for ((b, now), agg) in breakers.iter().zip(totals).zip(replies) {
+        let memo = memos.entry(b.name_arc().clone()).or_default();
+        let wkey = format!("{}:w", window::base(prefix, b.name()));
+        keys::report(b, &wkey, agg.is_some(), &mut memo.key_failing);
+        // An unusable key: nothing was written, and this breaker decides locally.
+        let Some(agg) = agg else { continue };
+        memo.last = now;
+        decide(b, &agg, cfg.quorum);
+    }
+    probe::round(conn, shared, breakers, memos).await
 }
 
-/// Opens a Closed breaker on a fleet verdict over the buckets since it last closed.
-fn decide(
-    b: &CircuitBreaker,
-    buckets: &[(&str, Bucket)],
-    live: &HashSet<String>,
-    window_start_ms: u64,
-    quorum: u32,
-) {
+/// How long ago a Closed breaker closed (by this replica's wall clock); `None` in any
+/// other state.
+fn closed_age_ms(b: &CircuitBreaker, now_ms: u64) -> Option<u64> {
     let inner = &b.inner;
     let w = inner.state.load();
-    if w.state() != State::Closed {
+    (w.state() == State::Closed).then(|| {
+        let closed_ms = unix_ms(inner.clock.system_time(inner.since(w)));
+        now_ms.saturating_sub(closed_ms)
+    })
+}
+
+/// Opens a Closed breaker on a fleet verdict over the fleet's aggregate since it last
+/// closed.
+fn decide(b: &CircuitBreaker, agg: &Aggregate, quorum: u32) {
+    let inner = &b.inner;
+    if inner.state.load().state() != State::Closed {
         return;
     }
-    let closed_ms = unix_ms(inner.clock.system_time(inner.since(w)));
-    let since_ms = window_start_ms.max(closed_ms);
-    let agg = aggregate(buckets.iter().copied(), |r| live.contains(r), since_ms);
     let cfg = &inner.settings.load().config;
-    if let Some(trigger) = verdict(&agg, cfg, quorum) {
-        let numbers = numbers(&agg, cfg, trigger, quorum);
+    if let Some(trigger) = verdict(agg, cfg, quorum) {
+        let numbers = numbers(agg, cfg, trigger, quorum);
         inner.fleet_move(State::Closed, State::Open, Some(numbers));
     }
 }

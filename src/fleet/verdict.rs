@@ -1,12 +1,15 @@
-//! The fleet verdict: a pure function over the replicas' published window buckets.
+//! The fleet verdict: a pure function over the fleet's aggregated window.
 
+#[cfg(test)]
 use std::collections::HashMap;
 
 use crate::config::Config;
 use crate::event::FleetNumbers;
 use crate::state::Reason;
 
-/// One replica's counts over one period, as published to Redis.
+/// One replica's counts over one period, as the previous key layout published them (the
+/// reference the tests sum by hand).
+#[cfg(test)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Bucket {
     /// Wall-clock time of the publish, Unix milliseconds.
@@ -17,6 +20,7 @@ pub(crate) struct Bucket {
     pub(crate) slow: u64,
 }
 
+#[cfg(test)]
 impl Bucket {
     /// The stored form: `"at_ms calls failures slow"`.
     pub(crate) fn encode(&self) -> String {
@@ -52,7 +56,8 @@ pub(crate) struct Aggregate {
 }
 
 /// Sums the buckets of live replicas published at or after `since_ms`. `buckets` maps a
-/// replica id to its buckets.
+/// replica id to its buckets: the reference model of what `window.lua` keeps server-side.
+#[cfg(test)]
 pub(crate) fn aggregate<'a>(
     buckets: impl IntoIterator<Item = (&'a str, Bucket)>,
     live: impl Fn(&str) -> bool,

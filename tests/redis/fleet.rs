@@ -132,18 +132,8 @@ async fn one_replica_below_quorum_opens_only_itself() {
         "r0 trips on its own window"
     );
     // Wait until r0's counts are in Redis, then a few more rounds.
-    let client = redis::Client::open(format!("redis://127.0.0.1:{}", server.port)).unwrap();
-    let conn = client.get_multiplexed_async_connection().await.unwrap();
-    eventually("r0's failures published", WAIT, || {
-        let mut conn = conn.clone();
-        async move {
-            let w: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
-                .arg("breakerbox:w:dep")
-                .query_async(&mut conn)
-                .await
-                .ok()?;
-            w.keys().any(|k| k.starts_with("r0:")).then_some(())
-        }
+    eventually("r0's failures published", WAIT, || async {
+        (published_by(server.port, "r0").await > 0).then_some(())
     })
     .await;
     tokio::time::sleep(PERIOD * 5).await;
@@ -151,29 +141,32 @@ async fn one_replica_below_quorum_opens_only_itself() {
     assert_eq!(fleet[2].1.state(), State::Closed);
 }
 
-/// Whether `key` exists in the Redis at `port`.
-async fn exists(port: u16, key: &str) -> bool {
+/// Whether `replica` still has a heartbeat in the window keys of `dep` at `port` (a
+/// replica's heartbeat 3 periods old is removed, with its counts, by the first round of
+/// another replica in the next period).
+async fn has_heartbeat(port: u16, replica: &str) -> bool {
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    redis::cmd("EXISTS")
-        .arg(key)
-        .query_async(&mut conn)
-        .await
-        .unwrap()
-}
-
-/// The fields of the window hash of `dep` that `replica` published.
-async fn published_by(port: u16, replica: &str) -> usize {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let w: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
-        .arg("breakerbox:w:dep")
+    let score: Option<f64> = redis::cmd("ZSCORE")
+        .arg("breakerbox:v2:{dep}:hb")
+        .arg(replica)
         .query_async(&mut conn)
         .await
         .unwrap();
-    w.keys()
-        .filter(|k| k.starts_with(&format!("{replica}:")))
-        .count()
+    score.is_some()
+}
+
+/// The slots of `dep` in which `replica` published calls (its own ring in the window).
+pub(crate) async fn published_by(port: u16, replica: &str) -> usize {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let w: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+        .arg("breakerbox:v2:{dep}:w")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let ring = format!("r:{replica}:");
+    w.keys().filter(|k| k.starts_with(&ring)).count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -186,13 +179,19 @@ async fn a_dead_replicas_counts_leave_the_aggregate() {
         (published_by(server.port, "r0").await > 0).then_some(())
     })
     .await;
-    // r0 dies: its heartbeat expires after 3 periods; its fields are still in the hash.
+    // r0 dies: its heartbeat is 3 periods old after 3 periods, and the next round of r1
+    // or r2 takes its counts out of the fleet's totals.
     let (_r0_registry, _r0_breaker, r0_fleet) = fleet.remove(0);
     drop(r0_fleet);
     eventually("r0's heartbeat expired", WAIT, || async {
-        (!exists(server.port, "breakerbox:hb:r0").await).then_some(())
+        (!has_heartbeat(server.port, "r0").await).then_some(())
     })
     .await;
+    assert_eq!(
+        published_by(server.port, "r0").await,
+        0,
+        "r0's slots removed"
+    );
     // r1's 6 failures alone are below min_calls and below the quorum; with r0's they
     // would be 12 failing calls on two replicas.
     fail(&fleet[0].1, 6);

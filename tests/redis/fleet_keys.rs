@@ -74,7 +74,7 @@ async fn a_wrong_typed_key_costs_only_its_breakers_fleet_view() {
     let server = crate::support::redis::start(free_port());
     let port = server.port;
     // The window key of `wt-hostile` and a lease key of `wt-lease` hold the wrong type.
-    redis_cmd(port, &["SET", "breakerbox:w:wt-hostile", "x"]).await;
+    redis_cmd(port, &["SET", "breakerbox:v2:{wt-hostile}:w", "x"]).await;
     redis_cmd(port, &["HSET", "breakerbox:lease:wt-lease:0", "f", "v"]).await;
     let fleet: Vec<(Registry, [CircuitBreaker; 3], Fleet)> = (0..3)
         .map(|i| {
@@ -152,7 +152,7 @@ async fn a_wrong_typed_key_costs_only_its_breakers_fleet_view() {
     assert_eq!(unusable("wt-fine"), 0);
 
     // The key removed: the breaker's fleet view is back, and that is logged too.
-    redis_cmd(port, &["DEL", "breakerbox:w:wt-hostile"]).await;
+    redis_cmd(port, &["DEL", "breakerbox:v2:{wt-hostile}:w"]).await;
     eventually("the key usable again", WAIT, || async {
         (logged(&["fleet key usable again", "breaker=\"wt-hostile\""]) == 3).then_some(())
     })

@@ -9,6 +9,9 @@ mod support;
 
 mod fleet;
 mod fleet_keys;
+mod fleet_scale;
+mod fleet_upgrade;
+mod fleet_window;
 mod redis_breaker;
 
 /// The process-wide metrics recorder and log subscriber the fleet's task reports to (it

@@ -9,7 +9,8 @@
 //! - [`prom_text`]: the Prometheus text-format parser; [`metric_names`]: the metric-name
 //!   scanner; [`recorded`]: series of a debugging recorder; [`drive`]: a breaker driven
 //!   through every state; [`contention`]: threads racing one breaker;
-//! - [`notify`]: notifier channels for the notifier tests.
+//! - [`notify`]: notifier channels for the notifier tests;
+//! - `fleet_sim`: R simulated fleet replicas' rounds against a real Redis (also the bench's).
 //!
 //! A test binary declares it with `#[path = "../support/mod.rs"] mod support;` and uses
 //! what it needs; the rest is dead code there.
@@ -21,6 +22,8 @@ pub mod demo;
 #[cfg(feature = "test-util")]
 pub mod drive;
 pub mod eventually;
+#[cfg(feature = "fleet-redis")]
+pub mod fleet_sim;
 pub mod http;
 #[cfg(feature = "tracing")]
 pub mod logs;
