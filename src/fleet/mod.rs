@@ -39,6 +39,7 @@ mod config;
 mod keys;
 mod ops;
 mod probe;
+mod round;
 mod task;
 mod verdict;
 mod window;

@@ -5,7 +5,7 @@
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use super::task::{Conn, millis};
+use super::round::{Conn, millis};
 use crate::breaker::CircuitBreaker;
 use crate::event::{Event, Transition};
 use crate::registry::Registry;

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use super::Shared;
 use super::keys;
-use super::task::{Conn, Memo, millis, unix_ms};
+use super::round::{Conn, Held, Memo, millis, unix_ms};
 use crate::breaker::CircuitBreaker;
 use crate::state::{Reason, State};
 
@@ -26,13 +26,6 @@ return 1";
 const RELEASE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0";
-
-/// The trial slots this replica holds in one half-open epoch.
-#[derive(Debug)]
-pub(crate) struct Held {
-    epoch: u64,
-    slots: Vec<u32>,
-}
 
 fn lease_key(prefix: &str, name: &str, slot: u32) -> String {
     format!("{prefix}:lease:{name}:{slot}")

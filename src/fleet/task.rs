@@ -11,38 +11,14 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use super::Shared;
 use super::keys;
 use super::ops::{self, Cursor};
-use super::probe::{self, Held};
+use super::probe;
+use super::round::{Conn, Memo, unix_ms};
 use super::verdict::{Aggregate, numbers, verdict};
 use super::window::{self, Params, Publish};
-use crate::breaker::{CallTotals, CircuitBreaker};
+use crate::breaker::CircuitBreaker;
 use crate::config::WindowKind;
 use crate::registry::Registry;
 use crate::state::State;
-
-/// What the task remembers about one breaker between rounds.
-#[derive(Debug, Default)]
-pub(super) struct Memo {
-    /// The lifetime totals at the last successful publish.
-    last: CallTotals,
-    /// The half-open trial slots held, if any.
-    pub(super) held: Option<Held>,
-    /// The breaker's keys were unusable in the last round (see `keys`): logged once.
-    pub(super) key_failing: bool,
-    /// The same for its lease and probe-result keys.
-    pub(super) probe_key_failing: bool,
-}
-
-pub(super) type Conn = ConnectionManager;
-
-/// Milliseconds of `d`, at least 1 (Redis refuses a zero TTL), saturating.
-pub(super) fn millis(d: Duration) -> u64 {
-    crate::time::millis(d).clamp(1, i64::MAX as u64)
-}
-
-/// Unix milliseconds of `t` (0 before the epoch).
-pub(super) fn unix_ms(t: SystemTime) -> u64 {
-    crate::time::unix_ms(t)
-}
 
 pub(super) async fn run(registry: Registry, client: redis::Client, shared: Arc<Shared>) {
     let cfg = &shared.config;

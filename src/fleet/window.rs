@@ -58,8 +58,8 @@ pub(super) struct Params {
 impl Params {
     /// Slots in the window: `ceil(window / period)`, at least 1.
     pub(super) fn slots(&self) -> u64 {
-        let p = super::task::millis(self.period);
-        super::task::millis(self.window).div_ceil(p).max(1)
+        let p = super::round::millis(self.period);
+        super::round::millis(self.window).div_ceil(p).max(1)
     }
 }
 
@@ -74,7 +74,7 @@ pub(super) fn invoke(
     p: Publish,
 ) {
     let base = base(prefix, name);
-    let keep = super::task::millis(params.window.saturating_add(params.heartbeat_ttl));
+    let keep = super::round::millis(params.window.saturating_add(params.heartbeat_ttl));
     pipe.cmd("EVALSHA")
         .arg(sha)
         .arg(2)
@@ -82,9 +82,9 @@ pub(super) fn invoke(
         .arg(format!("{base}:hb"))
         .arg(replica)
         .arg(p.now_ms)
-        .arg(super::task::millis(params.period))
+        .arg(super::round::millis(params.period))
         .arg(params.slots())
-        .arg(super::task::millis(params.heartbeat_ttl))
+        .arg(super::round::millis(params.heartbeat_ttl))
         .arg(p.calls)
         .arg(p.failures)
         .arg(p.slow)
