@@ -104,6 +104,8 @@ pub(crate) struct Metrics {
     counters: CallCounters,
     fallbacks: [Counter; 3],
     duration: [Histogram; 4],
+    /// Some of `duration` are registered with a recorder (not no-ops).
+    histograms: bool,
     /// The duration histograms kept by the breaker, striped by thread, for
     /// `prometheus::render` to write (see `histogram`): when a recorder is in force at
     /// build and the breaker keeps a histogram. Boxed: a breaker without one pays a pointer.
@@ -152,12 +154,16 @@ impl Metrics {
         let mode = Mode::at_build();
         let b = || name.clone();
         let (state_gauges, since) = born_one_hot(name, state, since_unix);
+        // The facade's no-op recorder has size zero (see `Mode::at_build`).
+        let in_force = metrics::with_recorder(|r| std::mem::size_of_val(r) != 0);
+        let registers = |o: Outcome| histogram.records(o) && !mode.render_only;
         let m = Metrics {
             name: name.clone(),
             counters: CallCounters::new(name),
             fallbacks: FallbackReason::ALL.map(|r| metrics::counter!(FALLBACKS_TOTAL, LABEL_BREAKER => b(), LABEL_REASON => r.as_str())),
+            histograms: in_force && RAN.into_iter().any(registers),
             duration: RAN.map(|o| {
-                if histogram.records(o) && !mode.render_only {
+                if registers(o) {
                     metrics::histogram!(CALL_DURATION_SECONDS, LABEL_BREAKER => b(), LABEL_OUTCOME => o.as_str())
                 } else {
                     Histogram::noop()
@@ -289,6 +295,17 @@ impl Metrics {
         }
         own.set_rendered();
         Some(own.snapshot())
+    }
+
+    /// Whether calls record their duration into a histogram: the breaker's own, or one
+    /// registered with a recorder in force at build (without one, the facade's histograms
+    /// are no-ops).
+    pub(crate) fn times_durations(&self) -> bool {
+        #[cfg(feature = "prometheus")]
+        if self.own.is_some() {
+            return true;
+        }
+        self.histograms
     }
 
     /// The recorder the breaker's series live in.
