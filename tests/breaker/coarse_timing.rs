@@ -49,8 +49,7 @@ fn slow_verdict(b: &CircuitBreaker, clock: &ManualClock, offset: Duration, ran: 
     clock.advance(ran);
     permit.success();
     b.unsubscribe(id);
-    let verdict = seen.lock().unwrap().expect("the call was reported");
-    verdict
+    seen.lock().unwrap().expect("the call was reported")
 }
 
 /// Offsets after a tick: on it, just after, half-way, just before the next.
