@@ -122,6 +122,16 @@ fn closed_sync_with(c: &mut Criterion, group: &str, envs: &[Obs], peers: bool) {
     if peers {
         g.bench_function("bare", |b| run(b, || Ok::<u64, ()>(black_box(1))));
     }
+    if peers {
+        // Without the upkeep thread every call is timed with two TSC reads.
+        let env = Env::new(Obs::Counters);
+        let b = env.breaker("closed_sync", common::default_config());
+        bb_sync(&mut g, "breakerbox_counters_no_upkeep", &env, &b);
+    }
+    // As an application runs it (`MonotonicClock::start_upkeep`, docs/ARCHITECTURE.md):
+    // the default `slow_call_duration` (5 s) is then timed with the cached clock, except
+    // with a duration histogram.
+    let upkeep = MonotonicClock::start_upkeep(Duration::from_millis(1)).expect("upkeep");
     for &obs in envs {
         let env = Env::new(obs);
         let b = env.breaker("closed_sync", common::default_config());
@@ -138,6 +148,9 @@ fn closed_sync_with(c: &mut Criterion, group: &str, envs: &[Obs], peers: bool) {
                 }
             })
         });
+    }
+    drop(upkeep);
+    if peers {
         let r = peers::recloser();
         g.bench_function("recloser", |b| {
             run(b, || r.call(|| Ok::<u64, ()>(black_box(1))))
@@ -201,11 +214,13 @@ fn closed_async_with(c: &mut Criterion, group: &str, envs: &[Obs], peers: bool) 
             run_async(b, &rt, || async { Ok::<u64, ()>(black_box(1)) })
         });
     }
+    let upkeep = MonotonicClock::start_upkeep(Duration::from_millis(1)).expect("upkeep");
     for &obs in envs {
         let env = Env::new(obs);
         let b = env.breaker("closed_async", common::default_config());
         bb_async(&mut g, &rt, &env, &b);
     }
+    drop(upkeep);
     if peers {
         let r = peers::recloser_async();
         g.bench_function("recloser", |b| {
@@ -275,6 +290,7 @@ fn rejected(c: &mut Criterion) {
 fn contention(c: &mut Criterion) {
     let mut g = c.benchmark_group("contention");
     for threads in [1usize, 2] {
+        let upkeep = MonotonicClock::start_upkeep(Duration::from_millis(1)).expect("upkeep");
         for obs in METRIC_ENVS {
             let env = Env::new(obs);
             let b = env.breaker("contention", common::default_config());
@@ -292,6 +308,7 @@ fn contention(c: &mut Criterion) {
                 })
             });
         }
+        drop(upkeep);
         let r = peers::recloser();
         g.bench_function(format!("recloser_{threads}t"), |bch| {
             bch.iter_custom(|iters| {

@@ -8,7 +8,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 /// Upkeep threads started by [`MonotonicClock::start_upkeep`] and still running. quanta's
@@ -19,6 +19,47 @@ use std::time::{Duration, SystemTime};
 /// Incremented with `Release` after quanta has stored a fresh time, read with `Acquire`:
 /// a reader that sees upkeep running also sees a cached time at least that fresh.
 static UPKEEP_RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// The shortest `slow_call_duration` a breaker on the default clock times with
+/// [`Clock::recent`] while upkeep runs: [`COARSE_TIMING_FACTOR`] upkeep periods; `u64::MAX`
+/// (never) without upkeep. Read once per call, so it is kept ready rather than computed.
+static COARSE_FROM: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// The upkeep period in nanoseconds while upkeep runs (what [`Clock::recent_lag`] of the
+/// default clock reports).
+static UPKEEP_PERIOD: AtomicU64 = AtomicU64::new(0);
+
+/// How many periods of its clock's coarse reading ([`Clock::recent_lag`]) a breaker's
+/// `slow_call_duration` and `call_timeout` must both span for the breaker to time its
+/// calls with [`Clock::recent`] instead of [`Clock::now`] (and only when it keeps no
+/// duration histogram, which needs fine time).
+///
+/// Each of the two readings that time a call is at most one lag behind the true time,
+/// so a call's measured duration is off by less than one lag either way: a call longer
+/// than `slow_call_duration` plus one lag is always slow, one no longer than
+/// `slow_call_duration` minus one lag never is, whatever the timing. With a factor of
+/// 100 that is at most 1% of `slow_call_duration` (with the default clock and 1 ms
+/// upkeep, coarse timing starts at a `slow_call_duration` of 100 ms; the default, 5 s, is
+/// timed coarsely). `docs/ARCHITECTURE.md`, "Call timing", has the details.
+pub const COARSE_TIMING_FACTOR: u64 = 100;
+
+/// The smallest duration (nanoseconds) timed coarsely by a clock whose `recent` lags by at
+/// most `lag`: `u64::MAX` (never) when the lag is not known.
+#[inline]
+pub(crate) fn coarse_from_lag(lag: Option<Duration>) -> u64 {
+    match lag {
+        Some(lag) => crate::time::nanos(lag)
+            .saturating_mul(COARSE_TIMING_FACTOR)
+            .max(1),
+        None => u64::MAX,
+    }
+}
+
+/// [`coarse_from_lag`] of the default clock, ready: one relaxed load.
+#[inline(always)]
+pub(crate) fn coarse_from() -> u64 {
+    COARSE_FROM.load(Ordering::Relaxed)
+}
 
 /// A source of monotonic time in nanoseconds since an arbitrary origin.
 ///
@@ -35,6 +76,16 @@ pub trait Clock: Send + Sync + fmt::Debug + std::any::Any {
     /// an open breaker's reset timeout has elapsed. Defaults to `now`.
     fn recent(&self) -> u64 {
         self.now()
+    }
+
+    /// How far behind [`now`](Clock::now) a reading of [`recent`](Clock::recent) can be at
+    /// most, when that is known: `None` (the default) when `recent` is as fine as `now` or
+    /// its lag is unknown. A breaker whose `slow_call_duration` and `call_timeout` span at
+    /// least [`COARSE_TIMING_FACTOR`] lags, and which keeps no duration histogram, times
+    /// its calls with `recent`: its slow-call verdicts are then off by less than one lag.
+    /// The default [`MonotonicClock`] reports its upkeep period while upkeep runs.
+    fn recent_lag(&self) -> Option<Duration> {
+        None
     }
 
     /// The wall-clock time corresponding to the monotonic reading `nanos`; used for the
@@ -76,7 +127,9 @@ pub struct UpkeepHandle {
 impl Drop for UpkeepHandle {
     fn drop(&mut self) {
         // Before the thread stops (the field drops after this), so no reader trusts a
-        // cached time that will no longer move.
+        // cached time that will no longer move: calls admitted from now on are timed
+        // finely, and `recent` of a call timed coarsely falls back to `now`.
+        COARSE_FROM.store(u64::MAX, Ordering::Relaxed);
         UPKEEP_RUNNING.fetch_sub(1, Ordering::Release);
     }
 }
@@ -111,6 +164,9 @@ impl MonotonicClock {
     pub fn start_upkeep(interval: Duration) -> std::io::Result<UpkeepHandle> {
         match quanta::Upkeep::new(interval).start() {
             Ok(handle) => {
+                let period = crate::time::nanos(interval);
+                UPKEEP_PERIOD.store(period, Ordering::Relaxed);
+                COARSE_FROM.store(coarse_from_lag(Some(interval)), Ordering::Relaxed);
                 UPKEEP_RUNNING.fetch_add(1, Ordering::Release);
                 Ok(UpkeepHandle { _handle: handle })
             }
@@ -155,6 +211,14 @@ impl Clock for MonotonicClock {
         }
         self.now()
     }
+
+    /// The upkeep period while upkeep runs, `None` without upkeep (`recent` is then `now`).
+    fn recent_lag(&self) -> Option<Duration> {
+        if UPKEEP_RUNNING.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        Some(Duration::from_nanos(UPKEEP_PERIOD.load(Ordering::Relaxed)))
+    }
 }
 
 /// Nanoseconds from `origin` to `t`, 0 if `t` is earlier.
@@ -190,6 +254,8 @@ fn since(t: quanta::Instant, origin: quanta::Instant) -> u64 {
 pub struct ManualClock {
     nanos: Arc<std::sync::atomic::AtomicU64>,
     wall_origin: SystemTime,
+    /// The simulated upkeep period of `recent`, in nanoseconds; 0 for none.
+    upkeep: u64,
 }
 
 #[cfg(any(test, feature = "test-util"))]
@@ -199,7 +265,29 @@ impl ManualClock {
         ManualClock {
             nanos: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             wall_origin: SystemTime::now(),
+            upkeep: 0,
         }
+    }
+
+    /// This clock (sharing its time) with a coarse [`recent`](Clock::recent) reading, as
+    /// the default clock's under [`MonotonicClock::start_upkeep`]: the time of the last
+    /// tick of an upkeep every `period` (the current time rounded down to a multiple of
+    /// `period`), and `period` as its [`recent_lag`](Clock::recent_lag). For testing
+    /// coarse call timing (see [`COARSE_TIMING_FACTOR`]); a zero period means no upkeep.
+    ///
+    /// ```
+    /// use breakerbox::{Clock, ManualClock};
+    /// use std::time::Duration;
+    ///
+    /// let clock = ManualClock::new().with_upkeep(Duration::from_millis(1));
+    /// clock.advance(Duration::from_micros(2_500));
+    /// assert_eq!(clock.now(), 2_500_000);
+    /// assert_eq!(clock.recent(), 2_000_000);
+    /// ```
+    #[must_use]
+    pub fn with_upkeep(mut self, period: Duration) -> Self {
+        self.upkeep = crate::time::nanos(period);
+        self
     }
 
     /// Moves the clock forward by `by`. The clock saturates at `u64::MAX` nanoseconds
@@ -230,6 +318,18 @@ impl Default for ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> u64 {
         self.nanos.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn recent(&self) -> u64 {
+        let now = self.now();
+        match self.upkeep {
+            0 => now,
+            period => now - now % period,
+        }
+    }
+
+    fn recent_lag(&self) -> Option<Duration> {
+        (self.upkeep != 0).then(|| Duration::from_nanos(self.upkeep))
     }
 
     fn system_time(&self, nanos: u64) -> SystemTime {
@@ -292,11 +392,21 @@ mod tests {
         let a = clock.now();
         let r = clock.recent();
         assert!(r >= a);
+        assert_eq!(clock.recent_lag(), None);
+        assert_eq!(coarse_from(), u64::MAX, "no coarse timing without upkeep");
 
         let upkeep = MonotonicClock::start_upkeep(Duration::from_millis(1)).unwrap();
         std::thread::sleep(Duration::from_millis(5));
         assert!(clock.recent() > a);
+        assert_eq!(clock.recent_lag(), Some(Duration::from_millis(1)));
+        assert_eq!(coarse_from(), COARSE_TIMING_FACTOR * 1_000_000);
         drop(upkeep);
+        assert_eq!(clock.recent_lag(), None);
+        assert_eq!(
+            coarse_from(),
+            u64::MAX,
+            "calls admitted after the stop are timed finely"
+        );
         let stopped = clock.now();
         std::thread::sleep(Duration::from_millis(20));
         assert!(clock.recent() >= stopped + 10_000_000);
@@ -309,6 +419,21 @@ mod tests {
         assert_eq!(since(later, origin), 1_234_567_891);
         assert_eq!(since(origin, origin), 0);
         assert_eq!(since(origin, later), 0);
+    }
+
+    #[test]
+    fn manual_clock_upkeep_reads_the_last_tick_and_reports_its_period() {
+        let clock = ManualClock::new().with_upkeep(Duration::from_millis(2));
+        let shared = clock.clone();
+        shared.advance(Duration::from_micros(4_999));
+        assert_eq!(clock.recent(), 4_000_000);
+        assert_eq!(clock.now(), 4_999_000);
+        assert_eq!(clock.recent_lag(), Some(Duration::from_millis(2)));
+        assert_eq!(ManualClock::new().recent_lag(), None);
+        assert_eq!(coarse_from_lag(Some(Duration::from_millis(2))), 200_000_000);
+        assert_eq!(coarse_from_lag(Some(Duration::ZERO)), 1);
+        assert_eq!(coarse_from_lag(Some(Duration::MAX)), u64::MAX);
+        assert_eq!(coarse_from_lag(None), u64::MAX);
     }
 
     #[test]

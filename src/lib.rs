@@ -198,7 +198,7 @@ pub use breaker::{
 #[cfg(any(test, feature = "test-util"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub use clock::ManualClock;
-pub use clock::{Clock, MonotonicClock, UpkeepHandle};
+pub use clock::{COARSE_TIMING_FACTOR, Clock, MonotonicClock, UpkeepHandle};
 pub use config::{Config, ConfigBuilder, MAX_HALF_OPEN_COUNT, MAX_WINDOW_BUCKETS, WindowKind};
 pub use error::{BreakerOpen, BuildError, CallError, CallTimeout, ConfigError, RegistryError};
 pub use event::{Event, FleetNumbers, Listener, ListenerId, Outcome, Transition};

@@ -135,12 +135,8 @@ where
                 unreachable!("a running call holds its permit and classifier");
             };
             let permit = Permit::new(breaker, adm);
-            let outcome = timeout::after_the_fact(
-                &breaker.inner,
-                permit.started(),
-                *this.limit,
-                classify(&result),
-            );
+            let outcome =
+                timeout::after_the_fact(&breaker.inner, &adm, *this.limit, classify(&result));
             finish(breaker, permit, this.span, outcome);
             return Poll::Ready(result.map_err(CallError::Inner));
         }

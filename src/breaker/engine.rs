@@ -46,16 +46,18 @@ pub(crate) use crate::time::{nanos, unix_seconds};
 /// stalled on store forwarding.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Admission {
-    /// `epoch << 4 | trial << 3 | state code`.
+    /// `epoch << 5 | coarse << 4 | trial << 3 | state code`.
     word: u64,
+    /// The clock reading at admission: [`Clock::recent`] for a call timed coarsely,
+    /// [`Clock::now`] otherwise.
     pub(crate) start: u64,
 }
 
 impl Admission {
     #[inline]
-    fn new(w: Word, trial: bool, start: u64) -> Admission {
+    fn new(w: Word, trial: bool, coarse: bool, start: u64) -> Admission {
         Admission {
-            word: (w.epoch() << 4) | (u64::from(trial) << 3) | w.code(),
+            word: (w.epoch() << 5) | (u64::from(coarse) << 4) | (u64::from(trial) << 3) | w.code(),
             start,
         }
     }
@@ -63,7 +65,13 @@ impl Admission {
     /// The state epoch the call was admitted in.
     #[inline]
     pub(crate) fn epoch(&self) -> u64 {
-        self.word >> 4
+        self.word >> 5
+    }
+
+    /// Whether the call is timed with the coarse clock (see [`Inner::admit`]).
+    #[inline]
+    pub(crate) fn coarse(&self) -> bool {
+        self.word & 16 != 0
     }
 
     /// The state that admitted the call.
@@ -153,7 +161,7 @@ impl Inner {
             open_name: Name::new(&name),
             name,
             state: StateCell::new(initial),
-            hot: HotConfig::new(&config),
+            hot: HotConfig::new(&config, observer.times_durations()),
             settings: ArcSwap::from_pointee(Settings::new(config, window.clone())),
             window,
             window_replaced: AtomicBool::new(false),
@@ -196,7 +204,7 @@ impl Inner {
     ///
     /// The closed path is inlined into the caller; the others are not, so the admission
     /// is built where it is used instead of passing through memory.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn acquire(&self) -> Result<Admission, Refusal> {
         let w = self.state.load();
         if w.counts_calls() {
@@ -248,9 +256,42 @@ impl Inner {
         }
     }
 
-    #[inline]
+    /// Admits a call in `w`, timed with the coarse clock when its error (under one lag of
+    /// [`Clock::recent`]) is at most 1 / [`COARSE_TIMING_FACTOR`] of `slow_call_duration`
+    /// and `call_timeout`, and no duration histogram needs fine time (see
+    /// [`HotConfig::coarse_nanos`]); with [`Clock::now`] otherwise.
+    ///
+    /// [`COARSE_TIMING_FACTOR`]: crate::COARSE_TIMING_FACTOR
+    #[inline(always)]
     fn admit(&self, w: Word, trial: bool) -> Admission {
-        Admission::new(w, trial, self.now())
+        let coarse = self.hot.coarse_nanos() >= self.coarse_from();
+        let start = if coarse { self.recent() } else { self.now() };
+        Admission::new(w, trial, coarse, start)
+    }
+
+    /// The shortest duration this breaker's clock times coarsely (`u64::MAX`: none).
+    #[inline(always)]
+    fn coarse_from(&self) -> u64 {
+        match &self.mono {
+            Some(_) => crate::clock::coarse_from(),
+            None => self.coarse_from_dyn(),
+        }
+    }
+
+    /// [`Inner::coarse_from`] of a clock other than the default one, out of line.
+    #[inline(never)]
+    fn coarse_from_dyn(&self) -> u64 {
+        crate::clock::coarse_from_lag(self.clock.recent_lag())
+    }
+
+    /// The clock reading that ends the call `adm` admitted, by the same clock as its start.
+    #[inline(always)]
+    pub(crate) fn end_of(&self, adm: &Admission) -> u64 {
+        if adm.coarse() {
+            self.recent()
+        } else {
+            self.now()
+        }
     }
 
     /// Reports a refused call (once, through the hook) and says why. Inlined into the

@@ -24,10 +24,17 @@ pub(crate) struct HotConfig {
     slow_call_rate_threshold: AtomicU64,
     /// `call_timeout` in nanoseconds, 0 for none.
     call_timeout_nanos: AtomicU64,
+    /// The shortest duration the breaker judges (`slow_call_duration`, `call_timeout`),
+    /// or 0 when a duration histogram needs fine time: see [`HotConfig::coarse_nanos`].
+    coarse_nanos: AtomicU64,
+    /// The breaker keeps a duration histogram (fixed when it is built).
+    fine: bool,
 }
 
 impl HotConfig {
-    pub(crate) fn new(config: &Config) -> HotConfig {
+    /// `fine`: the breaker keeps a duration histogram, so its calls are always timed with
+    /// the fine clock.
+    pub(crate) fn new(config: &Config, fine: bool) -> HotConfig {
         let hot = HotConfig {
             slow_nanos: AtomicU64::new(0),
             failure_threshold: AtomicU32::new(0),
@@ -37,6 +44,8 @@ impl HotConfig {
             failure_rate_threshold: AtomicU64::new(0),
             slow_call_rate_threshold: AtomicU64::new(0),
             call_timeout_nanos: AtomicU64::new(0),
+            coarse_nanos: AtomicU64::new(0),
+            fine,
         };
         hot.store(config);
         hot
@@ -56,6 +65,20 @@ impl HotConfig {
         self.slow_call_rate_threshold.store(rate, r);
         let timeout = c.call_timeout().map_or(0, nanos);
         self.call_timeout_nanos.store(timeout, r);
+        let judged = c.call_timeout().map_or(u64::MAX, nanos);
+        let judged = judged.min(nanos(c.slow_call_duration()));
+        self.coarse_nanos
+            .store(if self.fine { 0 } else { judged }, r);
+    }
+
+    /// What a call may be timed coarsely for: the shortest duration the breaker judges
+    /// calls by (`slow_call_duration`, `call_timeout`), 0 when it keeps a duration
+    /// histogram. A call is timed with the coarse clock when this is at least
+    /// [`COARSE_TIMING_FACTOR`](crate::COARSE_TIMING_FACTOR) lags of the clock's
+    /// coarse reading; never when it is 0 (the smallest such bound is 1).
+    #[inline]
+    pub(crate) fn coarse_nanos(&self) -> u64 {
+        self.coarse_nanos.load(Ordering::Relaxed)
     }
 
     /// `call_timeout`, if any.
@@ -111,7 +134,7 @@ mod tests {
 
     #[test]
     fn holds_the_values_of_the_last_config() {
-        let hot = HotConfig::new(&Config::default());
+        let hot = HotConfig::new(&Config::default(), false);
         assert_eq!(hot.failure_threshold(), 5);
         let cfg = Config::builder()
             .failure_threshold(7)

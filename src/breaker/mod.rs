@@ -194,10 +194,10 @@ impl CircuitBreaker {
     ) -> Result<T, CallError<E>> {
         let permit = self.admit()?;
         let limit = self.inner.hot.call_timeout();
-        let start = permit.started();
+        let adm = permit.admission();
         run::blocking(self, permit, || {
             let result = f();
-            let outcome = timeout::after_the_fact(&self.inner, start, limit, classify(&result));
+            let outcome = timeout::after_the_fact(&self.inner, &adm, limit, classify(&result));
             (result.map_err(CallError::Inner), outcome)
         })
     }

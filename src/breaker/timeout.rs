@@ -6,21 +6,24 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::time::Duration;
 
-use super::engine::{Inner, nanos};
+use super::engine::{Admission, Inner, nanos};
 use crate::error::Name;
 use crate::event::Outcome;
 
 /// The outcome to record for a call that completed: `Timeout` if it ran strictly longer
-/// than `limit` by the breaker's clock, whatever its result, else the classifier's.
-#[inline]
+/// than `limit` by the breaker's clock (the reading that timed it: see
+/// [`Inner::end_of`]), whatever its result, else the classifier's.
+#[inline(always)]
 pub(super) fn after_the_fact(
     inner: &Inner,
-    start: u64,
+    adm: &Admission,
     limit: Option<Duration>,
     outcome: Outcome,
 ) -> Outcome {
     match limit {
-        Some(limit) if inner.now().saturating_sub(start) > nanos(limit) => Outcome::Timeout,
+        Some(limit) if inner.end_of(adm).saturating_sub(adm.start) > nanos(limit) => {
+            Outcome::Timeout
+        }
         _ => outcome,
     }
 }

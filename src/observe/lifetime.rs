@@ -102,7 +102,8 @@ pub(crate) struct CallCounters {
     calls: [Counter; 4],
     rejected: Counter,
     slow: [Counter; 4],
-    /// Set by the first publish (or by removal): calls no longer touch the recorder.
+    /// Set by the first publish (or by removal), or at build when no recorder is in force
+    /// (the series are no-ops): calls no longer touch the recorder.
     published: AtomicBool,
     /// What the series held from a removed breaker of the same name when this one was
     /// built; published totals start from it, so the counters never go back. Boxed: rare,
@@ -121,7 +122,8 @@ impl CallCounters {
             calls: OUTCOMES.map(|o| counter(CALLS_TOTAL, o)),
             rejected: counter(CALLS_TOTAL, "rejected"),
             slow: OUTCOMES.map(|o| counter(SLOW_CALLS_TOTAL, o)),
-            published: AtomicBool::new(false),
+            // Without a recorder in force the series are no-ops: nothing to count per call.
+            published: AtomicBool::new(!metrics::with_recorder(|r| std::mem::size_of_val(r) != 0)),
             base: with_retired(|r| r.take(&(recorder, name.clone()))).map(Box::new),
             recorder,
         }
@@ -130,6 +132,13 @@ impl CallCounters {
     /// The recorder the series live in.
     pub(crate) fn recorder(&self) -> RecorderId {
         self.recorder
+    }
+
+    /// Whether the series are published from the lifetime totals (calls no longer count
+    /// them).
+    #[inline(always)]
+    pub(crate) fn published(&self) -> bool {
+        self.published.load(Ordering::Relaxed)
     }
 
     /// A call with the outcome of index `i` ran; counted into the recorder until the

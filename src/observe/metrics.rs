@@ -113,6 +113,9 @@ pub(crate) struct Metrics {
     counters: CallCounters,
     fallbacks: [Counter; 3],
     duration: [Histogram; 4],
+    /// Calls record their duration: some of `duration` are registered with a recorder
+    /// (not no-ops), or the breaker keeps its own histogram (`own`).
+    histograms: bool,
     /// The duration histograms kept by the breaker, striped by thread, for
     /// `prometheus::render` to write (see `histogram`): when a recorder is in force at
     /// build and the breaker keeps a histogram. Boxed: a breaker without one pays a pointer.
@@ -161,12 +164,16 @@ impl Metrics {
         let mode = Mode::at_build();
         let b = || name.clone();
         let (state_gauges, since) = born_one_hot(name, state, since_unix);
-        let m = Metrics {
+        // The facade's no-op recorder has size zero (see `Mode::at_build`).
+        let in_force = metrics::with_recorder(|r| std::mem::size_of_val(r) != 0);
+        let registers = |o: Outcome| histogram.records(o) && !mode.render_only;
+        let mut m = Metrics {
             name: name.clone(),
             counters: CallCounters::new(name),
             fallbacks: FallbackReason::ALL.map(|r| metrics::counter!(FALLBACKS_TOTAL, LABEL_BREAKER => b(), LABEL_REASON => r.as_str())),
+            histograms: in_force && RAN.into_iter().any(registers),
             duration: RAN.map(|o| {
-                if histogram.records(o) && !mode.render_only {
+                if registers(o) {
                     metrics::histogram!(CALL_DURATION_SECONDS, LABEL_BREAKER => b(), LABEL_OUTCOME => o.as_str())
                 } else {
                     Histogram::noop()
@@ -206,6 +213,10 @@ impl Metrics {
             ]
             .map(|metric| metrics::gauge!(metric, LABEL_BREAKER => b())),
         };
+        #[cfg(feature = "prometheus")]
+        {
+            m.histograms |= m.own.is_some();
+        }
         if state == State::MetricsOnly {
             m.dry_run_counters();
         }
@@ -264,8 +275,20 @@ impl Metrics {
         }
     }
 
-    #[inline]
+    /// A call ran. Once its counters are published at scrape time, a breaker without a
+    /// duration histogram has nothing to do here: that check is inlined into the call
+    /// path, the rest is not (a call out of line cost its frame, 29 instructions, to
+    /// find nothing to do).
+    #[inline(always)]
     pub(crate) fn call(&self, outcome: Outcome, duration: Duration, slow: bool) {
+        if !self.histograms && self.counters.published() {
+            return;
+        }
+        self.call_recorded(outcome, duration, slow);
+    }
+
+    #[inline(never)]
+    fn call_recorded(&self, outcome: Outcome, duration: Duration, slow: bool) {
         let i = ran_index(outcome);
         self.counters.call(i, slow);
         #[cfg(feature = "prometheus")]
@@ -298,6 +321,13 @@ impl Metrics {
         }
         own.set_rendered();
         Some(own.snapshot())
+    }
+
+    /// Whether calls record their duration into a histogram: the breaker's own, or one
+    /// registered with a recorder in force at build (without one, the facade's histograms
+    /// are no-ops).
+    pub(crate) fn times_durations(&self) -> bool {
+        self.histograms
     }
 
     /// The recorder the breaker's series live in.

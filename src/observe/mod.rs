@@ -135,6 +135,15 @@ impl Observer {
         let _ = bounds;
     }
 
+    /// Whether the breaker records call durations into a histogram (its own, or the
+    /// recorder's): its calls then need fine time (see `COARSE_TIMING_FACTOR`).
+    pub(crate) fn times_durations(&self) -> bool {
+        #[cfg(feature = "metrics")]
+        return self.metrics.times_durations();
+        #[cfg(not(feature = "metrics"))]
+        false
+    }
+
     /// The span policy and its 1-in-N counter.
     pub(crate) fn span_sampler(&self) -> &span_policy::Sampler {
         &self.spans

@@ -6,6 +6,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod coarse_timing;
 mod config;
 mod contract;
 mod half_open_timeout;

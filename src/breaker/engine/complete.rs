@@ -16,7 +16,7 @@ impl Inner {
     /// and returns what the recording did.
     #[inline(always)]
     pub(crate) fn complete(&self, adm: Admission, outcome: Outcome) -> Completion {
-        let end = self.now();
+        let end = self.end_of(&adm);
         let elapsed = end.saturating_sub(adm.start);
         let mut done = Completion {
             state: adm.state(),
