@@ -86,7 +86,9 @@ fn row_queries(row: &str) -> Vec<(String, String)> {
             let expr = target["expr"].as_str().unwrap();
             let expr = ["job", "instance", "breaker"]
                 .iter()
-                .fold(expr.to_owned(), |e, v| e.replace(&format!("${{{v}:regex}}"), ".*"))
+                .fold(expr.to_owned(), |e, v| {
+                    e.replace(&format!("${{{v}:regex}}"), ".*")
+                })
                 .replace("$__rate_interval", "1m")
                 .replace("$__interval", "1m")
                 .replace("$__range", "5m");
@@ -94,7 +96,10 @@ fn row_queries(row: &str) -> Vec<(String, String)> {
             out.push((panel["title"].as_str().unwrap().to_owned(), expr));
         }
     }
-    assert!(out.len() >= 3, "the {row:?} row has too few queries: {out:?}");
+    assert!(
+        out.len() >= 3,
+        "the {row:?} row has too few queries: {out:?}"
+    );
     out
 }
 

@@ -16,6 +16,7 @@ mod counters_at_scrape;
 mod debugging;
 mod e2e;
 mod e2e_fleet;
+mod e2e_incidents;
 mod label_values;
 mod prometheus;
 mod promtool;
