@@ -194,6 +194,7 @@ mod window;
 
 pub use breaker::{
     CallTotals, CircuitBreaker, CircuitBreakerBuilder, OwnedPermit, Permit, Snapshot,
+    TransitionCount,
 };
 #[cfg(any(test, feature = "test-util"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]

@@ -21,6 +21,8 @@ use breakerbox::observe::prometheus;
 use breakerbox::store::FileStore;
 use breakerbox::{CircuitBreaker, Config, Event, Registry, State, TimerHandle};
 
+use crate::incidents::{self, Incidents};
+
 /// What the demo serves and where it reports.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -43,6 +45,9 @@ pub struct Options {
     pub redis: Option<String>,
     /// This replica's id in the fleet (and in the terminal table).
     pub replica_id: String,
+    /// Healthy dependencies between incidents, which start on demand (`incidents`); no
+    /// operator set-up at the first start either (every breaker starts closed).
+    pub calm: bool,
 }
 
 /// The running demo service.
@@ -56,6 +61,8 @@ pub struct Demo {
     pub replica_id: String,
     /// Fleet mode, when `--redis` is given (dropping it leaves the fleet).
     pub fleet: Option<Fleet>,
+    /// The incidents started on demand (`/demo/incidents/{name}`).
+    pub incidents: Arc<Incidents>,
     _timer: TimerHandle,
 }
 
@@ -165,7 +172,7 @@ pub async fn start(opts: Options) -> Result<Demo, Box<dyn std::error::Error + Se
         list.push(registry.breaker(name, cfg)?);
     }
     // A new integration rolled out as a dry run, and one switched off by an operator.
-    if first_start {
+    if first_start && !opts.calm {
         registry.get("recommendations").unwrap().metrics_only();
         registry.get("search").unwrap().disable();
     }
@@ -188,6 +195,7 @@ pub async fn start(opts: Options) -> Result<Demo, Box<dyn std::error::Error + Se
     if let Some(token) = &opts.admin_token {
         api = api.admin_token(token.clone());
     }
+    let incidents = Arc::new(Incidents::new(opts.calm));
     let metrics_registry = registry.clone();
     let app = Router::new()
         .route(
@@ -197,7 +205,8 @@ pub async fn start(opts: Options) -> Result<Demo, Box<dyn std::error::Error + Se
                 async move { body }
             }),
         )
-        .nest("/api/circuit-breakers", api.router());
+        .nest("/api/circuit-breakers", api.router())
+        .merge(incidents::router(incidents.clone()));
     let listener = tokio::net::TcpListener::bind(opts.listen).await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
@@ -212,6 +221,7 @@ pub async fn start(opts: Options) -> Result<Demo, Box<dyn std::error::Error + Se
         limits,
         replica_id: opts.replica_id.clone(),
         fleet,
+        incidents,
         _timer: timer,
     })
 }

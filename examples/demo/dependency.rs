@@ -1,9 +1,13 @@
 //! The demo's simulated dependencies: healthy, failing, slow and recovering in a 30 s
 //! cycle, shifted per dependency and seed; two of them (`solana-rpc`, `pricing-api`) leave
-//! 2% of requests hanging, far beyond the breakers' `call_timeout`.
+//! 2% of requests hanging, far beyond the breakers' `call_timeout`. With `--calm` they stay
+//! healthy except during the incidents started on demand (see `incidents`).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use crate::incidents::{Incident, Incidents, picked};
 
 /// A simulated dependency whose health changes in phases.
 pub struct Dependency {
@@ -14,6 +18,12 @@ pub struct Dependency {
     /// Share of requests that hang (never answer before the call timeout).
     hang_probability: f64,
     seed: AtomicU64,
+    incidents: Arc<Incidents>,
+    /// The share of requests that fail in the near-threshold incident: 90% of the
+    /// breaker's failure-rate threshold.
+    near_share: f64,
+    /// Requests made, for the incidents' fixed patterns.
+    requests: AtomicU64,
 }
 
 /// Share of requests that hang, for the dependencies that sometimes hang.
@@ -36,8 +46,14 @@ pub struct Phase {
 }
 
 impl Dependency {
-    /// A dependency named `name`; `seed` picks its random outcomes and its phase shift.
-    pub fn new(name: &'static str, seed: u64) -> Self {
+    /// A dependency named `name`; `seed` picks its random outcomes and its phase shift;
+    /// `failure_rate_threshold` is its breaker's (for the near-threshold incident).
+    pub fn new(
+        name: &'static str,
+        seed: u64,
+        incidents: Arc<Incidents>,
+        failure_rate_threshold: f64,
+    ) -> Self {
         let mixed = seed
             .wrapping_add(name.len() as u64)
             .wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -48,6 +64,9 @@ impl Dependency {
             hang_probability: hang_probability(name),
             // xorshift must not start at 0
             seed: AtomicU64::new(mixed | 1),
+            incidents,
+            near_share: 0.9 * failure_rate_threshold,
+            requests: AtomicU64::new(0),
         }
     }
 
@@ -63,6 +82,13 @@ impl Dependency {
     /// The phase now: healthy, failing, slow and recovering in a 30 s cycle, shifted per
     /// dependency and seed so they do not all fail at once, nor in lockstep across replicas.
     pub fn phase(&self) -> Phase {
+        if self.incidents.calm() {
+            return Phase {
+                name: "calm",
+                failure_probability: 0.0,
+                latency: Duration::from_millis(2),
+            };
+        }
         let (name, failure_probability, ms) =
             match (self.started.elapsed().as_secs() + self.shift) % 30 {
                 0..=9 => ("healthy", 0.02, 2),
@@ -80,11 +106,30 @@ impl Dependency {
     /// One request to the dependency; some hang, in any phase, when it sometimes hangs.
     pub async fn request(&self) -> Result<u32, String> {
         let phase = self.phase();
-        if self.hang_probability > 0.0 && self.random() < self.hang_probability {
+        let n = self.requests.fetch_add(1, Ordering::Relaxed);
+        let on = |incident| self.incidents.on_breaker(incident, self.name);
+        let hangs = if on(Incident::Timeouts) {
+            picked(n, 0.2)
+        } else {
+            !self.incidents.calm()
+                && self.hang_probability > 0.0
+                && self.random() < self.hang_probability
+        };
+        if hangs {
             tokio::time::sleep(HANG).await;
         }
         tokio::time::sleep(phase.latency).await;
-        if self.random() < phase.failure_probability {
+        let fails = if on(Incident::StuckProbe) {
+            true
+        } else if on(Incident::NearThreshold) {
+            picked(n, self.near_share)
+        } else if on(Incident::Flapping) {
+            // 1 s failing in every 6 s.
+            self.started.elapsed().as_millis() % 6_000 < 1_000
+        } else {
+            self.random() < phase.failure_probability
+        };
+        if fails {
             Err(format!("{} is {}", self.name, phase.name))
         } else {
             Ok(200)

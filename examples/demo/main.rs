@@ -19,6 +19,7 @@
 mod app;
 mod clients;
 mod dependency;
+mod incidents;
 mod logs;
 mod traffic;
 
@@ -70,6 +71,11 @@ struct Args {
     /// This replica's id, unique in the fleet (default: `demo-` and the process id).
     #[arg(long, value_name = "ID")]
     replica_id: Option<String>,
+    /// Healthy dependencies and every breaker closed, until an incident is started with
+    /// `curl -X POST http://LISTEN/demo/incidents/NAME` (stopped with `-X DELETE`): NAME is
+    /// timeouts, near-threshold, stuck-probe, flapping, bulkhead or rate-limit.
+    #[arg(long)]
+    calm: bool,
 }
 
 /// A seed that differs between processes and runs.
@@ -97,6 +103,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         replica_id: args
             .replica_id
             .unwrap_or_else(|| format!("demo-{}", std::process::id())),
+        calm: args.calm,
     };
     let demo = app::start(opts).await?;
     println!(
@@ -112,6 +119,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         println!("  fleet:   replica {} through Redis", fleet.replica_id());
     }
     println!("  starting as: {}", app::starting_states(&demo.registry));
+    if args.calm {
+        println!(
+            "  calm: incidents on demand at http://{}/demo/incidents/{{name}} (POST starts, DELETE stops)",
+            demo.addr
+        );
+    }
     if tracer.is_some() {
         println!("  traces:  exported over OTLP/HTTP (OTEL_EXPORTER_OTLP_ENDPOINT)");
     }

@@ -8,16 +8,24 @@
 //! so the bulkhead refuses some; the pricing API's quota is a rate limit of 50 calls per
 //! second, and a refused, rejected, failed or timed-out quote falls back to the last known
 //! price.
+//!
+//! With `--calm` (see `incidents`) the callers pace themselves under the pricing quota,
+//! no block fans out and no operator forces anything, until an incident says otherwise.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use breakerbox::{CallError, CircuitBreaker, Fallback};
+use breakerbox::{CallError, CircuitBreaker, Fallback, State};
 
 use crate::app::{BLOCK_FAN_OUT, Demo, Limits, breakers};
 use crate::clients;
 use crate::dependency::Dependency;
+use crate::incidents::{Incident, Incidents};
+
+/// A calm caller's pause between requests: about 20 requests a second, under the pricing
+/// quota.
+const CALM_PAUSE: Duration = Duration::from_millis(45);
 
 /// Drives every breaker with simulated traffic until `deadline` (forever with `None`);
 /// a new block fans out RPC lookups every second; an operator forces `pricing-api` open for
@@ -33,7 +41,13 @@ pub async fn drive(demo: &Demo, deadline: Option<Instant>) {
             .map(|(n, _)| n)
             .find(|n| *n == b.name())
             .unwrap();
-        let dep = Arc::new(Dependency::new(name, demo.seed));
+        let threshold = b.config().failure_rate_threshold();
+        let dep = Arc::new(Dependency::new(
+            name,
+            demo.seed,
+            demo.incidents.clone(),
+            threshold,
+        ));
         if name == "solana-rpc" {
             rpc = Some((b.clone(), dep.clone()));
         }
@@ -46,6 +60,7 @@ pub async fn drive(demo: &Demo, deadline: Option<Instant>) {
                 tasks.push(tokio::spawn(over_network(
                     running,
                     clients::Remote::Http(api),
+                    demo.incidents.clone(),
                 )));
                 continue;
             }
@@ -56,34 +71,50 @@ pub async fn drive(demo: &Demo, deadline: Option<Instant>) {
                 tasks.push(tokio::spawn(over_network(
                     running,
                     clients::Remote::Grpc(search),
+                    demo.incidents.clone(),
                 )));
                 continue;
             }
             _ => {}
         }
         let limits = demo.limits.clone();
+        let incidents = demo.incidents.clone();
         tasks.push(tokio::spawn(async move {
             let mut last_price = 0;
             while running() {
+                // The stuck probe: no call while the breaker is not closed.
+                if incidents.on_breaker(Incident::StuckProbe, b.name())
+                    && b.state() != State::Closed
+                {
+                    tokio::time::sleep(CALM_PAUSE).await;
+                    continue;
+                }
                 if request(&b, &dep, &limits, &mut last_price).await {
                     tokio::time::sleep(Duration::from_millis(20)).await
                 }
-                tokio::time::sleep(Duration::from_millis(5)).await;
+                tokio::time::sleep(pause(&incidents, b.name())).await;
             }
         }));
     }
     if let Some((rpc, dep)) = rpc {
         let limits = demo.limits.clone();
+        let incidents = demo.incidents.clone();
         tasks.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             while running() {
                 tick.tick().await;
-                new_block(&rpc, &dep, &limits).await;
+                if !incidents.calm() || incidents.on(Incident::Bulkhead) {
+                    new_block(&rpc, &dep, &limits).await;
+                }
             }
         }));
     }
     let pricing = demo.registry.get("pricing-api").unwrap();
+    let calm = demo.incidents.calm();
     tasks.push(tokio::spawn(async move {
+        if calm {
+            return;
+        }
         let mut tick = tokio::time::interval(Duration::from_secs(40));
         tick.tick().await;
         loop {
@@ -112,12 +143,31 @@ pub async fn drive(demo: &Demo, deadline: Option<Instant>) {
 }
 
 /// A caller of a dependency over the network.
-async fn over_network(running: impl Fn() -> bool, remote: clients::Remote) {
+async fn over_network(
+    running: impl Fn() -> bool,
+    remote: clients::Remote,
+    incidents: Arc<Incidents>,
+) {
+    let pause = if incidents.calm() {
+        CALM_PAUSE
+    } else {
+        Duration::from_millis(5)
+    };
     while running() {
         if remote.request().await {
             tokio::time::sleep(Duration::from_millis(20)).await
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// A caller's pause between requests: short (about 140 a second, over the pricing quota)
+/// unless the demo runs calm and no rate-limit incident hurries the pricing caller.
+fn pause(incidents: &Incidents, breaker: &str) -> Duration {
+    if incidents.calm() && !incidents.on_breaker(Incident::RateLimit, breaker) {
+        CALM_PAUSE
+    } else {
+        Duration::from_millis(5)
     }
 }
 

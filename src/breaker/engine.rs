@@ -9,6 +9,7 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use crossbeam_utils::CachePadded;
 
 use super::hot::HotConfig;
+use super::snapshot::TransitionCounts;
 use super::stamp::{stamp, unstamp};
 use super::striped::StripedTotals;
 use super::word::{StateCell, Word};
@@ -128,6 +129,8 @@ pub(crate) struct Inner {
     /// 0 when no fleet coordinates the breaker.
     fleet_gate: AtomicU64,
     pub(crate) last_transition: ArcSwapOption<Transition>,
+    /// Transitions made, by `from`, `to` and `reason`.
+    pub(crate) transition_counts: TransitionCounts,
     pub(crate) listeners: Arc<Listeners>,
     /// This breaker's id in its listener set (see [`Listeners::add_for`]).
     pub(crate) source: u64,
@@ -176,6 +179,7 @@ impl Inner {
             rng: crate::backoff::Random::seeded(seed),
             fleet_gate: AtomicU64::new(0),
             last_transition: ArcSwapOption::empty(),
+            transition_counts: TransitionCounts::default(),
             listeners,
             source: source_id(),
             observer,

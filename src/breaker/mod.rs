@@ -27,7 +27,7 @@ use crate::state::{Reason, State};
 pub use builder::CircuitBreakerBuilder;
 pub(crate) use engine::Inner;
 pub use permit::{OwnedPermit, Permit};
-pub use snapshot::{CallTotals, Snapshot};
+pub use snapshot::{CallTotals, Snapshot, TransitionCount};
 pub use timeout::CallTimeout;
 
 /// A named circuit breaker. A cheap handle: clones share one breaker (state, window,
@@ -274,6 +274,7 @@ impl CircuitBreaker {
             retry_after: inner.retry_after(w),
             totals: inner.totals.totals(),
             last_transition: inner.last_transition.load_full(),
+            transitions: inner.transition_counts.list(),
             config: settings.config.clone(),
         }
     }

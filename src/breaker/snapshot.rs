@@ -1,11 +1,11 @@
 //! A point-in-time view of one breaker.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use crate::config::Config;
 use crate::event::Transition;
-use crate::state::State;
+use crate::state::{Reason, State};
 use crate::window::WindowCounts;
 
 /// Lifetime call counts of a breaker (since it was built). Each call is counted exactly
@@ -62,6 +62,57 @@ pub struct Snapshot {
     pub totals: CallTotals,
     /// The last transition, with its reason and numbers.
     pub last_transition: Option<Arc<Transition>>,
+    /// Transitions since the breaker was built, one entry per `from`, `to` and `reason`
+    /// that happened, in the order each first happened: the breaker's own count of what
+    /// `breakerbox_transitions_total` counts (dry-run trips are not transitions).
+    pub transitions: Vec<TransitionCount>,
     /// The config in force.
     pub config: Config,
+}
+
+/// How many times a breaker made one kind of transition (see [`Snapshot::transitions`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub struct TransitionCount {
+    /// The state left.
+    pub from: State,
+    /// The state entered.
+    pub to: State,
+    /// Why.
+    pub reason: Reason,
+    /// How many times, since the breaker was built.
+    pub count: u64,
+}
+
+/// The breaker's transition counts. Written only by the winner of a transition, on the
+/// cold path, so a lock is enough; a panic elsewhere cannot poison the counts for good.
+#[derive(Debug, Default)]
+pub(crate) struct TransitionCounts(Mutex<Vec<TransitionCount>>);
+
+impl TransitionCounts {
+    /// Counts one transition.
+    pub(crate) fn record(&self, from: State, to: State, reason: Reason) {
+        let mut counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match counts
+            .iter_mut()
+            .find(|c| (c.from, c.to, c.reason) == (from, to, reason))
+        {
+            Some(c) => c.count = c.count.saturating_add(1),
+            None => counts.push(TransitionCount {
+                from,
+                to,
+                reason,
+                count: 1,
+            }),
+        }
+    }
+
+    /// Every count so far.
+    pub(crate) fn list(&self) -> Vec<TransitionCount> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }

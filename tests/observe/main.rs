@@ -3,7 +3,8 @@
 //! timer), hostile breaker names read back by real parsers, `promtool check metrics` on
 //! the exporter's output, spans and span policies as
 //! OpenTelemetry receives them, and end to end: the demo, a real Prometheus with the
-//! shipped rules, Alertmanager, the dashboards' queries.
+//! shipped rules, Alertmanager, the dashboards' queries; two replicas in fleet mode with a
+//! real Redis, the fleet panels.
 //!
 //! One test binary, so one link; and the end-to-end test, which mostly waits on the alert
 //! rules' one-minute clocks, runs while the other tests of the binary use the CPU.
@@ -14,6 +15,8 @@ mod support;
 mod counters_at_scrape;
 mod debugging;
 mod e2e;
+mod e2e_fleet;
+mod e2e_incidents;
 mod label_values;
 mod prometheus;
 mod promtool;

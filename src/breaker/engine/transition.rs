@@ -142,6 +142,7 @@ impl Inner {
         if dry_run {
             self.emit(&Event::WouldOpen(&t), next.epoch());
         } else {
+            self.transition_counts.record(t.from, to, reason);
             self.emit(&Event::Transition(&t), next.epoch());
             self.last_transition.store(Some(Arc::new(t)));
         }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use humantime_serde::re::humantime;
 use serde::Serialize;
 
-use crate::breaker::Snapshot;
+use crate::breaker::{Snapshot, TransitionCount};
 use crate::config::{Config, WindowKind};
 use crate::event::Transition;
 use crate::state::State;
@@ -56,6 +56,9 @@ pub(crate) struct BreakerView {
     half_open_in_flight: u32,
     half_open_successes: u32,
     totals: TotalsView,
+    /// Transitions since the breaker was built, by `from`, `to` and `reason`: the same
+    /// counts as `breakerbox_transitions_total` (both start from zero with the process).
+    transitions: Vec<TransitionCount>,
     /// The values in force where the config leaves a field to its default (`null` there).
     effective: EffectiveView,
     config: Config,
@@ -109,6 +112,7 @@ impl BreakerView {
             half_open_in_flight: s.half_open_in_flight,
             half_open_successes: s.half_open_successes,
             totals: TotalsView::from(s.totals),
+            transitions: s.transitions.clone(),
             effective: EffectiveView::new(&s.config),
             config: s.config.clone(),
         }
@@ -175,6 +179,23 @@ mod tests {
             Value::Object(m) => m,
             other => panic!("not an object: {other}"),
         }
+    }
+
+    #[test]
+    fn health_counts_each_transition_by_from_to_and_reason() {
+        let b = opened();
+        b.reset();
+        let _ = b.call_sync(|| Err::<(), _>("connection refused"));
+        b.force_open();
+        let health = serde_json::to_value(BreakerView::new(&b.snapshot())).unwrap();
+        assert_eq!(
+            health["transitions"],
+            serde_json::json!([
+                {"from": "closed", "to": "open", "reason": "consecutive_failures", "count": 2},
+                {"from": "open", "to": "closed", "reason": "manual", "count": 1},
+                {"from": "open", "to": "forced_open", "reason": "forced", "count": 1},
+            ])
+        );
     }
 
     #[test]
