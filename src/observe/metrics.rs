@@ -167,7 +167,7 @@ impl Metrics {
         // The facade's no-op recorder has size zero (see `Mode::at_build`).
         let in_force = metrics::with_recorder(|r| std::mem::size_of_val(r) != 0);
         let registers = |o: Outcome| histogram.records(o) && !mode.render_only;
-        let mut m = Metrics {
+        let m = Metrics {
             name: name.clone(),
             counters: CallCounters::new(name),
             fallbacks: FallbackReason::ALL.map(|r| metrics::counter!(FALLBACKS_TOTAL, LABEL_BREAKER => b(), LABEL_REASON => r.as_str())),
@@ -214,9 +214,11 @@ impl Metrics {
             .map(|metric| metrics::gauge!(metric, LABEL_BREAKER => b())),
         };
         #[cfg(feature = "prometheus")]
-        {
+        let m = {
+            let mut m = m;
             m.histograms |= m.own.is_some();
-        }
+            m
+        };
         if state == State::MetricsOnly {
             m.dry_run_counters();
         }
