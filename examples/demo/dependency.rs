@@ -121,6 +121,8 @@ impl Dependency {
         tokio::time::sleep(phase.latency).await;
         let fails = if on(Incident::StuckProbe) {
             true
+        } else if on(Incident::FleetTrip) {
+            picked(n, 0.8)
         } else if on(Incident::NearThreshold) {
             picked(n, self.near_share)
         } else if on(Incident::Flapping) {

@@ -39,17 +39,24 @@ pub enum Incident {
     Bulkhead,
     /// `pricing-api`: its caller asks faster than the quota (BreakerboxRateLimited).
     RateLimit,
+    /// `postgres`, in fleet mode: its caller slows to one call every
+    /// [`FLEET_TRIP_PAUSE`](crate::traffic::FLEET_TRIP_PAUSE) and 4 calls in 5 fail (never
+    /// more than 4 in a row), so no replica's own window reaches `min_calls` nor its
+    /// consecutive-failure threshold, while the fleet's window does: only a fleet verdict
+    /// opens it (reason `fleet`, with the fleet's numbers).
+    FleetTrip,
 }
 
 impl Incident {
     /// Every incident.
-    pub const ALL: [Incident; 6] = [
+    pub const ALL: [Incident; 7] = [
         Incident::Timeouts,
         Incident::NearThreshold,
         Incident::StuckProbe,
         Incident::Flapping,
         Incident::Bulkhead,
         Incident::RateLimit,
+        Incident::FleetTrip,
     ];
 
     /// The incident's name in the URL.
@@ -61,6 +68,7 @@ impl Incident {
             Incident::Flapping => "flapping",
             Incident::Bulkhead => "bulkhead",
             Incident::RateLimit => "rate-limit",
+            Incident::FleetTrip => "fleet-trip",
         }
     }
 
@@ -68,7 +76,7 @@ impl Incident {
     pub fn breaker(self) -> &'static str {
         match self {
             Incident::Timeouts => "redis",
-            Incident::NearThreshold | Incident::StuckProbe => "postgres",
+            Incident::NearThreshold | Incident::StuckProbe | Incident::FleetTrip => "postgres",
             Incident::Flapping => "recommendations",
             Incident::Bulkhead => "solana-rpc",
             Incident::RateLimit => "pricing-api",
@@ -85,7 +93,7 @@ impl Incident {
 #[derive(Debug, Default)]
 pub struct Incidents {
     calm: bool,
-    on: [AtomicBool; 6],
+    on: [AtomicBool; 7],
 }
 
 impl Incidents {

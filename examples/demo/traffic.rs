@@ -26,6 +26,9 @@ use crate::incidents::{Incident, Incidents};
 /// A calm caller's pause between requests: about 20 requests a second, under the pricing
 /// quota.
 const CALM_PAUSE: Duration = Duration::from_millis(45);
+/// The postgres caller's pause in the fleet-trip incident: 6 or 7 calls in the demo's 10 s
+/// window on one replica (under `min_calls`, 10), 13 on two.
+pub const FLEET_TRIP_PAUSE: Duration = Duration::from_millis(1_500);
 
 /// Drives every breaker with simulated traffic until `deadline` (forever with `None`);
 /// a new block fans out RPC lookups every second; an operator forces `pricing-api` open for
@@ -164,7 +167,9 @@ async fn over_network(
 /// A caller's pause between requests: short (about 140 a second, over the pricing quota)
 /// unless the demo runs calm and no rate-limit incident hurries the pricing caller.
 fn pause(incidents: &Incidents, breaker: &str) -> Duration {
-    if incidents.calm() && !incidents.on_breaker(Incident::RateLimit, breaker) {
+    if incidents.on_breaker(Incident::FleetTrip, breaker) {
+        FLEET_TRIP_PAUSE
+    } else if incidents.calm() && !incidents.on_breaker(Incident::RateLimit, breaker) {
         CALM_PAUSE
     } else {
         Duration::from_millis(5)

@@ -4,6 +4,10 @@
 //! - every query of the overview dashboard's "State store and fleet" row returns data, and
 //!   its "Replicas deciding without their fleet" stat reads 0 while both replicas are
 //!   connected,
+//! - a dependency failing on both replicas too slowly for either one's own window (the
+//!   demo's `fleet-trip` incident) opens the breaker by a fleet verdict on both, and their
+//!   health JSON says why: reason `fleet` and the fleet's numbers (calls, rate, replicas
+//!   failing, quorum) next to the replica's own smaller window,
 //! - an operator's force-open on one replica reaches the other through the fleet (the
 //!   Prometheus series of both say `forced_open`, and the other replica's health JSON),
 //! - when Redis dies, the same stat counts both replicas deciding alone.
@@ -49,7 +53,14 @@ fn replica(bin: &Path, name: &'static str, redis_url: &str, state: &Path) -> Ser
         .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
         .arg("--listen")
         .arg(format!("127.0.0.1:{port}"))
-        .args(["--seconds", "0", "--quiet", "--admin-token", TOKEN])
+        .args([
+            "--seconds",
+            "0",
+            "--quiet",
+            "--calm",
+            "--admin-token",
+            TOKEN,
+        ])
         .args(["--redis", redis_url, "--replica-id", name])
         .arg("--state-file")
         .arg(state);
@@ -135,6 +146,53 @@ async fn two_replicas_in_fleet_mode_fill_the_fleet_panels_and_share_an_operator_
         || async { (query(&http, &prom_url, connected).await.len() == 2).then_some(()) },
     )
     .await;
+
+    // (First, so the calm replicas have state changes to save for the store panels.)
+    // A dependency failing on both replicas, too slowly for either replica's own window to
+    // trip (under min_calls, under the consecutive threshold): the fleet's window trips it,
+    // and the health JSON says why with the fleet's numbers.
+    for r in [&c, &d] {
+        let resp = http
+            .post(format!("{}/demo/incidents/fleet-trip", r.url()))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.status());
+    }
+    for r in [&c, &d] {
+        let t = eventually(
+            "postgres opened by a fleet verdict",
+            Duration::from_secs(60),
+            || async {
+                let health: Value =
+                    json(http.get(format!("{}/api/circuit-breakers/health", r.url()))).await;
+                let pg = health["breakers"]
+                    .as_array()?
+                    .iter()
+                    .find(|b| b["name"] == "postgres")?
+                    .clone();
+                let t = pg["last_transition"].clone();
+                (t["reason"] == "fleet" && t["to"] == "open").then_some(t)
+            },
+        )
+        .await;
+        let fleet = &t["fleet"];
+        assert!(fleet["calls"].as_u64().unwrap() >= 10, "{t}");
+        assert_eq!(fleet["replicas_failing"], 2, "{t}");
+        assert_eq!(fleet["quorum"], 2, "{t}");
+        assert_eq!(fleet["trigger"], "failure_rate", "{t}");
+        assert!(fleet["failure_rate"].as_f64().unwrap() >= 0.7, "{t}");
+        assert!(
+            t["calls"].as_u64().unwrap() < 10,
+            "its own window was under min_calls: {t}"
+        );
+    }
+    for r in [&c, &d] {
+        let _ = http
+            .delete(format!("{}/demo/incidents/fleet-trip", r.url()))
+            .send()
+            .await;
+    }
 
     // Every query of the fleet row returns data; nobody decides alone.
     let queries = row_queries(FLEET_ROW);
