@@ -21,47 +21,13 @@ use std::time::Duration;
 use breakerbox::http::CircuitBreakerLayer;
 use breakerbox::tonic::{GrpcBreakerLayer, GrpcKey, pushback_ms};
 use breakerbox::{Config, Registry};
-use bytes::{Buf, BufMut};
 use tonic::body::Body;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::{Code, Status};
 use tower::{Service, ServiceBuilder};
 
-/// Messages as raw bytes.
-#[derive(Clone, Copy)]
-struct Raw;
-
-impl Codec for Raw {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = Raw;
-    type Decoder = Raw;
-    fn encoder(&mut self) -> Raw {
-        Raw
-    }
-    fn decoder(&mut self) -> Raw {
-        Raw
-    }
-}
-
-impl Encoder for Raw {
-    type Item = Vec<u8>;
-    type Error = Status;
-    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for Raw {
-    type Item = Vec<u8>;
-    type Error = Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
-        let mut v = vec![0; src.remaining()];
-        src.copy_to_slice(&mut v);
-        Ok(Some(v))
-    }
-}
+#[path = "common/raw_codec.rs"]
+mod raw_codec;
+use raw_codec::RawCodec;
 
 /// `demo.Orders`: answers with the status code `answer` holds (0: OK).
 #[derive(Clone)]
@@ -91,7 +57,7 @@ impl Service<http::Request<Body>> for Orders {
                     c => Err(Status::new(Code::from(i32::from(c)), "as configured")),
                 }
             });
-            Ok(tonic::server::Grpc::new(Raw).unary(handler, req).await)
+            Ok(tonic::server::Grpc::new(RawCodec).unary(handler, req).await)
         })
     }
 }
@@ -112,7 +78,9 @@ where
         "Get" => "/demo.Orders/Get",
         _ => "/demo.Orders/List",
     });
-    let res = grpc.unary(tonic::Request::new(vec![]), path, Raw).await?;
+    let res = grpc
+        .unary(tonic::Request::new(vec![]), path, RawCodec)
+        .await?;
     Ok(res.into_inner())
 }
 

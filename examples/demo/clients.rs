@@ -17,13 +17,15 @@ use axum::routing::get;
 use breakerbox::reqwest::{CircuitBreakerMiddleware, rejection};
 use breakerbox::tonic::{GrpcBreakerLayer, GrpcBreakerService, GrpcClassifier, pushback_ms};
 use breakerbox::{CircuitBreaker, Config, Registry};
-use bytes::{Buf, BufMut};
 use reqwest_middleware::ClientWithMiddleware;
 use tonic::body::Body;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tower::{Service, ServiceBuilder};
+
+#[path = "../common/raw_codec.rs"]
+mod raw_codec;
+use raw_codec::RawCodec;
 
 use crate::dependency::Dependency;
 
@@ -135,7 +137,9 @@ impl Search {
             return false;
         }
         let path = http::uri::PathAndQuery::from_static("/demo.Search/Query");
-        let result = grpc.unary(tonic::Request::new(Vec::new()), path, Raw).await;
+        let result = grpc
+            .unary(tonic::Request::new(Vec::new()), path, RawCodec)
+            .await;
         result.is_err_and(|s| pushback_ms(&s).is_some())
     }
 }
@@ -171,43 +175,7 @@ impl Service<http::Request<Body>> for SearchService {
                     }
                 }
             });
-            Ok(tonic::server::Grpc::new(Raw).unary(query, req).await)
+            Ok(tonic::server::Grpc::new(RawCodec).unary(query, req).await)
         })
-    }
-}
-
-/// Messages as raw bytes: no protobuf, no protoc.
-#[derive(Clone, Copy)]
-struct Raw;
-
-impl Codec for Raw {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = Raw;
-    type Decoder = Raw;
-    fn encoder(&mut self) -> Raw {
-        Raw
-    }
-    fn decoder(&mut self) -> Raw {
-        Raw
-    }
-}
-
-impl Encoder for Raw {
-    type Item = Vec<u8>;
-    type Error = Status;
-    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for Raw {
-    type Item = Vec<u8>;
-    type Error = Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
-        let mut v = vec![0; src.remaining()];
-        src.copy_to_slice(&mut v);
-        Ok(Some(v))
     }
 }

@@ -12,54 +12,16 @@ use std::task::{Context, Poll};
 
 use breakerbox::CircuitBreaker;
 use breakerbox::http::CircuitBreakerLayer;
-use bytes::{Buf, BufMut};
 use http::uri::PathAndQuery;
 use tonic::body::Body;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::server::NamedService;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tower::Service;
 
-/// Messages as raw bytes: no protobuf, no protoc.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-
-    fn encoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-
-    fn decoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = Status;
-
-    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
-        let mut v = vec![0; src.remaining()];
-        src.copy_to_slice(&mut v);
-        Ok(Some(v))
-    }
-}
+#[path = "../../examples/common/raw_codec.rs"]
+mod raw_codec;
+pub use raw_codec::RawCodec;
 
 /// The service `test.Codes`: every method answers the code its request names.
 #[derive(Debug, Clone, Default)]

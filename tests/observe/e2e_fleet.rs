@@ -19,7 +19,6 @@
 #![cfg(feature = "full")]
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use crate::support::demo;
@@ -46,25 +45,7 @@ async fn query(http: &reqwest::Client, prom: &str, q: &str) -> Vec<Value> {
 
 /// One demo replica in fleet mode, with a state file (the row's state-store panels).
 fn replica(bin: &Path, name: &'static str, redis_url: &str, state: &Path) -> Server {
-    let port = free_port();
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(bin);
-    cmd.env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .args([
-            "--seconds",
-            "0",
-            "--quiet",
-            "--calm",
-            "--admin-token",
-            TOKEN,
-        ])
-        .args(["--redis", redis_url, "--replica-id", name])
-        .arg("--state-file")
-        .arg(state);
-    Server::spawn(name, port, dir, cmd)
+    demo::calm_fleet_replica(bin, name, free_port(), redis_url, state, TOKEN, None)
 }
 
 /// Every (panel title, query) of the overview dashboard's row `row`, with the dashboard's

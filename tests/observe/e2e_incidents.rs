@@ -151,27 +151,7 @@ fn replica(
     state: &Path,
     webhook: Option<&str>,
 ) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(bin);
-    cmd.env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .args([
-            "--seconds",
-            "0",
-            "--quiet",
-            "--calm",
-            "--admin-token",
-            TOKEN,
-        ])
-        .args(["--redis", redis_url, "--replica-id", name])
-        .arg("--state-file")
-        .arg(state);
-    if let Some(url) = webhook {
-        cmd.arg("--webhook").arg(url);
-    }
-    Server::spawn(name, port, dir, cmd)
+    demo::calm_fleet_replica(bin, name, port, redis_url, state, TOKEN, webhook)
 }
 
 async fn post_ok(http: &reqwest::Client, url: String, delete: bool) {

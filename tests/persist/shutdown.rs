@@ -88,12 +88,7 @@ async fn a_dropped_timer_or_dispatcher_is_not_counted_and_the_deadline_bounds_a_
         .unwrap();
     dispatcher.subscribe(&registry);
     db.force_open();
-    let started = tokio::time::Instant::now();
     let report = registry.shutdown(Duration::from_millis(300)).await;
-    assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "bounded by the deadline, not by the 60 s request timeout"
-    );
     assert_eq!(
         report.stopped, 0,
         "the timer was already stopped by its handle"
@@ -104,6 +99,8 @@ async fn a_dropped_timer_or_dispatcher_is_not_counted_and_the_deadline_bounds_a_
         hook.sent + hook.failed + hook.dropped,
         "{hook:?}"
     );
+    // Dropped at the deadline, not failed at the request's 60 s timeout: the deadline,
+    // not the request, ended the wait.
     assert_eq!(
         hook.dropped, 1,
         "what was undelivered at the deadline is counted"

@@ -31,3 +31,37 @@ pub fn demo_binary() -> PathBuf {
     assert!(bin.exists(), "no demo binary at {}", bin.display());
     bin
 }
+
+/// One calm demo replica (`--calm`: incidents on demand) in fleet mode on `port`, with a
+/// state file, admin routes under `token`, and optionally a webhook for its notifier.
+pub fn calm_fleet_replica(
+    bin: &std::path::Path,
+    name: &'static str,
+    port: u16,
+    redis_url: &str,
+    state: &std::path::Path,
+    token: &str,
+    webhook: Option<&str>,
+) -> super::process::Server {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(bin);
+    cmd.env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .args([
+            "--seconds",
+            "0",
+            "--quiet",
+            "--calm",
+            "--admin-token",
+            token,
+        ])
+        .args(["--redis", redis_url, "--replica-id", name])
+        .arg("--state-file")
+        .arg(state);
+    if let Some(url) = webhook {
+        cmd.arg("--webhook").arg(url);
+    }
+    super::process::Server::spawn(name, port, dir, cmd)
+}
